@@ -1,0 +1,61 @@
+/*
+ * codec/json.h - strict JSON on top of jansson.
+ *
+ * Layer: codec. Parsing rejects invalid UTF-8, NUL, duplicate member names,
+ * non-object top levels and nesting deeper than M2MSEC_JSON_MAX_DEPTH. The
+ * reader is sticky: after the first failure every call is a no-op and
+ * m2msec_jr_finish() reports which member failed. Members not consulted by the
+ * reader are rejected as unknown.
+ */
+#ifndef M2MSEC_CODEC_JSON_H
+#define M2MSEC_CODEC_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util/buf.h"
+#include "util/error.h"
+
+#define M2MSEC_JSON_MAX_DEPTH   16
+#define M2MSEC_JSON_MAX_MEMBERS 32
+#define M2MSEC_JSON_MAX_LIST    64
+
+/* Parse one JSON object; errors carry rsc 4000 and code PROTOCOL. */
+int m2msec_json_parse(const uint8_t *buf, size_t len, json_t **out, struct m2msec_error *err);
+/* Serialise compactly (sorted keys) and append to out. */
+int m2msec_json_dump(const json_t *v, struct m2msec_buf *out, struct m2msec_error *err);
+
+struct m2msec_jr {
+    const json_t *obj;
+    int failed;
+    struct m2msec_error err;
+    const char *seen[M2MSEC_JSON_MAX_MEMBERS];
+    size_t nseen;
+};
+
+void m2msec_jr_init(struct m2msec_jr *jr, const json_t *obj);
+/* String member; *out allocated (m2msec_malloc). Rejects "" and length > maxlen. */
+void m2msec_jr_str(struct m2msec_jr *jr, const char *name, int required, size_t maxlen,
+                   char **out);
+void m2msec_jr_bool(struct m2msec_jr *jr, const char *name, int required, int *out, int *present);
+void m2msec_jr_u64(struct m2msec_jr *jr, const char *name, int required, uint64_t min,
+                   uint64_t max, uint64_t *out, int *present);
+/* m2m:timestamp string member. */
+void m2msec_jr_time(struct m2msec_jr *jr, const char *name, int required, int64_t *out,
+                    int *present);
+/* Array of non-empty strings (<= maxitems, each <= maxlen); *out NULL-terminated, allocated. */
+void m2msec_jr_strlist(struct m2msec_jr *jr, const char *name, int required, size_t maxitems,
+                       size_t maxlen, char ***out, size_t *n, int *present);
+/* Borrowed object member (for nested readers). */
+void m2msec_jr_object(struct m2msec_jr *jr, const char *name, int required, const json_t **out);
+/* Record a failure found by the caller's own validation of member name. */
+void m2msec_jr_fail(struct m2msec_jr *jr, const char *name, const char *why);
+/* 0, or -1 with "member 'x': why" (rsc 4000, code PROTOCOL). Checks unknown members. */
+int m2msec_jr_finish(struct m2msec_jr *jr, struct m2msec_error *err);
+
+void m2msec_strlist_free(char **list);
+char **m2msec_strlist_dup(char *const *list, size_t n, struct m2msec_error *err);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * codec/mef_msg.h - JSON messages exchanged with the MEF (docs/PROTOCOL.md).
+ *
+ * Layer: codec. Encoder and decoder of each message live together in
+ * mef_msg.c and are round-trip tested. Decoders are strict (unknown members,
+ * wrong types, out-of-range values and oversized strings are rejected with
+ * rsc 4000) and leave *out zeroed on failure. _clear() frees members and
+ * accepts a zeroed struct.
+ */
+#ifndef M2MSEC_CODEC_MEF_MSG_H
+#define M2MSEC_CODEC_MEF_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/error.h"
+
+#define M2MSEC_URI_MAX     1024
+#define M2MSEC_REASON_MAX  256
+#define M2MSEC_LABELS_MAX  16
+#define M2MSEC_TARGETS_MAX 32
+#define M2MSEC_PEM_MAX     16384
+
+/* @spec TS-0003 8.3.2.1 table 8.3.2.1-1: initial Enrolment Exchange request */
+struct m2msec_enrol_req {
+    int cert_enrolment;
+    int maf_enrolment;
+    int remote_mgmt;
+};
+
+/* @spec TS-0003 8.3.2.1 tables 8.3.2.1-2, -3, -4: instructions */
+enum m2msec_instr_type {
+    M2MSEC_INSTR_NONE = 0,
+    M2MSEC_INSTR_CERT_ENROLMENT,  /* "certificateEnrolment" */
+    M2MSEC_INSTR_MAF_ENROLMENT,   /* "mafEnrolment" */
+    M2MSEC_INSTR_REMOTE_MGMT,     /* "remoteManagement" */
+};
+
+struct m2msec_instruction {
+    enum m2msec_instr_type type;
+    char *uri;              /* cert / remote management: base URI */
+    /* MAF enrolment only */
+    char *credential_type;  /* "symmetricKey" or "certificate" */
+    char *key_reg_uri;
+    char *key_ret_uri;
+    char *client_reg_uri;   /* optional */
+    char *trust_anchors;    /* optional, PEM */
+    int64_t lifetime;       /* optional absolute expiry of the MAF key, 0 = absent */
+};
+
+/* MEF -> Enrolee: every Enrolment Exchange response. */
+struct m2msec_enrol_resp {
+    char *exchange_id;      /* always */
+    unsigned step;          /* 1-based index of the instruction, or of the end */
+    /* first response only */
+    char *keid;
+    int64_t ke_expires;
+    char *enrolee_id;
+    /* either an instruction or the end of the exchange */
+    int end;
+    struct m2msec_instruction instr;
+};
+
+/* Enrolee -> MEF: report on instruction `step`. */
+struct m2msec_enrol_report {
+    unsigned step;
+    int success;
+    char *reason; /* optional */
+};
+
+/* @spec TS-0003 8.3.5.2.3 MEF Client Registration */
+struct m2msec_mefreg_req {
+    char *mef_fqdn;
+    int64_t et;
+    char **lbl; /* NULL-terminated, optional */
+    size_t nlbl;
+    int has_lbl;
+    char *admin_fqdn;
+};
+struct m2msec_mefreg_resp {
+    char *reg_id;
+    char **lbl;
+    size_t nlbl;
+    int has_lbl;
+    int64_t et;
+    char *client_id;
+    char *admin_fqdn;
+};
+/* @spec TS-0003 8.3.5.2.5 MEF Client Registration Update (request and response) */
+struct m2msec_mefreg_update {
+    char *mef_fqdn; /* request only */
+    int64_t et;
+    int has_et;
+    char **lbl;
+    size_t nlbl;
+    int has_lbl;
+};
+/* @spec TS-0003 8.3.5.2.4 MEF Client Configuration Retrieval response */
+struct m2msec_mefreg_cfg {
+    char *fqdn;
+    char *admin_fqdn;
+    unsigned http_port;
+    int64_t et;
+    char **lbl;
+    size_t nlbl;
+    int has_lbl;
+    char **targets; /* Enrolment Target ids configured for this Enrolee */
+    size_t ntargets;
+    uint64_t enrolment_expiry; /* seconds */
+};
+
+/* Enrolee policy held by the MEF (what it may be instructed to do); stored as JSON. */
+struct m2msec_enrolee_policy {
+    char *cert_uri;   /* certificate enrolment base URI, optional */
+    char **maf_uris;  /* MAF base URIs, one MAF Enrolment instruction each */
+    size_t nmaf;
+    char *rm_uri;     /* remote management server, optional */
+};
+
+int m2msec_enrol_req_encode(const struct m2msec_enrol_req *m, struct m2msec_buf *out,
+                            struct m2msec_error *err);
+int m2msec_enrol_req_decode(const uint8_t *buf, size_t len, struct m2msec_enrol_req *out,
+                            struct m2msec_error *err);
+
+int m2msec_enrol_resp_encode(const struct m2msec_enrol_resp *m, struct m2msec_buf *out,
+                             struct m2msec_error *err);
+int m2msec_enrol_resp_decode(const uint8_t *buf, size_t len, struct m2msec_enrol_resp *out,
+                             struct m2msec_error *err);
+void m2msec_enrol_resp_clear(struct m2msec_enrol_resp *m);
+void m2msec_instruction_clear(struct m2msec_instruction *m);
+const char *m2msec_instr_type_name(enum m2msec_instr_type t);
+
+int m2msec_enrol_report_encode(const struct m2msec_enrol_report *m, struct m2msec_buf *out,
+                               struct m2msec_error *err);
+int m2msec_enrol_report_decode(const uint8_t *buf, size_t len, struct m2msec_enrol_report *out,
+                               struct m2msec_error *err);
+void m2msec_enrol_report_clear(struct m2msec_enrol_report *m);
+
+int m2msec_mefreg_req_encode(const struct m2msec_mefreg_req *m, struct m2msec_buf *out,
+                             struct m2msec_error *err);
+int m2msec_mefreg_req_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_req *out,
+                             struct m2msec_error *err);
+void m2msec_mefreg_req_clear(struct m2msec_mefreg_req *m);
+
+int m2msec_mefreg_resp_encode(const struct m2msec_mefreg_resp *m, struct m2msec_buf *out,
+                              struct m2msec_error *err);
+int m2msec_mefreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_resp *out,
+                              struct m2msec_error *err);
+void m2msec_mefreg_resp_clear(struct m2msec_mefreg_resp *m);
+
+/* is_request selects whether mefFQDN is required (request) or forbidden (response). */
+int m2msec_mefreg_update_encode(const struct m2msec_mefreg_update *m, int is_request,
+                                struct m2msec_buf *out, struct m2msec_error *err);
+int m2msec_mefreg_update_decode(const uint8_t *buf, size_t len, int is_request,
+                                struct m2msec_mefreg_update *out, struct m2msec_error *err);
+void m2msec_mefreg_update_clear(struct m2msec_mefreg_update *m);
+
+int m2msec_mefreg_cfg_encode(const struct m2msec_mefreg_cfg *m, struct m2msec_buf *out,
+                             struct m2msec_error *err);
+int m2msec_mefreg_cfg_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_cfg *out,
+                             struct m2msec_error *err);
+void m2msec_mefreg_cfg_clear(struct m2msec_mefreg_cfg *m);
+
+int m2msec_enrolee_policy_encode(const struct m2msec_enrolee_policy *m, struct m2msec_buf *out,
+                                 struct m2msec_error *err);
+int m2msec_enrolee_policy_decode(const uint8_t *buf, size_t len,
+                                 struct m2msec_enrolee_policy *out, struct m2msec_error *err);
+void m2msec_enrolee_policy_clear(struct m2msec_enrolee_policy *m);
+
+/* oneM2M error body {"m2m:dbg": "<message>"}. Decode gives an allocated string. */
+int m2msec_dbg_encode(const char *msg, struct m2msec_buf *out, struct m2msec_error *err);
+int m2msec_dbg_decode(const uint8_t *buf, size_t len, char **msg, struct m2msec_error *err);
+
+#endif

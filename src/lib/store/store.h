@@ -1,0 +1,138 @@
+/*
+ * store/store.h - durable storage (SQLite), the only code that includes sqlite3.h.
+ *
+ * Layer: store. One struct m2msec_db per thread. Opened with WAL,
+ * synchronous=FULL (a key is durable before the response that hands it out),
+ * secure_delete=ON, foreign keys on, a busy timeout (admin commands may write
+ * while a daemon runs), and versioned schema migrations per schema kind.
+ * Secrets are sealed with AES-256-GCM under the KEK; the AAD is
+ * "<kind>:<record id>" so a sealed value cannot be moved to another row.
+ * Expired records are treated as absent by every getter.
+ */
+#ifndef M2MSEC_STORE_STORE_H
+#define M2MSEC_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "util/secret.h"
+
+enum m2msec_schema {
+    M2MSEC_SCHEMA_MEF = 1,   /* mefd */
+    M2MSEC_SCHEMA_DEVICE,    /* libm2msec state directory */
+};
+
+struct m2msec_db;
+
+/* kek is copied. Creates the file (0600) and schema if missing. */
+struct m2msec_db *m2msec_db_open(const char *path, enum m2msec_schema schema,
+                                 const struct m2msec_secret *kek, struct m2msec_error *err);
+void m2msec_db_close(struct m2msec_db *db);
+/* Schema version in the file (PRAGMA user_version). */
+int m2msec_db_schema_version(struct m2msec_db *db);
+
+/*
+ * MEF: Enrolees (KpmID -> Kpm, Enrolee-ID, Enrolment Targets, Enrolment Expiry, policy)
+ */
+struct m2msec_enrolee_rec {
+    char *kpm_id;
+    char *enrolee_id;
+    char **targets;        /* NULL-terminated list of Enrolment Target ids */
+    size_t ntargets;
+    uint64_t expiry_s;     /* Enrolment Expiry: Ke lifetime in seconds */
+    char *policy_json;     /* codec/mef_msg.h m2msec_enrolee_policy, JSON */
+    int64_t created;
+    struct m2msec_secret *kpm; /* only when asked for */
+};
+void m2msec_enrolee_rec_free(struct m2msec_enrolee_rec *r);
+
+/* M2MSEC_ERR_REFUSED (rsc 4105) when the KpmID exists. */
+int m2msec_mef_enrolee_add(struct m2msec_db *db, const struct m2msec_enrolee_rec *r,
+                           struct m2msec_error *err);
+/* M2MSEC_ERR_NOT_FOUND when absent. with_kpm: unseal Kpm into r->kpm. */
+int m2msec_mef_enrolee_get(struct m2msec_db *db, const char *kpm_id, int with_kpm,
+                           struct m2msec_enrolee_rec **out, struct m2msec_error *err);
+/* All Enrolees ordered by KpmID, without keys. *out is a NULL-terminated array. */
+int m2msec_mef_enrolee_list(struct m2msec_db *db, struct m2msec_enrolee_rec ***out, size_t *n,
+                            struct m2msec_error *err);
+void m2msec_enrolee_list_free(struct m2msec_enrolee_rec **list);
+/* Removes the Enrolee, its Ke and its registrations in one transaction. NOT_FOUND if absent. */
+int m2msec_mef_enrolee_remove(struct m2msec_db *db, const char *kpm_id, struct m2msec_error *err);
+
+/*
+ * MEF: Enrolment Keys. One current Ke per Enrolee: putting a new one replaces
+ * (and erases) the previous one in the same transaction.
+ */
+struct m2msec_ke_rec {
+    uint8_t rel[16];
+    char *kpm_id;
+    int64_t created;
+    int64_t expires;
+    struct m2msec_secret *ke; /* only when asked for */
+};
+void m2msec_ke_rec_free(struct m2msec_ke_rec *r);
+
+int m2msec_mef_ke_put(struct m2msec_db *db, const char *kpm_id, const uint8_t rel[16],
+                      const struct m2msec_secret *ke, int64_t created, int64_t expires,
+                      struct m2msec_error *err);
+/* By RelativeKeID; NOT_FOUND when absent or expires <= now. */
+int m2msec_mef_ke_get(struct m2msec_db *db, const uint8_t rel[16], int64_t now, int with_key,
+                      struct m2msec_ke_rec **out, struct m2msec_error *err);
+/* Current Ke of an Enrolee; NOT_FOUND when absent or expired. */
+int m2msec_mef_ke_get_by_enrolee(struct m2msec_db *db, const char *kpm_id, int64_t now,
+                                 int with_key, struct m2msec_ke_rec **out,
+                                 struct m2msec_error *err);
+/* Erase every Ke with expires <= now (and MEF registrations past their et). */
+int m2msec_mef_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2msec_error *err);
+
+/*
+ * MEF: MEF Client Registrations (TS-0003 8.3.5.2.3 - 8.3.5.2.6)
+ */
+struct m2msec_mefreg_rec {
+    char reg_id[33];
+    char *kpm_id;     /* the authenticated credential that owns it */
+    char *client_id;
+    char *admin_fqdn;
+    char **labels;    /* NULL-terminated or NULL */
+    size_t nlabels;
+    int64_t expires;
+};
+void m2msec_mefreg_rec_free(struct m2msec_mefreg_rec *r);
+/* REFUSED (rsc 4105) if this kpm_id already has a live registration for admin_fqdn. */
+int m2msec_mef_reg_create(struct m2msec_db *db, const struct m2msec_mefreg_rec *r, int64_t now,
+                          struct m2msec_error *err);
+/* NOT_FOUND when absent or expired. */
+int m2msec_mef_reg_get(struct m2msec_db *db, const char *reg_id, int64_t now,
+                       struct m2msec_mefreg_rec **out, struct m2msec_error *err);
+/* Update expires (when has_et) and labels (when has_lbl). NOT_FOUND when absent/expired. */
+int m2msec_mef_reg_update(struct m2msec_db *db, const char *reg_id, int64_t now, int has_et,
+                          int64_t expires, int has_lbl, char *const *labels, size_t nlabels,
+                          struct m2msec_error *err);
+int m2msec_mef_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now,
+                          struct m2msec_error *err);
+
+/*
+ * Device state (libm2msec): the current enrolment.
+ */
+struct m2msec_enrolment_rec {
+    char *keid;
+    char *mef;          /* host:port used */
+    char *kpm_id;
+    char *enrolee_id;   /* may be NULL */
+    int64_t created;
+    int64_t expires;
+    char *exchange_json; /* instructions received, JSON array text, may be NULL */
+    struct m2msec_secret *ke; /* only when asked for */
+};
+void m2msec_enrolment_rec_free(struct m2msec_enrolment_rec *r);
+/* Replaces the previous enrolment (erasing its Ke) in one transaction. */
+int m2msec_dev_enrolment_put(struct m2msec_db *db, const struct m2msec_enrolment_rec *r,
+                             struct m2msec_error *err);
+/* The stored enrolment even when expired (callers check expires); NOT_FOUND if none. */
+int m2msec_dev_enrolment_get(struct m2msec_db *db, int with_key, struct m2msec_enrolment_rec **out,
+                             struct m2msec_error *err);
+/* Erase an expired enrolment's Ke (record kept with ke erased); *erased = 1 if done. */
+int m2msec_dev_sweep(struct m2msec_db *db, int64_t now, int *erased, struct m2msec_error *err);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * srv/config.h - daemon configuration (INI, via inih).
+ *
+ * One section named after the daemon ([mefd], [mafd]) plus [store]. Unknown
+ * sections or keys, malformed numbers and out-of-range values are errors that
+ * name the file and line. Relative paths are resolved against the directory of
+ * the configuration file.
+ */
+#ifndef M2MSEC_SRV_CONFIG_H
+#define M2MSEC_SRV_CONFIG_H
+
+#include <stdint.h>
+
+#include "util/error.h"
+#include "log.h"
+
+struct srv_config {
+    /* [<daemon>] */
+    char *fqdn;                    /* fqdn = mef.example.com (required) */
+    char *listen;                  /* listen = 127.0.0.1:8443 */
+    unsigned workers;              /* workers = 8 (1..256) */
+    unsigned backlog;              /* backlog = 128 */
+    unsigned max_queue;            /* max_queue = 256: accepted connections waiting for a worker */
+    unsigned handshake_timeout_ms; /* handshake_timeout_ms = 5000 */
+    unsigned io_timeout_ms;        /* io_timeout_ms = 10000 (per read/write) */
+    unsigned idle_timeout_ms;      /* idle_timeout_ms = 15000 (keep-alive) */
+    unsigned shutdown_timeout_ms;  /* shutdown_timeout_ms = 10000 (SIGTERM drain) */
+    unsigned sweep_interval_s;     /* sweep_interval_s = 60 */
+    uint64_t reg_lifetime_default_s; /* registration_lifetime_default_s = 86400 */
+    uint64_t reg_lifetime_max_s;     /* registration_lifetime_max_s = 31536000 */
+    enum srv_log_level log_level;  /* log_level = info */
+    /* [store] */
+    char *db_path;                 /* db = mef.db */
+    char *kek_path;                /* kek = kek.hex */
+};
+
+void srv_config_defaults(struct srv_config *c);
+/* section: "mefd" or "mafd". On error err names path:line. */
+int srv_config_load(const char *path, const char *section, struct srv_config *c,
+                    struct m2msec_error *err);
+void srv_config_clear(struct srv_config *c);
+/* Write a commented default configuration (O_EXCL, 0600). */
+int srv_config_write(const char *path, const char *section, const char *fqdn, const char *listen,
+                     const char *db_file, const char *kek_file, struct m2msec_error *err);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * srv/server.h - listener, worker pool, HTTP-over-TLS request loop, signals.
+ *
+ * Runtime model (docs/ARCHITECTURE.md 5): one listener thread accepts into a
+ * bounded queue; a fixed pool of workers each owns one connection at a time with
+ * blocking I/O and a deadline on every handshake, read and write. A PSK lookup
+ * may block without stalling other connections. A housekeeping thread calls
+ * tick() every sweep interval. SIGTERM/SIGINT: stop accepting, let in-flight
+ * requests finish (up to shutdown_timeout_ms), close idle keep-alive
+ * connections, return from srv_run with 0. SIGHUP sets a reload flag the app
+ * can read with srv_reload_requested().
+ *
+ * For each request the server checks what is common to every oneM2M request
+ * (framing, bounds, X-M2M-Origin and X-M2M-RI present and safe), answers 4000
+ * itself otherwise, then calls handle(). Responses always carry X-M2M-RSC,
+ * X-M2M-RI (echoed), X-M2M-RVI and Content-Type: application/json.
+ */
+#ifndef M2MSEC_SRV_SERVER_H
+#define M2MSEC_SRV_SERVER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "http/http.h"
+#include "tls/tls.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+struct srv;
+
+/* One accepted, authenticated connection. */
+struct srv_conn {
+    struct m2msec_tls_conn *tls;
+    unsigned long id;   /* connection number, for logs */
+    void *wctx;         /* the worker's context (worker_init) */
+    void *state;        /* the app's per-connection state (conn_open) */
+    int close_after;    /* set by a handler: close after this response */
+};
+
+struct srv_response {
+    int rsc;                /* oneM2M Response Status Code */
+    struct m2msec_buf body; /* JSON body, may be empty */
+    int close;              /* close the connection after sending */
+};
+
+/* Fill resp with rsc and {"m2m:dbg": "<message>"}. Returns 0. */
+int srv_response_error(struct srv_response *resp, int rsc, const char *fmt, ...)
+        M2MSEC_PRINTF(3, 4);
+
+struct srv_handlers {
+    void *arg;
+    /* Per worker thread: e.g. open the worker's database connection. NULL = failure. */
+    void *(*worker_init)(void *arg, unsigned idx);
+    void (*worker_fini)(void *arg, void *wctx);
+    /* PSK lookup; its ctx argument is the worker's wctx. */
+    m2msec_psk_lookup_fn psk_lookup;
+    /* After a successful handshake. Return 0, or -1 to drop the connection. */
+    int (*conn_open)(void *arg, struct srv_conn *c);
+    void (*conn_close)(void *arg, struct srv_conn *c);
+    /* One request. resp->rsc preset to 5000; return 0 (errors are answers, not failures). */
+    int (*handle)(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req,
+                  struct srv_response *resp);
+    /* Housekeeping every sweep_interval_s, on its own thread with its own context. */
+    void (*tick)(void *arg);
+};
+
+struct srv *srv_new(const struct srv_config *cfg, const struct srv_handlers *h,
+                    struct m2msec_error *err);
+/* Bind cfg->listen; bound gets the actual address (useful with port 0). */
+int srv_listen(struct srv *s, char *bound, size_t boundsz, struct m2msec_error *err);
+/* Serve until stopped. 0 after a graceful stop. */
+int srv_run(struct srv *s, struct m2msec_error *err);
+/* Async-signal-safe. */
+void srv_stop(struct srv *s);
+/* Route SIGTERM/SIGINT to srv_stop(s), SIGHUP to the reload flag; ignore SIGPIPE. */
+int srv_install_signals(struct srv *s, struct m2msec_error *err);
+/* Returns and clears the reload flag. */
+int srv_reload_requested(struct srv *s);
+void srv_free(struct srv *s);
+
+/*
+ * Split a request-target path into segments: "/mef/reg/abc" -> {"mef","reg","abc"}.
+ * Rejects a query or fragment, empty segments, "." and "..", %-escapes that
+ * decode to NUL or '/', and more than max segments. Segments are decoded,
+ * NUL-terminated, in storage (size storagesz). Returns the segment count or -1.
+ */
+int srv_path_split(const char *target, char **segs, size_t max, char *storage, size_t storagesz);
+
+#endif
