@@ -23,6 +23,7 @@ test: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan
 	@tools/checksrc.sh
+	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 	@ctest --preset asan -j $(CTEST_JOBS)
 
 demo: build

@@ -42,12 +42,12 @@ enum m2msec_err {
     M2MSEC_ERR_PROTOCOL,         /* peer sent something TS-0003 / our mapping does not allow */
     M2MSEC_ERR_AUTH,             /* authentication failed; deliberately unspecific */
     M2MSEC_ERR_NOT_FOUND,
-    M2MSEC_ERR_STORE,            /* database failure */
-    M2MSEC_ERR_CRYPTO,           /* primitive failed (not an authentication failure) */
-    M2MSEC_ERR_TOO_LARGE,        /* input exceeds a documented bound */
-    M2MSEC_ERR_EXPIRED,          /* key or registration expired: re-provision */
+    M2MSEC_ERR_STORE,     /* database failure */
+    M2MSEC_ERR_CRYPTO,    /* primitive failed (not an authentication failure) */
+    M2MSEC_ERR_TOO_LARGE, /* input exceeds a documented bound */
+    M2MSEC_ERR_EXPIRED,   /* key or registration expired: re-provision */
     M2MSEC_ERR_TIMEOUT,
-    M2MSEC_ERR_REFUSED,          /* peer answered with a oneM2M error status */
+    M2MSEC_ERR_REFUSED, /* peer answered with a oneM2M error status */
 };
 
 /** Static English name of an error code ("auth", "expired", ...). */

@@ -11,8 +11,8 @@
 
 #include <stdint.h>
 
-#include "util/error.h"
 #include "log.h"
+#include "util/error.h"
 
 struct srv_config {
     /* [<daemon>] */
@@ -28,14 +28,17 @@ struct srv_config {
     unsigned sweep_interval_s;     /* sweep_interval_s = 60 */
     uint64_t reg_lifetime_default_s; /* registration_lifetime_default_s = 86400 */
     uint64_t reg_lifetime_max_s;     /* registration_lifetime_max_s = 31536000 */
-    enum srv_log_level log_level;  /* log_level = info */
+    enum srv_log_level log_level;    /* log_level = info */
     /* [store] */
-    char *db_path;                 /* db = mef.db */
-    char *kek_path;                /* kek = kek.hex */
+    char *db_path;  /* db = mef.db */
+    char *kek_path; /* kek = kek.hex */
 };
 
 void srv_config_defaults(struct srv_config *c);
-/* section: "mefd" or "mafd". On error err names path:line. */
+/*
+ * section: "mefd" or "mafd". On error err names path:line. c is overwritten on
+ * success only (it need not be initialised; release it with srv_config_clear).
+ */
 int srv_config_load(const char *path, const char *section, struct srv_config *c,
                     struct m2msec_error *err);
 void srv_config_clear(struct srv_config *c);

@@ -13,7 +13,8 @@
  * For each request the server checks what is common to every oneM2M request
  * (framing, bounds, X-M2M-Origin and X-M2M-RI present and safe), answers 4000
  * itself otherwise, then calls handle(). Responses always carry X-M2M-RSC,
- * X-M2M-RI (echoed), X-M2M-RVI and Content-Type: application/json.
+ * X-M2M-RI (echoed when the request's is valid), X-M2M-RVI, and
+ * Content-Type: application/json when there is a body.
  */
 #ifndef M2MSEC_SRV_SERVER_H
 #define M2MSEC_SRV_SERVER_H
@@ -31,10 +32,10 @@ struct srv;
 /* One accepted, authenticated connection. */
 struct srv_conn {
     struct m2msec_tls_conn *tls;
-    unsigned long id;   /* connection number, for logs */
-    void *wctx;         /* the worker's context (worker_init) */
-    void *state;        /* the app's per-connection state (conn_open) */
-    int close_after;    /* set by a handler: close after this response */
+    unsigned long id; /* connection number, for logs */
+    void *wctx;       /* the worker's context (worker_init) */
+    void *state;      /* the app's per-connection state (conn_open) */
+    int close_after;  /* set by a handler: close after this response */
 };
 
 struct srv_response {
@@ -43,7 +44,11 @@ struct srv_response {
     int close;              /* close the connection after sending */
 };
 
-/* Fill resp with rsc and {"m2m:dbg": "<message>"}. Returns 0. */
+/*
+ * Fill resp with rsc and {"m2m:dbg": "<message>"}, replacing any body (which
+ * must be initialised; the server does that). Bytes outside printable ASCII in
+ * the message become '?'. Returns 0.
+ */
 int srv_response_error(struct srv_response *resp, int rsc, const char *fmt, ...)
         M2MSEC_PRINTF(3, 4);
 
@@ -51,6 +56,10 @@ struct srv_handlers {
     void *arg;
     /* Per worker thread: e.g. open the worker's database connection. NULL = failure. */
     void *(*worker_init)(void *arg, unsigned idx);
+    /*
+     * On the worker's own thread as it exits: before srv_run returns, or (after
+     * a shutdown timeout) at the latest before srv_free returns.
+     */
     void (*worker_fini)(void *arg, void *wctx);
     /* PSK lookup; its ctx argument is the worker's wctx. */
     m2msec_psk_lookup_fn psk_lookup;
@@ -68,7 +77,12 @@ struct srv *srv_new(const struct srv_config *cfg, const struct srv_handlers *h,
                     struct m2msec_error *err);
 /* Bind cfg->listen; bound gets the actual address (useful with port 0). */
 int srv_listen(struct srv *s, char *bound, size_t boundsz, struct m2msec_error *err);
-/* Serve until stopped. 0 after a graceful stop. */
+/*
+ * Serve until stopped; call once, after srv_listen. 0 after a graceful stop.
+ * -1 when no worker could initialise, or when threads were still busy
+ * shutdown_timeout_ms after the stop (srv_free then waits for them; they are
+ * bounded by their I/O deadlines).
+ */
 int srv_run(struct srv *s, struct m2msec_error *err);
 /* Async-signal-safe. */
 void srv_stop(struct srv *s);

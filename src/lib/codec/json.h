@@ -37,11 +37,10 @@ struct m2msec_jr {
 
 void m2msec_jr_init(struct m2msec_jr *jr, const json_t *obj);
 /* String member; *out allocated (m2msec_malloc). Rejects "" and length > maxlen. */
-void m2msec_jr_str(struct m2msec_jr *jr, const char *name, int required, size_t maxlen,
-                   char **out);
+void m2msec_jr_str(struct m2msec_jr *jr, const char *name, int required, size_t maxlen, char **out);
 void m2msec_jr_bool(struct m2msec_jr *jr, const char *name, int required, int *out, int *present);
-void m2msec_jr_u64(struct m2msec_jr *jr, const char *name, int required, uint64_t min,
-                   uint64_t max, uint64_t *out, int *present);
+void m2msec_jr_u64(struct m2msec_jr *jr, const char *name, int required, uint64_t min, uint64_t max,
+                   uint64_t *out, int *present);
 /* m2m:timestamp string member. */
 void m2msec_jr_time(struct m2msec_jr *jr, const char *name, int required, int64_t *out,
                     int *present);

@@ -32,27 +32,27 @@ struct m2msec_enrol_req {
 /* @spec TS-0003 8.3.2.1 tables 8.3.2.1-2, -3, -4: instructions */
 enum m2msec_instr_type {
     M2MSEC_INSTR_NONE = 0,
-    M2MSEC_INSTR_CERT_ENROLMENT,  /* "certificateEnrolment" */
-    M2MSEC_INSTR_MAF_ENROLMENT,   /* "mafEnrolment" */
-    M2MSEC_INSTR_REMOTE_MGMT,     /* "remoteManagement" */
+    M2MSEC_INSTR_CERT_ENROLMENT, /* "certificateEnrolment" */
+    M2MSEC_INSTR_MAF_ENROLMENT,  /* "mafEnrolment" */
+    M2MSEC_INSTR_REMOTE_MGMT,    /* "remoteManagement" */
 };
 
 struct m2msec_instruction {
     enum m2msec_instr_type type;
-    char *uri;              /* cert / remote management: base URI */
+    char *uri; /* cert / remote management: base URI */
     /* MAF enrolment only */
-    char *credential_type;  /* "symmetricKey" or "certificate" */
+    char *credential_type; /* "symmetricKey" or "certificate" */
     char *key_reg_uri;
     char *key_ret_uri;
-    char *client_reg_uri;   /* optional */
-    char *trust_anchors;    /* optional, PEM */
-    int64_t lifetime;       /* optional absolute expiry of the MAF key, 0 = absent */
+    char *client_reg_uri; /* optional */
+    char *trust_anchors;  /* optional, PEM */
+    int64_t lifetime;     /* optional absolute expiry of the MAF key, 0 = absent */
 };
 
 /* MEF -> Enrolee: every Enrolment Exchange response. */
 struct m2msec_enrol_resp {
-    char *exchange_id;      /* always */
-    unsigned step;          /* 1-based index of the instruction, or of the end */
+    char *exchange_id; /* always */
+    unsigned step;     /* 1-based index of the instruction, or of the end */
     /* first response only */
     char *keid;
     int64_t ke_expires;
@@ -112,10 +112,10 @@ struct m2msec_mefreg_cfg {
 
 /* Enrolee policy held by the MEF (what it may be instructed to do); stored as JSON. */
 struct m2msec_enrolee_policy {
-    char *cert_uri;   /* certificate enrolment base URI, optional */
-    char **maf_uris;  /* MAF base URIs, one MAF Enrolment instruction each */
+    char *cert_uri;  /* certificate enrolment base URI, optional */
+    char **maf_uris; /* MAF base URIs, one MAF Enrolment instruction each */
     size_t nmaf;
-    char *rm_uri;     /* remote management server, optional */
+    char *rm_uri; /* remote management server, optional */
 };
 
 int m2msec_enrol_req_encode(const struct m2msec_enrol_req *m, struct m2msec_buf *out,
@@ -164,8 +164,8 @@ void m2msec_mefreg_cfg_clear(struct m2msec_mefreg_cfg *m);
 
 int m2msec_enrolee_policy_encode(const struct m2msec_enrolee_policy *m, struct m2msec_buf *out,
                                  struct m2msec_error *err);
-int m2msec_enrolee_policy_decode(const uint8_t *buf, size_t len,
-                                 struct m2msec_enrolee_policy *out, struct m2msec_error *err);
+int m2msec_enrolee_policy_decode(const uint8_t *buf, size_t len, struct m2msec_enrolee_policy *out,
+                                 struct m2msec_error *err);
 void m2msec_enrolee_policy_clear(struct m2msec_enrolee_policy *m);
 
 /* oneM2M error body {"m2m:dbg": "<message>"}. Decode gives an allocated string. */

@@ -14,11 +14,11 @@
 #include "util/error.h"
 #include "util/secret.h"
 
-#define M2MSEC_KEY_LEN      32
-#define M2MSEC_REL_ID_LEN   16
-#define M2MSEC_EXPORT_LEN   48
-#define M2MSEC_HMAC_LEN     32
-#define M2MSEC_KCV_HEX_LEN  17 /* 16 hex digits + NUL */
+#define M2MSEC_KEY_LEN     32
+#define M2MSEC_REL_ID_LEN  16
+#define M2MSEC_EXPORT_LEN  48
+#define M2MSEC_HMAC_LEN    32
+#define M2MSEC_KCV_HEX_LEN 17 /* 16 hex digits + NUL */
 
 /* @spec TS-0003 10.3.1 exporter labels */
 #define M2MSEC_LABEL_BOOTSTRAP  "EXPORTER-oneM2M-Bootstrap"

@@ -19,8 +19,8 @@
 #include "util/secret.h"
 
 enum m2msec_schema {
-    M2MSEC_SCHEMA_MEF = 1,   /* mefd */
-    M2MSEC_SCHEMA_DEVICE,    /* libm2msec state directory */
+    M2MSEC_SCHEMA_MEF = 1, /* mefd */
+    M2MSEC_SCHEMA_DEVICE,  /* libm2msec state directory */
 };
 
 struct m2msec_db;
@@ -38,10 +38,11 @@ int m2msec_db_schema_version(struct m2msec_db *db);
 struct m2msec_enrolee_rec {
     char *kpm_id;
     char *enrolee_id;
-    char **targets;        /* NULL-terminated list of Enrolment Target ids */
+    char **targets; /* NULL-terminated list of Enrolment Target ids (order kept; a
+                            * loaded record always has the array, empty when ntargets = 0) */
     size_t ntargets;
-    uint64_t expiry_s;     /* Enrolment Expiry: Ke lifetime in seconds */
-    char *policy_json;     /* codec/mef_msg.h m2msec_enrolee_policy, JSON */
+    uint64_t expiry_s; /* Enrolment Expiry: Ke lifetime in seconds */
+    char *policy_json; /* codec/mef_msg.h m2msec_enrolee_policy, JSON */
     int64_t created;
     struct m2msec_secret *kpm; /* only when asked for */
 };
@@ -90,25 +91,34 @@ int m2msec_mef_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m
  * MEF: MEF Client Registrations (TS-0003 8.3.5.2.3 - 8.3.5.2.6)
  */
 struct m2msec_mefreg_rec {
-    char reg_id[33];
-    char *kpm_id;     /* the authenticated credential that owns it */
+    char reg_id[33]; /* 32 lowercase hex; set by the caller: m2msec_rand_hex(reg_id, 16, err) */
+    char *kpm_id;    /* the authenticated credential that owns it */
     char *client_id;
     char *admin_fqdn;
-    char **labels;    /* NULL-terminated or NULL */
+    char **labels; /* NULL-terminated or NULL */
     size_t nlabels;
     int64_t expires;
 };
 void m2msec_mefreg_rec_free(struct m2msec_mefreg_rec *r);
-/* REFUSED (rsc 4105) if this kpm_id already has a live registration for admin_fqdn. */
+/*
+ * REFUSED (rsc 4105) if this kpm_id already has a live registration for admin_fqdn
+ * (compared ASCII case-insensitively) or reg_id is in use. The caller generates
+ * r->reg_id (see above); INVALID_ARGUMENT when it is not 32 lowercase hex digits
+ * or r->expires <= now. Labels must be non-empty strings; order is kept.
+ */
 int m2msec_mef_reg_create(struct m2msec_db *db, const struct m2msec_mefreg_rec *r, int64_t now,
                           struct m2msec_error *err);
 /* NOT_FOUND when absent or expired. */
 int m2msec_mef_reg_get(struct m2msec_db *db, const char *reg_id, int64_t now,
                        struct m2msec_mefreg_rec **out, struct m2msec_error *err);
-/* Update expires (when has_et) and labels (when has_lbl). NOT_FOUND when absent/expired. */
+/*
+ * Update expires (when has_et) and labels (when has_lbl; nlabels = 0 clears them).
+ * NOT_FOUND when absent/expired; INVALID_ARGUMENT when the new expires <= now.
+ */
 int m2msec_mef_reg_update(struct m2msec_db *db, const char *reg_id, int64_t now, int has_et,
                           int64_t expires, int has_lbl, char *const *labels, size_t nlabels,
                           struct m2msec_error *err);
+/* NOT_FOUND when absent or expired (an expired record is left to m2msec_mef_sweep). */
 int m2msec_mef_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now,
                           struct m2msec_error *err);
 
@@ -117,22 +127,35 @@ int m2msec_mef_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now,
  */
 struct m2msec_enrolment_rec {
     char *keid;
-    char *mef;          /* host:port used */
+    char *mef; /* host:port used */
     char *kpm_id;
-    char *enrolee_id;   /* may be NULL */
+    char *enrolee_id; /* may be NULL */
     int64_t created;
     int64_t expires;
-    char *exchange_json; /* instructions received, JSON array text, may be NULL */
+    char *exchange_json;      /* instructions received, JSON array text, may be NULL */
     struct m2msec_secret *ke; /* only when asked for */
 };
 void m2msec_enrolment_rec_free(struct m2msec_enrolment_rec *r);
 /* Replaces the previous enrolment (erasing its Ke) in one transaction. */
 int m2msec_dev_enrolment_put(struct m2msec_db *db, const struct m2msec_enrolment_rec *r,
                              struct m2msec_error *err);
-/* The stored enrolment even when expired (callers check expires); NOT_FOUND if none. */
+/*
+ * The stored enrolment even when expired (callers check expires); NOT_FOUND if none.
+ * with_key after m2msec_dev_sweep erased the Ke fails with M2MSEC_ERR_EXPIRED
+ * (call without with_key to read the record); r->ke is never NULL on success
+ * with with_key. A Ke that fails to unseal (tampering, wrong KEK) is M2MSEC_ERR_AUTH.
+ */
 int m2msec_dev_enrolment_get(struct m2msec_db *db, int with_key, struct m2msec_enrolment_rec **out,
                              struct m2msec_error *err);
 /* Erase an expired enrolment's Ke (record kept with ke erased); *erased = 1 if done. */
 int m2msec_dev_sweep(struct m2msec_db *db, int64_t now, int *erased, struct m2msec_error *err);
+
+#ifdef M2MSEC_TESTING
+/* Test hooks (tests must not include sqlite3.h): run raw SQL on the store's connection. */
+int m2msec_db_test_exec(struct m2msec_db *db, const char *sql, struct m2msec_error *err);
+/* First column of the first row of sql as an integer; NOT_FOUND when no row. */
+int m2msec_db_test_query_int(struct m2msec_db *db, const char *sql, int64_t *out,
+                             struct m2msec_error *err);
+#endif
 
 #endif

@@ -22,6 +22,11 @@
 #include "util/secret.h"
 
 #define M2MSEC_PSK_IDENTITY_MAX 1024
+/*
+ * Deadline used where a timeout_ms of 0 is passed (connect, handshake, read,
+ * write). m2msec_tcp_accept and m2msec_tls_wait_readable take 0 as "do not wait".
+ */
+#define M2MSEC_TLS_DEFAULT_TIMEOUT_MS 10000u
 
 /* Initialise GnuTLS once per process (thread-safe, idempotent). */
 int m2msec_tls_global_init(struct m2msec_error *err);
@@ -53,11 +58,11 @@ struct m2msec_tls_conn *m2msec_tls_accept(struct m2msec_tls_server *s, int fd, v
                                           unsigned timeout_ms, struct m2msec_error *err);
 
 struct m2msec_tls_psk_client {
-    const char *hostport;     /* "host:port", "[v6]:port" */
-    const char *sni;          /* server name to send (RFC 6066); NULL: host if it is a name */
-    const char *identity;     /* psk_identity */
+    const char *hostport; /* "host:port", "[v6]:port" */
+    const char *sni;      /* server name to send (RFC 6066); NULL: host if it is a name */
+    const char *identity; /* psk_identity */
     const struct m2msec_secret *psk;
-    unsigned timeout_ms;      /* connect, handshake, and default per-operation deadline */
+    unsigned timeout_ms; /* connect, handshake, and default per-operation deadline */
 };
 struct m2msec_tls_conn *m2msec_tls_connect_psk(const struct m2msec_tls_psk_client *o,
                                                struct m2msec_error *err);
@@ -99,5 +104,14 @@ int m2msec_tcp_connect(const char *hostport, unsigned timeout_ms, struct m2msec_
 /* Split "host:port" / "[v6]:port". */
 int m2msec_hostport_split(const char *hostport, char *host, size_t hostsz, char *port,
                           size_t portsz, struct m2msec_error *err);
+
+#ifdef M2MSEC_TESTING
+/*
+ * Test hook: GnuTLS priority string for later client connections, to force
+ * one suite or protocol version; NULL restores the pinned default. The string
+ * is borrowed (keep it alive). Not thread-safe: set it before connecting.
+ */
+void m2msec_tls_test_client_priority(const char *priority);
+#endif
 
 #endif

@@ -38,8 +38,8 @@ int m2msec_error_set(struct m2msec_error *err, enum m2msec_err code, const char 
 int m2msec_error_setx(struct m2msec_error *err, enum m2msec_err code, const char *fmt, ...)
         M2MSEC_PRINTF(3, 4);
 /* Set code, oneM2M status code and message. Returns -1. */
-int m2msec_error_setr(struct m2msec_error *err, enum m2msec_err code, int rsc, const char *fmt,
-                      ...) M2MSEC_PRINTF(4, 5);
+int m2msec_error_setr(struct m2msec_error *err, enum m2msec_err code, int rsc, const char *fmt, ...)
+        M2MSEC_PRINTF(4, 5);
 /* Set code and message, appending the first OpenSSL error and draining the queue. Returns -1. */
 int m2msec_error_openssl(struct m2msec_error *err, enum m2msec_err code, const char *fmt, ...)
         M2MSEC_PRINTF(3, 4);

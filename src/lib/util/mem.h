@@ -21,6 +21,11 @@ void m2msec_free_wipe_str(char *s);
 #ifdef M2MSEC_TESTING
 /* Make the n-th allocation from now fail (1 = the next one); 0 disables. */
 void m2msec_test_fail_alloc_at(unsigned long n);
+/*
+ * Count one allocation against the countdown above: 1 when this allocation
+ * must fail. For allocators outside mem.c (the secure heap in util/secret.c).
+ */
+int m2msec_test_alloc_tick(void);
 #endif
 
 #endif

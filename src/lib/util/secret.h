@@ -23,14 +23,12 @@ int m2msec_secure_heap_init(size_t size);
 
 /* A zeroed secret of len bytes (1..M2MSEC_SECRET_MAX). */
 struct m2msec_secret *m2msec_secret_new(size_t len, struct m2msec_error *err);
-struct m2msec_secret *m2msec_secret_from(const uint8_t *buf, size_t len,
-                                         struct m2msec_error *err);
+struct m2msec_secret *m2msec_secret_from(const uint8_t *buf, size_t len, struct m2msec_error *err);
 /* len bytes from RAND_priv_bytes. */
 struct m2msec_secret *m2msec_secret_random(size_t len, struct m2msec_error *err);
 struct m2msec_secret *m2msec_secret_dup(const struct m2msec_secret *s, struct m2msec_error *err);
 /* Parse hex (either case); whitespace (space, tab, CR, LF) is skipped. */
-struct m2msec_secret *m2msec_secret_from_hex(const char *hex, size_t len,
-                                             struct m2msec_error *err);
+struct m2msec_secret *m2msec_secret_from_hex(const char *hex, size_t len, struct m2msec_error *err);
 /* Read a file holding hex text (see above) into a secret. The read buffer is wiped. */
 struct m2msec_secret *m2msec_secret_load_hex_file(const char *path, struct m2msec_error *err);
 void m2msec_secret_free(struct m2msec_secret *s);

@@ -1,0 +1,507 @@
+/*
+ * cli/main.c - the m2msec command line tool (device / CSE side).
+ *
+ * Built only on the public header <m2msec.h> and linked against the shared
+ * libm2msec, so everything here is something a device vendor can do too.
+ */
+#define _DEFAULT_SOURCE /* gmtime_r, timegm */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "m2msec.h"
+
+struct common {
+    const char *mef;
+    const char *kpm_id;
+    const char *kpm_file;
+    const char *kpm_hex;
+    const char *sni;
+    const char *state;
+    unsigned timeout_ms;
+    int json;
+    int quiet;
+};
+
+enum {
+    OPT_MEF = 256,
+    OPT_KPM_ID,
+    OPT_KPM_FILE,
+    OPT_KPM,
+    OPT_SNI,
+    OPT_STATE,
+    OPT_TIMEOUT,
+    OPT_JSON,
+    OPT_QUIET,
+    OPT_ADMIN,
+    OPT_LIFETIME,
+    OPT_REG_ID,
+    OPT_NO_MAF,
+    OPT_NO_RM,
+    OPT_CERT,
+};
+
+static const struct option common_opts[] = {
+    { "mef", required_argument, NULL, OPT_MEF },
+    { "kpm-id", required_argument, NULL, OPT_KPM_ID },
+    { "kpm-file", required_argument, NULL, OPT_KPM_FILE },
+    { "kpm", required_argument, NULL, OPT_KPM },
+    { "sni", required_argument, NULL, OPT_SNI },
+    { "state", required_argument, NULL, OPT_STATE },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "quiet", no_argument, NULL, OPT_QUIET },
+    { "admin-fqdn", required_argument, NULL, OPT_ADMIN },
+    { "lifetime", required_argument, NULL, OPT_LIFETIME },
+    { "reg-id", required_argument, NULL, OPT_REG_ID },
+    { "no-maf", no_argument, NULL, OPT_NO_MAF },
+    { "no-rm", no_argument, NULL, OPT_NO_RM },
+    { "cert-enrolment", no_argument, NULL, OPT_CERT },
+    { NULL, 0, NULL, 0 },
+};
+
+static void
+usage(FILE *f)
+{
+    fputs("usage: m2msec <command> [options]\n"
+          "\n"
+          "Device / CSE side of oneM2M TS-0003 remote security provisioning.\n"
+          "\n"
+          "commands:\n"
+          "  enrol --mef HOST:PORT --kpm-id ID (--kpm-file F | --kpm HEX) --state DIR\n"
+          "        [--sni FQDN] [--json] [--quiet] [--timeout MS]\n"
+          "        [--no-maf] [--no-rm] [--cert-enrolment]\n"
+          "        run the PPSK RSPF and the Enrolment Exchange; store Ke/KeID sealed in DIR\n"
+          "  state --state DIR [--json]\n"
+          "        show the stored enrolment (KeID, expiry, key check value)\n"
+          "  mef register --admin-fqdn FQDN [--lifetime SECONDS]   (+ MEF options)\n"
+          "  mef config --reg-id ID                                (+ MEF options)\n"
+          "  mef update --reg-id ID --lifetime SECONDS             (+ MEF options)\n"
+          "  mef deregister --reg-id ID                            (+ MEF options)\n"
+          "        MEF Client Registration procedures (TS-0003 8.3.5.2.3-6); MEF options are\n"
+          "        --mef, --kpm-id, --kpm-file/--kpm, [--sni], [--json]\n"
+          "  help | --help\n"
+          "\n"
+          "Keys given with --kpm are visible in the process list: prefer --kpm-file.\n"
+          "Exit status: 0 success, 1 failure (message on stderr), 2 usage error.\n",
+          f);
+}
+
+static void
+fmt_time(int64_t t, char out[32])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
+        snprintf(out, 32, "-");
+        return;
+    }
+    strftime(out, 32, "%Y%m%dT%H%M%S", &tm);
+}
+
+/* JSON string with escapes (identifiers are ASCII, but be safe). */
+static void
+json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch == '"' || ch == '\\') {
+            fprintf(f, "\\%c", ch);
+        } else if (ch < 0x20) {
+            fprintf(f, "\\u%04x", ch);
+        } else {
+            fputc(ch, f);
+        }
+    }
+    fputc('"', f);
+}
+
+static void
+on_step(void *arg, const char *step, const char *detail)
+{
+    (void)arg;
+    fprintf(stderr, "  [%s] %s\n", step, detail);
+}
+
+static int
+fail_client(const char *what, const struct m2msec_client *c)
+{
+    int rsc = m2msec_client_error_rsc(c);
+
+    if (m2msec_client_error_code(c) == M2MSEC_ERR_EXPIRED) {
+        fprintf(stderr, "m2msec: %s: %s (re-provision: run 'm2msec enrol' again)\n", what,
+                m2msec_client_error(c));
+    } else if (rsc != 0) {
+        fprintf(stderr, "m2msec: %s refused (%d): %s\n", what, rsc, m2msec_client_error(c));
+    } else {
+        fprintf(stderr, "m2msec: %s failed (%s): %s\n", what,
+                m2msec_err_name(m2msec_client_error_code(c)), m2msec_client_error(c));
+    }
+    return 1;
+}
+
+static int
+parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
+    }
+    *out = strtoull(s, &end, 10);
+    return (*end == '\0' && *out <= max) ? 0 : -1;
+}
+
+/* Build a configured client from the MEF options. */
+static struct m2msec_client *
+make_client(const struct common *o, int ind_cert, int ind_maf, int ind_rm, int need_state)
+{
+    struct m2msec_config *cfg = m2msec_config_new();
+    struct m2msec_client *c = NULL;
+    int ok = 0;
+
+    if (cfg == NULL) {
+        fprintf(stderr, "m2msec: out of memory\n");
+        return NULL;
+    }
+    if (o->mef == NULL || o->kpm_id == NULL || (o->kpm_file == NULL) == (o->kpm_hex == NULL) ||
+        (need_state && o->state == NULL)) {
+        fprintf(stderr, "m2msec: --mef, --kpm-id, one of --kpm-file/--kpm%s are required\n",
+                need_state ? " and --state" : "");
+        goto out;
+    }
+    if (m2msec_config_set_mef(cfg, o->mef) == -1 ||
+        (o->sni != NULL && m2msec_config_set_sni(cfg, o->sni) == -1) ||
+        (o->state != NULL && m2msec_config_set_state_dir(cfg, o->state) == -1) ||
+        (o->timeout_ms != 0 && m2msec_config_set_timeout_ms(cfg, o->timeout_ms) == -1) ||
+        m2msec_config_set_indications(cfg, ind_cert, ind_maf, ind_rm) == -1) {
+        fprintf(stderr, "m2msec: %s\n", m2msec_config_error(cfg));
+        goto out;
+    }
+    if (o->kpm_file != NULL) {
+        if (m2msec_config_set_kpm_file(cfg, o->kpm_id, o->kpm_file) == -1) {
+            fprintf(stderr, "m2msec: Kpm: %s\n", m2msec_config_error(cfg));
+            goto out;
+        }
+    } else {
+        /* Decode hex here: the public API takes bytes. */
+        size_t n = strlen(o->kpm_hex), i;
+        unsigned char key[64];
+
+        if (n == 0 || n % 2 != 0 || n / 2 > sizeof(key)) {
+            fprintf(stderr, "m2msec: --kpm must be 2..128 hex digits\n");
+            goto out;
+        }
+        for (i = 0; i < n / 2; i++) {
+            char byte[3] = { o->kpm_hex[2 * i], o->kpm_hex[2 * i + 1], '\0' };
+            char *end = NULL;
+
+            key[i] = (unsigned char)strtoul(byte, &end, 16);
+            if (*end != '\0' || byte[0] == '-' || byte[0] == '+' || byte[0] == ' ') {
+                fprintf(stderr, "m2msec: --kpm is not hex\n");
+                memset(key, 0, sizeof(key));
+                goto out;
+            }
+        }
+        i = n / 2;
+        if (m2msec_config_set_kpm(cfg, o->kpm_id, key, i) == -1) {
+            fprintf(stderr, "m2msec: Kpm: %s\n", m2msec_config_error(cfg));
+            memset(key, 0, sizeof(key));
+            goto out;
+        }
+        memset(key, 0, sizeof(key));
+    }
+    c = m2msec_client_new();
+    if (c == NULL || m2msec_client_configure(c, cfg) == -1) {
+        fprintf(stderr, "m2msec: cannot create client\n");
+        m2msec_client_free(c);
+        c = NULL;
+        goto out;
+    }
+    if (!o->quiet && !o->json) {
+        m2msec_client_set_step_cb(c, on_step, NULL);
+    }
+    ok = 1;
+out:
+    m2msec_config_free(cfg);
+    return ok ? c : NULL;
+}
+
+static int
+cmd_enrol(const struct common *o, int ind_cert, int ind_maf, int ind_rm)
+{
+    struct m2msec_client *c = make_client(o, ind_cert, ind_maf, ind_rm, 1);
+    char ts[32];
+    size_t i;
+
+    if (c == NULL) {
+        return 1;
+    }
+    if (!o->quiet && !o->json) {
+        fprintf(stderr, "enrolling with MEF %s\n", o->mef);
+    }
+    if (m2msec_client_enrol(c) == -1) {
+        int rv = fail_client("enrolment", c);
+
+        m2msec_client_free(c);
+        return rv;
+    }
+    fmt_time(m2msec_client_ke_expires(c), ts);
+    if (o->json) {
+        printf("{\"keid\":");
+        json_str(stdout, m2msec_client_keid(c));
+        printf(",\"expires\":");
+        json_str(stdout, ts);
+        printf(",\"expires_epoch\":%lld,\"enrolee_id\":", (long long)m2msec_client_ke_expires(c));
+        json_str(stdout, m2msec_client_enrolee_id(c));
+        printf(",\"instructions\":[");
+        for (i = 0; i < m2msec_client_instruction_count(c); i++) {
+            printf("%s{\"type\":", i > 0 ? "," : "");
+            json_str(stdout, m2msec_client_instruction_type(c, i));
+            printf(",\"uri\":");
+            json_str(stdout, m2msec_client_instruction_uri(c, i));
+            printf("}");
+        }
+        printf("]}\n");
+    } else {
+        printf("enrolled: keid=%s expires=%s enrolee-id=%s\n", m2msec_client_keid(c), ts,
+               m2msec_client_enrolee_id(c) != NULL ? m2msec_client_enrolee_id(c) : "-");
+    }
+    m2msec_client_free(c);
+    return 0;
+}
+
+static int
+cmd_state(const struct common *o)
+{
+    const char *err = NULL;
+    struct m2msec_state *st;
+    char ts[32], kcv[17] = "";
+    int has_kcv;
+
+    if (o->state == NULL) {
+        fprintf(stderr, "m2msec: --state DIR is required\n");
+        return 2;
+    }
+    st = m2msec_state_open(o->state, &err);
+    if (st == NULL) {
+        fprintf(stderr, "m2msec: %s\n", err != NULL ? err : "cannot open state");
+        return 1;
+    }
+    fmt_time(m2msec_state_ke_expires(st), ts);
+    has_kcv = m2msec_state_ke_kcv(st, kcv) == 0;
+    if (o->json) {
+        printf("{\"keid\":");
+        if (m2msec_state_keid(st) != NULL) {
+            json_str(stdout, m2msec_state_keid(st));
+        } else {
+            printf("null");
+        }
+        printf(",\"expires\":");
+        json_str(stdout, ts);
+        printf(",\"expired\":%s,\"kcv\":", m2msec_state_ke_expired(st) ? "true" : "false");
+        if (has_kcv) {
+            json_str(stdout, kcv);
+        } else {
+            printf("null");
+        }
+        printf("}\n");
+    } else if (m2msec_state_keid(st) != NULL) {
+        printf("keid=%s expires=%s kcv=%s\n", m2msec_state_keid(st), ts, kcv);
+    } else if (m2msec_state_ke_expired(st)) {
+        printf("enrolment expired at %s: Ke erased, re-provision with 'm2msec enrol'\n", ts);
+    } else {
+        printf("not enrolled\n");
+    }
+    m2msec_state_free(st);
+    return 0;
+}
+
+static int
+cmd_mef(const char *sub, const struct common *o, const char *admin, const char *reg_id,
+        unsigned long long lifetime, int has_lifetime)
+{
+    struct m2msec_client *c = make_client(o, 0, 1, 1, 0);
+    struct m2msec_mef_reg *r = NULL;
+    int64_t granted = 0;
+    char ts[32];
+    int rv = 1;
+
+    if (c == NULL) {
+        return 1;
+    }
+    if (strcmp(sub, "register") == 0) {
+        if (admin == NULL) {
+            fprintf(stderr, "m2msec: --admin-fqdn is required\n");
+            rv = 2;
+            goto out;
+        }
+        if (m2msec_client_mef_register(c, admin,
+                                       has_lifetime ? (int64_t)time(NULL) + (int64_t)lifetime : 0,
+                                       &r) == -1) {
+            rv = fail_client("registration", c);
+            goto out;
+        }
+        fmt_time(m2msec_mef_reg_expires(r), ts);
+        if (o->json) {
+            printf("{\"reg_id\":");
+            json_str(stdout, m2msec_mef_reg_id(r));
+            printf(",\"client_id\":");
+            json_str(stdout, m2msec_mef_reg_client_id(r));
+            printf(",\"admin_fqdn\":");
+            json_str(stdout, m2msec_mef_reg_admin_fqdn(r));
+            printf(",\"expires\":");
+            json_str(stdout, ts);
+            printf("}\n");
+        } else {
+            printf("registered: reg-id=%s client-id=%s expires=%s\n", m2msec_mef_reg_id(r),
+                   m2msec_mef_reg_client_id(r), ts);
+        }
+    } else if (reg_id == NULL) {
+        fprintf(stderr, "m2msec: --reg-id is required\n");
+        rv = 2;
+        goto out;
+    } else if (strcmp(sub, "config") == 0) {
+        if (m2msec_client_mef_config(c, reg_id, &r) == -1) {
+            rv = fail_client("configuration retrieval", c);
+            goto out;
+        }
+        printf("%s\n", m2msec_mef_reg_config_json(r));
+    } else if (strcmp(sub, "update") == 0) {
+        if (!has_lifetime) {
+            fprintf(stderr, "m2msec: --lifetime is required\n");
+            rv = 2;
+            goto out;
+        }
+        if (m2msec_client_mef_update(c, reg_id, (int64_t)time(NULL) + (int64_t)lifetime,
+                                     &granted) == -1) {
+            rv = fail_client("registration update", c);
+            goto out;
+        }
+        fmt_time(granted, ts);
+        printf(o->json ? "{\"expires\":\"%s\"}\n" : "updated: expires=%s\n", ts);
+    } else if (strcmp(sub, "deregister") == 0) {
+        if (m2msec_client_mef_deregister(c, reg_id) == -1) {
+            rv = fail_client("de-registration", c);
+            goto out;
+        }
+        printf(o->json ? "{\"deregistered\":true}\n" : "deregistered\n");
+    } else {
+        fprintf(stderr, "m2msec: unknown mef command '%s'\n", sub);
+        rv = 2;
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_mef_reg_free(r);
+    m2msec_client_free(c);
+    return rv;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct common o = { 0 };
+    const char *cmd, *sub = NULL, *admin = NULL, *reg_id = NULL;
+    unsigned long long v = 0, lifetime = 0;
+    int ch, has_lifetime = 0, ind_maf = 1, ind_rm = 1, ind_cert = 0, skip = 1;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "mef") == 0) {
+        if (argc < 3) {
+            usage(stderr);
+            return 2;
+        }
+        sub = argv[2];
+        skip = 2;
+    }
+    while ((ch = getopt_long(argc - skip, argv + skip, "", common_opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_MEF:
+            o.mef = optarg;
+            break;
+        case OPT_KPM_ID:
+            o.kpm_id = optarg;
+            break;
+        case OPT_KPM_FILE:
+            o.kpm_file = optarg;
+            break;
+        case OPT_KPM:
+            o.kpm_hex = optarg;
+            break;
+        case OPT_SNI:
+            o.sni = optarg;
+            break;
+        case OPT_STATE:
+            o.state = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_uint(optarg, 600000, &v) == -1) {
+                fprintf(stderr, "m2msec: --timeout takes milliseconds\n");
+                return 2;
+            }
+            o.timeout_ms = (unsigned)v;
+            break;
+        case OPT_JSON:
+            o.json = 1;
+            break;
+        case OPT_QUIET:
+            o.quiet = 1;
+            break;
+        case OPT_ADMIN:
+            admin = optarg;
+            break;
+        case OPT_LIFETIME:
+            if (parse_uint(optarg, 315360000ULL, &lifetime) == -1 || lifetime == 0) {
+                fprintf(stderr, "m2msec: --lifetime takes seconds (1..315360000)\n");
+                return 2;
+            }
+            has_lifetime = 1;
+            break;
+        case OPT_REG_ID:
+            reg_id = optarg;
+            break;
+        case OPT_NO_MAF:
+            ind_maf = 0;
+            break;
+        case OPT_NO_RM:
+            ind_rm = 0;
+            break;
+        case OPT_CERT:
+            ind_cert = 1;
+            break;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - skip) {
+        fprintf(stderr, "m2msec: unexpected argument '%s'\n", argv[skip + optind]);
+        return 2;
+    }
+    if (strcmp(cmd, "enrol") == 0) {
+        return cmd_enrol(&o, ind_cert, ind_maf, ind_rm);
+    }
+    if (strcmp(cmd, "state") == 0) {
+        return cmd_state(&o);
+    }
+    if (strcmp(cmd, "mef") == 0) {
+        return cmd_mef(sub, &o, admin, reg_id, lifetime, has_lifetime);
+    }
+    fprintf(stderr, "m2msec: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

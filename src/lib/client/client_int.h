@@ -1,0 +1,98 @@
+/*
+ * client/client_int.h - internals of the public client objects (include/m2msec.h).
+ *
+ * Layer: client (top of libm2msec). Composes tls, http, codec, proto, store
+ * and crypto; the only layer that may include all of them.
+ */
+#ifndef M2MSEC_CLIENT_INT_H
+#define M2MSEC_CLIENT_INT_H
+
+#include <stdint.h>
+
+#include "codec/mef_msg.h"
+#include "http/http.h"
+#include "proto/exchange.h"
+#include "proto/ids.h"
+#include "store/store.h"
+#include "tls/tls.h"
+#include "util/error.h"
+#include "util/secret.h"
+
+#define M2MSEC_DEFAULT_TIMEOUT_MS 10000
+#define M2MSEC_STATE_DB           "state.db"
+#define M2MSEC_STATE_KEK          "kek.hex"
+
+struct m2msec_config {
+    unsigned refs;
+    int frozen;
+    char *mef; /* host:port */
+    char *sni;
+    char *kpm_id;
+    struct m2msec_secret *kpm;
+    char *state_dir;
+    unsigned timeout_ms;
+    struct m2msec_enrol_req ind;
+    struct m2msec_error err;
+};
+
+struct m2msec_client_instr {
+    char *type;
+    char *uri;
+};
+
+struct m2msec_client {
+    struct m2msec_config *cfg;
+    struct m2msec_error err;
+    m2msec_step_cb step_cb;
+    void *step_arg;
+    /* last enrolment */
+    char *keid;
+    int64_t ke_expires;
+    char *enrolee_id;
+    struct m2msec_client_instr instr[M2MSEC_EXCHANGE_MAX_INSTR];
+    size_t ninstr;
+};
+
+struct m2msec_mef_reg {
+    char *reg_id;
+    char *client_id;
+    char *admin_fqdn;
+    int64_t expires;
+    char *config_json;
+};
+
+struct m2msec_state {
+    char *keid;
+    int64_t expires;
+    int expired;
+    char kcv[17];
+    int has_kcv;
+};
+
+/* A PPSK session with the configured MEF and the identity it answers as. */
+struct client_session {
+    struct m2msec_tls_conn *tls;
+    char host[256]; /* Host header and expected MEF FQDN when a name */
+    char origin[M2MSEC_ID_MAX + 8];
+};
+
+/* Drop a reference taken by m2msec_client_configure (or the creator's). */
+void m2msec_config_unref(struct m2msec_config *cfg);
+
+int client_session_open(struct m2msec_client *c, struct client_session *s,
+                        struct m2msec_error *err);
+void client_session_close(struct client_session *s);
+/*
+ * One request/response on the session. body may be NULL. On success (the
+ * response's X-M2M-RSC equals expect_rsc) *resp is the response (caller frees).
+ * Any other status is M2MSEC_ERR_REFUSED with err->rsc and the m2m:dbg text.
+ */
+int client_roundtrip(struct client_session *s, enum m2msec_http_method method, const char *target,
+                     const struct m2msec_buf *body, int expect_rsc, struct m2msec_http_msg **resp,
+                     struct m2msec_error *err);
+void client_step(struct m2msec_client *c, const char *step, const char *fmt, ...)
+        M2MSEC_PRINTF(3, 4);
+/* Open (creating on first use) the device state store in the configured directory. */
+struct m2msec_db *client_state_open(const char *dir, int create, struct m2msec_error *err);
+
+#endif

@@ -1,0 +1,1182 @@
+/*
+ * codec/mef_msg.c - JSON messages exchanged with the MEF, both directions.
+ *
+ * Layer: codec. Depends on codec/json.h and util only (not on proto: KeIDs are
+ * bounded here and parsed by proto). Encoder and decoder of each message sit
+ * next to each other. Every encoder runs the decoder's checks on the object
+ * it built before serialising it, so we never send what we would reject.
+ * Member names are ours (TS-0003 standardises none, SPEC-DIGEST 3.2.1); they
+ * are documented in docs/PROTOCOL.md "JSON messages".
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "codec/json.h"
+#include "codec/mef_msg.h"
+#include "util/encoding.h"
+#include "util/mem.h"
+#include "util/time.h"
+#include "util/unicode.h"
+
+/* An encoder handed a value the decoder would refuse is our bug: answer 5000. */
+#define MSG_RSC_INTERNAL 5000
+
+#define MSG_STEP_MAX        64
+#define MSG_EXCHANGE_ID_MAX 64
+#define MSG_REG_ID_MAX      64
+#define MSG_FQDN_MAX        253
+#define MSG_ID_MAX          512 /* Enrolee-ID, client ID, labels, Enrolment Target ids */
+#define MSG_KEID_MAX        (32 + 1 + MSG_FQDN_MAX) /* hex(RelativeKeID) "@" MEF-FQDN */
+#define MSG_ENUM_MAX        32                      /* "certificateEnrolment" and friends */
+#define MSG_DBG_MAX         1024
+#define MSG_POLICY_MAF_MAX  8
+#define MSG_EXPIRY_MAX      UINT32_MAX /* seconds; keeps now + expiry far from overflow */
+
+/*
+ * Writer: builds a jansson object with a sticky error, like the reader.
+ */
+struct jw {
+    json_t *obj;
+    int failed;
+    struct m2msec_error err;
+};
+
+static void
+jw_init(struct jw *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->obj = json_object();
+    if (w->obj == NULL) {
+        w->failed = 1;
+        m2msec_error_setr(&w->err, M2MSEC_ERR_NOMEM, MSG_RSC_INTERNAL, "out of memory");
+    }
+}
+
+static void
+jw_fail(struct jw *w, const char *name, const char *why)
+{
+    if (w->failed) {
+        return;
+    }
+    w->failed = 1;
+    m2msec_error_setr(&w->err, M2MSEC_ERR_INVALID_ARGUMENT, MSG_RSC_INTERNAL, "member '%s': %s",
+                      name, why);
+}
+
+/* Steals v (NULL means jansson ran out of memory). */
+static void
+jw_set(struct jw *w, const char *name, json_t *v)
+{
+    if (w->failed) {
+        json_decref(v);
+        return;
+    }
+    if (v == NULL || json_object_set_new(w->obj, name, v) == -1) {
+        w->failed = 1;
+        m2msec_error_setr(&w->err, M2MSEC_ERR_NOMEM, MSG_RSC_INTERNAL, "out of memory");
+    }
+}
+
+/* jansson refuses invalid UTF-8 with the same NULL as for no memory; tell them apart first. */
+static json_t *
+jw_string(struct jw *w, const char *name, const char *s)
+{
+    if (!m2msec_utf8_valid(s, strlen(s))) {
+        jw_fail(w, name, "not valid UTF-8");
+        return NULL;
+    }
+    return json_string(s);
+}
+
+/* NULL s: member left out (the decoder check then reports a missing required one). */
+static void
+jw_str(struct jw *w, const char *name, const char *s)
+{
+    json_t *v;
+
+    if (w->failed || s == NULL) {
+        return;
+    }
+    v = jw_string(w, name, s);
+    if (w->failed) {
+        return;
+    }
+    jw_set(w, name, v);
+}
+
+static void
+jw_bool(struct jw *w, const char *name, int b)
+{
+    jw_set(w, name, json_boolean(b));
+}
+
+static void
+jw_u64(struct jw *w, const char *name, uint64_t v)
+{
+    if (v > (uint64_t)INT64_MAX) {
+        jw_fail(w, name, "out of range");
+        return;
+    }
+    jw_set(w, name, json_integer((json_int_t)v));
+}
+
+static void
+jw_time(struct jw *w, const char *name, int64_t t)
+{
+    char ts[M2MSEC_TIMESTAMP_LEN];
+
+    if (w->failed) {
+        return;
+    }
+    if (m2msec_timestamp_format(t, ts) == -1) {
+        jw_fail(w, name, "time not representable as m2m:timestamp");
+        return;
+    }
+    jw_set(w, name, json_string(ts));
+}
+
+static void
+jw_strlist(struct jw *w, const char *name, char *const *list, size_t n)
+{
+    json_t *arr = NULL;
+    json_t *item = NULL;
+    size_t i;
+
+    if (w->failed) {
+        return;
+    }
+    if (n > 0 && list == NULL) {
+        jw_fail(w, name, "NULL list");
+        return;
+    }
+    arr = json_array();
+    if (arr == NULL) {
+        jw_set(w, name, NULL);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (list[i] == NULL) {
+            jw_fail(w, name, "NULL item");
+            break;
+        }
+        item = jw_string(w, name, list[i]);
+        if (w->failed) {
+            break;
+        }
+        if (item == NULL || json_array_append_new(arr, item) == -1) {
+            jw_set(w, name, NULL);
+            break;
+        }
+    }
+    jw_set(w, name, arr);
+}
+
+/* Move child under name (child is another writer's object, consumed). */
+static void
+jw_child(struct jw *w, const char *name, struct jw *child)
+{
+    if (child->failed) {
+        if (!w->failed) {
+            w->failed = 1;
+            m2msec_error_copy(&w->err, &child->err);
+            m2msec_error_wrap(&w->err, "member '%s'", name);
+        }
+        json_decref(child->obj);
+        child->obj = NULL;
+        return;
+    }
+    jw_set(w, name, child->obj);
+    child->obj = NULL;
+}
+
+typedef int (*msg_check_fn)(const json_t *v, struct m2msec_error *err);
+
+/* Validate the object with the decoder's rules, then serialise it. Consumes w->obj. */
+static int
+jw_finish(struct jw *w, msg_check_fn check, struct m2msec_buf *out, struct m2msec_error *err)
+{
+    int rv = -1;
+
+    if (w->failed) {
+        m2msec_error_copy(err, &w->err);
+        goto out;
+    }
+    if (check(w->obj, err) == -1) {
+        if (err != NULL && err->code != M2MSEC_ERR_NOMEM) {
+            err->code = M2MSEC_ERR_INVALID_ARGUMENT;
+            err->rsc = MSG_RSC_INTERNAL;
+        }
+        m2msec_error_wrap(err, "refusing to encode");
+        goto out;
+    }
+    if (m2msec_json_dump(w->obj, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    json_decref(w->obj);
+    w->obj = NULL;
+    return rv;
+}
+
+/*
+ * Shared value checks.
+ */
+
+/* Absolute URI with one of the schemes an instruction may name, printable ASCII, no spaces. */
+static int
+msg_uri_ok(const char *u)
+{
+    static const char *const schemes[] = { "https://", "http://", "coaps://", "coap://" };
+    size_t i;
+    size_t plen = 0;
+
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t n = strlen(schemes[i]);
+
+        if (m2msec_ascii_caseeqn(u, schemes[i], n)) {
+            plen = n;
+            break;
+        }
+    }
+    if (plen == 0 || u[plen] == '\0') {
+        return 0;
+    }
+    for (i = 0; u[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)u[i];
+
+        if (c < 0x21 || c > 0x7e) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Host names travel into Host headers and logs: printable ASCII without spaces. */
+static int
+msg_host_ok(const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x21 || c > 0x7e) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* PEM: ASCII text with at least one armour line. */
+static int
+msg_pem_ok(const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c != '\n' && c != '\r' && c != '\t' && (c < 0x20 || c > 0x7e)) {
+            return 0;
+        }
+    }
+    return strstr(s, "-----BEGIN ") != NULL;
+}
+
+static void
+jr_uri(struct m2msec_jr *jr, const char *name, int required, char **out)
+{
+    m2msec_jr_str(jr, name, required, M2MSEC_URI_MAX, out);
+    if (!jr->failed && *out != NULL && !msg_uri_ok(*out)) {
+        m2msec_jr_fail(jr, name, "not an http, https, coap or coaps URI");
+    }
+}
+
+static void
+jr_host(struct m2msec_jr *jr, const char *name, int required, char **out)
+{
+    m2msec_jr_str(jr, name, required, MSG_FQDN_MAX, out);
+    if (!jr->failed && *out != NULL && !msg_host_ok(*out)) {
+        m2msec_jr_fail(jr, name, "not a host name");
+    }
+}
+
+static void
+jr_labels(struct m2msec_jr *jr, char ***lbl, size_t *n, int *has)
+{
+    m2msec_jr_strlist(jr, "lbl", 0, M2MSEC_LABELS_MAX, MSG_ID_MAX, lbl, n, has);
+}
+
+/* Reject members that exist in the protocol but not in this variant of a message. */
+static void
+jr_forbid(struct m2msec_jr *jr, const char *const *names, const char *context)
+{
+    char why[96];
+    size_t i;
+
+    for (i = 0; names[i] != NULL && !jr->failed; i++) {
+        if (json_object_get(jr->obj, names[i]) != NULL) {
+            (void)snprintf(why, sizeof(why), "not allowed in %s", context);
+            m2msec_jr_fail(jr, names[i], why);
+        }
+    }
+}
+
+/* Parse and hand the object to a from_json decoder. */
+typedef int (*msg_from_json_fn)(const json_t *v, void *out, struct m2msec_error *err);
+
+static int
+msg_decode(const uint8_t *buf, size_t len, msg_from_json_fn fn, void *out, struct m2msec_error *err)
+{
+    json_t *root = NULL;
+    int rv = -1;
+
+    if (m2msec_json_parse(buf, len, &root, err) == -1) {
+        goto out;
+    }
+    rv = fn(root, out, err);
+out:
+    json_decref(root);
+    return rv;
+}
+
+/*
+ * Enrolment Exchange request.
+ * @spec TS-0003 8.3.2.1 table 8.3.2.1-1 (the three indications)
+ */
+
+static int
+enrol_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_enrol_req *out = vout;
+    struct m2msec_jr jr;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_bool(&jr, "certEnrolmentInd", 1, &out->cert_enrolment, NULL);
+    m2msec_jr_bool(&jr, "mafEnrolmentInd", 1, &out->maf_enrolment, NULL);
+    m2msec_jr_bool(&jr, "remoteMgmtInd", 1, &out->remote_mgmt, NULL);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+enrol_req_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_enrol_req tmp;
+
+    return enrol_req_from_json(v, &tmp, err);
+}
+
+int
+m2msec_enrol_req_encode(const struct m2msec_enrol_req *m, struct m2msec_buf *out,
+                        struct m2msec_error *err)
+{
+    struct jw w;
+
+    jw_init(&w);
+    jw_bool(&w, "certEnrolmentInd", m->cert_enrolment);
+    jw_bool(&w, "mafEnrolmentInd", m->maf_enrolment);
+    jw_bool(&w, "remoteMgmtInd", m->remote_mgmt);
+    return jw_finish(&w, enrol_req_check, out, err);
+}
+
+int
+m2msec_enrol_req_decode(const uint8_t *buf, size_t len, struct m2msec_enrol_req *out,
+                        struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, enrol_req_from_json, out, err);
+}
+
+/*
+ * Instructions.
+ * @spec TS-0003 8.3.2.1 tables 8.3.2.1-2 (certificate enrolment), 8.3.2.1-3 (MAF
+ * enrolment) and 8.3.2.1-4 (remote management)
+ */
+
+static const struct {
+    enum m2msec_instr_type type;
+    const char *name;
+} instr_names[] = {
+    { M2MSEC_INSTR_CERT_ENROLMENT, "certificateEnrolment" },
+    { M2MSEC_INSTR_MAF_ENROLMENT, "mafEnrolment" },
+    { M2MSEC_INSTR_REMOTE_MGMT, "remoteManagement" },
+};
+
+/* Members only a MAF Enrolment instruction carries, and the one it must not. */
+static const char *const instr_maf_members[] = { "credentialType",
+                                                 "keyRegistrationURI",
+                                                 "keyRetrievalURI",
+                                                 "clientRegistrationURI",
+                                                 "trustAnchors",
+                                                 "lifetime",
+                                                 NULL };
+static const char *const instr_uri_members[] = { "uri", NULL };
+
+const char *
+m2msec_instr_type_name(enum m2msec_instr_type t)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(instr_names) / sizeof(instr_names[0]); i++) {
+        if (instr_names[i].type == t) {
+            return instr_names[i].name;
+        }
+    }
+    return NULL;
+}
+
+static enum m2msec_instr_type
+instr_type_from_name(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(instr_names) / sizeof(instr_names[0]); i++) {
+        if (strcmp(instr_names[i].name, s) == 0) { /* public */
+            return instr_names[i].type;
+        }
+    }
+    return M2MSEC_INSTR_NONE;
+}
+
+void
+m2msec_instruction_clear(struct m2msec_instruction *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->uri);
+    m2msec_free(m->credential_type);
+    m2msec_free(m->key_reg_uri);
+    m2msec_free(m->key_ret_uri);
+    m2msec_free(m->client_reg_uri);
+    m2msec_free(m->trust_anchors);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+instruction_from_json(const json_t *v, struct m2msec_instruction *out, struct m2msec_error *err)
+{
+    struct m2msec_jr jr;
+    char context[64] = "";
+    char *type = NULL;
+    int rv = -1;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_str(&jr, "type", 1, MSG_ENUM_MAX, &type);
+    if (!jr.failed) {
+        out->type = instr_type_from_name(type);
+        if (out->type == M2MSEC_INSTR_NONE) {
+            m2msec_jr_fail(&jr, "type", "unknown instruction type");
+        }
+    }
+    if (!jr.failed) {
+        (void)snprintf(context, sizeof(context), "a %s instruction", type);
+    }
+    switch (out->type) {
+    case M2MSEC_INSTR_CERT_ENROLMENT:
+    case M2MSEC_INSTR_REMOTE_MGMT:
+        jr_forbid(&jr, instr_maf_members, context);
+        jr_uri(&jr, "uri", 1, &out->uri);
+        break;
+    case M2MSEC_INSTR_MAF_ENROLMENT:
+        /* The MAF is reached through its key URIs; a bare base URI would be ambiguous. */
+        jr_forbid(&jr, instr_uri_members, context);
+        m2msec_jr_str(&jr, "credentialType", 1, MSG_ENUM_MAX, &out->credential_type);
+        if (!jr.failed && strcmp(out->credential_type, "symmetricKey") != 0 && /* public */
+            strcmp(out->credential_type, "certificate") != 0) {                /* public */
+            m2msec_jr_fail(&jr, "credentialType", "must be symmetricKey or certificate");
+        }
+        jr_uri(&jr, "keyRegistrationURI", 1, &out->key_reg_uri);
+        jr_uri(&jr, "keyRetrievalURI", 1, &out->key_ret_uri);
+        jr_uri(&jr, "clientRegistrationURI", 0, &out->client_reg_uri);
+        m2msec_jr_str(&jr, "trustAnchors", 0, M2MSEC_PEM_MAX, &out->trust_anchors);
+        if (!jr.failed && out->trust_anchors != NULL && !msg_pem_ok(out->trust_anchors)) {
+            m2msec_jr_fail(&jr, "trustAnchors", "not PEM text");
+        }
+        m2msec_jr_time(&jr, "lifetime", 0, &out->lifetime, NULL);
+        break;
+    case M2MSEC_INSTR_NONE:
+        break;
+    }
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_instruction_clear(out);
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_free(type);
+    return rv;
+}
+
+static void
+instruction_to_json(const struct m2msec_instruction *m, struct jw *w)
+{
+    const char *type = m2msec_instr_type_name(m->type);
+
+    jw_init(w);
+    if (type == NULL) {
+        jw_fail(w, "type", "no instruction type");
+        return;
+    }
+    jw_str(w, "type", type);
+    jw_str(w, "uri", m->uri);
+    jw_str(w, "credentialType", m->credential_type);
+    jw_str(w, "keyRegistrationURI", m->key_reg_uri);
+    jw_str(w, "keyRetrievalURI", m->key_ret_uri);
+    jw_str(w, "clientRegistrationURI", m->client_reg_uri);
+    jw_str(w, "trustAnchors", m->trust_anchors);
+    if (m->lifetime != 0) {
+        jw_time(w, "lifetime", m->lifetime);
+    }
+}
+
+/*
+ * Enrolment Exchange response: first response carries the KeID, then one
+ * instruction per step, then the end.
+ * @spec TS-0003 8.3.2.1 (instructions one at a time; MEF signals the end)
+ */
+
+void
+m2msec_enrol_resp_clear(struct m2msec_enrol_resp *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->exchange_id);
+    m2msec_free(m->keid);
+    m2msec_free(m->enrolee_id);
+    m2msec_instruction_clear(&m->instr);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+enrol_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_enrol_resp *out = vout;
+    const json_t *instr = NULL;
+    struct m2msec_jr jr;
+    uint64_t step = 0;
+    int has_expiry = 0;
+    int has_end = 0;
+    int end = 0;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_str(&jr, "exchangeID", 1, MSG_EXCHANGE_ID_MAX, &out->exchange_id);
+    m2msec_jr_u64(&jr, "step", 1, 1, MSG_STEP_MAX, &step, NULL);
+    m2msec_jr_str(&jr, "keID", 0, MSG_KEID_MAX, &out->keid);
+    m2msec_jr_time(&jr, "keExpiry", 0, &out->ke_expires, &has_expiry);
+    m2msec_jr_str(&jr, "enroleeID", 0, MSG_ID_MAX, &out->enrolee_id);
+    m2msec_jr_bool(&jr, "end", 0, &end, &has_end);
+    m2msec_jr_object(&jr, "instruction", 0, &instr);
+    if (jr.failed) {
+        /* reported by finish */
+    } else if (out->keid != NULL && !has_expiry) {
+        m2msec_jr_fail(&jr, "keExpiry", "missing (required with keID)");
+    } else if (out->keid == NULL && has_expiry) {
+        m2msec_jr_fail(&jr, "keID", "missing (required with keExpiry)");
+    } else if (has_end && !end) {
+        m2msec_jr_fail(&jr, "end", "must be true when present");
+    } else if (has_end && instr != NULL) {
+        m2msec_jr_fail(&jr, "instruction", "not allowed with end");
+    } else if (!has_end && instr == NULL) {
+        m2msec_jr_fail(&jr, "instruction", "missing (required unless end)");
+    }
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        goto fail;
+    }
+    out->step = (unsigned)step;
+    out->end = has_end;
+    if (instr != NULL && instruction_from_json(instr, &out->instr, err) == -1) {
+        m2msec_error_wrap(err, "member 'instruction'");
+        goto fail;
+    }
+    return 0;
+fail:
+    m2msec_enrol_resp_clear(out);
+    return -1;
+}
+
+static int
+enrol_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_enrol_resp tmp;
+    int rv = enrol_resp_from_json(v, &tmp, err);
+
+    m2msec_enrol_resp_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_enrol_resp_encode(const struct m2msec_enrol_resp *m, struct m2msec_buf *out,
+                         struct m2msec_error *err)
+{
+    struct jw w;
+    struct jw iw;
+
+    jw_init(&w);
+    jw_str(&w, "exchangeID", m->exchange_id);
+    jw_u64(&w, "step", m->step);
+    jw_str(&w, "keID", m->keid);
+    if (m->keid != NULL || m->ke_expires != 0) {
+        jw_time(&w, "keExpiry", m->ke_expires);
+    }
+    jw_str(&w, "enroleeID", m->enrolee_id);
+    if (m->end) {
+        jw_bool(&w, "end", 1);
+    } else {
+        instruction_to_json(&m->instr, &iw);
+        jw_child(&w, "instruction", &iw);
+    }
+    return jw_finish(&w, enrol_resp_check, out, err);
+}
+
+int
+m2msec_enrol_resp_decode(const uint8_t *buf, size_t len, struct m2msec_enrol_resp *out,
+                         struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, enrol_resp_from_json, out, err);
+}
+
+/*
+ * Enrolee report on one instruction.
+ * @spec TS-0003 8.3.2.1 (Enrolee reports success of each step to the MEF)
+ */
+
+void
+m2msec_enrol_report_clear(struct m2msec_enrol_report *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->reason);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+enrol_report_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_enrol_report *out = vout;
+    struct m2msec_jr jr;
+    char *result = NULL;
+    uint64_t step = 0;
+    int rv = -1;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_u64(&jr, "step", 1, 1, MSG_STEP_MAX, &step, NULL);
+    m2msec_jr_str(&jr, "result", 1, MSG_ENUM_MAX, &result);
+    if (!jr.failed) {
+        if (strcmp(result, "success") == 0) { /* public */
+            out->success = 1;
+        } else if (strcmp(result, "failure") != 0) { /* public */
+            m2msec_jr_fail(&jr, "result", "must be success or failure");
+        }
+    }
+    m2msec_jr_str(&jr, "reason", 0, M2MSEC_REASON_MAX, &out->reason);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_enrol_report_clear(out);
+        goto out;
+    }
+    out->step = (unsigned)step;
+    rv = 0;
+out:
+    m2msec_free(result);
+    return rv;
+}
+
+static int
+enrol_report_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_enrol_report tmp;
+    int rv = enrol_report_from_json(v, &tmp, err);
+
+    m2msec_enrol_report_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_enrol_report_encode(const struct m2msec_enrol_report *m, struct m2msec_buf *out,
+                           struct m2msec_error *err)
+{
+    struct jw w;
+
+    jw_init(&w);
+    jw_u64(&w, "step", m->step);
+    jw_str(&w, "result", m->success ? "success" : "failure");
+    jw_str(&w, "reason", m->reason);
+    return jw_finish(&w, enrol_report_check, out, err);
+}
+
+int
+m2msec_enrol_report_decode(const uint8_t *buf, size_t len, struct m2msec_enrol_report *out,
+                           struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, enrol_report_from_json, out, err);
+}
+
+/*
+ * MEF Client Registration.
+ * @spec TS-0003 8.3.5.2.3 tables 8.3.5.2.3-1 (request) and 8.3.5.2.3-2 (response)
+ */
+
+void
+m2msec_mefreg_req_clear(struct m2msec_mefreg_req *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->mef_fqdn);
+    m2msec_strlist_free(m->lbl);
+    m2msec_free(m->admin_fqdn);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+mefreg_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_mefreg_req *out = vout;
+    struct m2msec_jr jr;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    jr_host(&jr, "mefFQDN", 1, &out->mef_fqdn);
+    m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
+    jr_labels(&jr, &out->lbl, &out->nlbl, &out->has_lbl);
+    jr_host(&jr, "adminFQDN", 1, &out->admin_fqdn);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_mefreg_req_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+mefreg_req_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mefreg_req tmp;
+    int rv = mefreg_req_from_json(v, &tmp, err);
+
+    m2msec_mefreg_req_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mefreg_req_encode(const struct m2msec_mefreg_req *m, struct m2msec_buf *out,
+                         struct m2msec_error *err)
+{
+    struct jw w;
+
+    jw_init(&w);
+    jw_str(&w, "mefFQDN", m->mef_fqdn);
+    jw_time(&w, "et", m->et);
+    if (m->has_lbl) {
+        jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    jw_str(&w, "adminFQDN", m->admin_fqdn);
+    return jw_finish(&w, mefreg_req_check, out, err);
+}
+
+int
+m2msec_mefreg_req_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_req *out,
+                         struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, mefreg_req_from_json, out, err);
+}
+
+void
+m2msec_mefreg_resp_clear(struct m2msec_mefreg_resp *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->reg_id);
+    m2msec_strlist_free(m->lbl);
+    m2msec_free(m->client_id);
+    m2msec_free(m->admin_fqdn);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+mefreg_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_mefreg_resp *out = vout;
+    struct m2msec_jr jr;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_str(&jr, "regID", 1, MSG_REG_ID_MAX, &out->reg_id);
+    jr_labels(&jr, &out->lbl, &out->nlbl, &out->has_lbl);
+    m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
+    m2msec_jr_str(&jr, "clientID", 1, MSG_ID_MAX, &out->client_id);
+    jr_host(&jr, "adminFQDN", 1, &out->admin_fqdn);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_mefreg_resp_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+mefreg_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mefreg_resp tmp;
+    int rv = mefreg_resp_from_json(v, &tmp, err);
+
+    m2msec_mefreg_resp_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mefreg_resp_encode(const struct m2msec_mefreg_resp *m, struct m2msec_buf *out,
+                          struct m2msec_error *err)
+{
+    struct jw w;
+
+    jw_init(&w);
+    jw_str(&w, "regID", m->reg_id);
+    if (m->has_lbl) {
+        jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    jw_time(&w, "et", m->et);
+    jw_str(&w, "clientID", m->client_id);
+    jw_str(&w, "adminFQDN", m->admin_fqdn);
+    return jw_finish(&w, mefreg_resp_check, out, err);
+}
+
+int
+m2msec_mefreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_resp *out,
+                          struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, mefreg_resp_from_json, out, err);
+}
+
+/*
+ * MEF Client Registration Update.
+ * @spec TS-0003 8.3.5.2.5 (request: expirationTime and/or labels, at least one;
+ * response: only the values the request carried)
+ */
+
+void
+m2msec_mefreg_update_clear(struct m2msec_mefreg_update *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->mef_fqdn);
+    m2msec_strlist_free(m->lbl);
+    memset(m, 0, sizeof(*m));
+}
+
+static const char *const update_request_only[] = { "mefFQDN", NULL };
+
+static int
+mefreg_update_from_json(const json_t *v, int is_request, struct m2msec_mefreg_update *out,
+                        struct m2msec_error *err)
+{
+    struct m2msec_jr jr;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    if (is_request) {
+        jr_host(&jr, "mefFQDN", 1, &out->mef_fqdn);
+    } else {
+        jr_forbid(&jr, update_request_only, "a response");
+    }
+    m2msec_jr_time(&jr, "et", 0, &out->et, &out->has_et);
+    jr_labels(&jr, &out->lbl, &out->nlbl, &out->has_lbl);
+    if (!jr.failed && is_request && !out->has_et && !out->has_lbl) {
+        m2msec_jr_fail(&jr, "et/lbl", "nothing to update");
+    }
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_mefreg_update_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+mefreg_update_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    return mefreg_update_from_json(v, 1, vout, err);
+}
+
+static int
+mefreg_update_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    return mefreg_update_from_json(v, 0, vout, err);
+}
+
+static int
+mefreg_update_req_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mefreg_update tmp;
+    int rv = mefreg_update_from_json(v, 1, &tmp, err);
+
+    m2msec_mefreg_update_clear(&tmp);
+    return rv;
+}
+
+static int
+mefreg_update_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mefreg_update tmp;
+    int rv = mefreg_update_from_json(v, 0, &tmp, err);
+
+    m2msec_mefreg_update_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mefreg_update_encode(const struct m2msec_mefreg_update *m, int is_request,
+                            struct m2msec_buf *out, struct m2msec_error *err)
+{
+    struct jw w;
+
+    jw_init(&w);
+    /* A response never names the MEF; the check below refuses one that would. */
+    jw_str(&w, "mefFQDN", m->mef_fqdn);
+    if (m->has_et) {
+        jw_time(&w, "et", m->et);
+    }
+    if (m->has_lbl) {
+        jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    return jw_finish(&w, is_request ? mefreg_update_req_check : mefreg_update_resp_check, out, err);
+}
+
+int
+m2msec_mefreg_update_decode(const uint8_t *buf, size_t len, int is_request,
+                            struct m2msec_mefreg_update *out, struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len,
+                      is_request ? mefreg_update_req_from_json : mefreg_update_resp_from_json, out,
+                      err);
+}
+
+/*
+ * MEF Client Configuration Retrieval response.
+ * @spec TS-0003 8.3.5.2.4 (response carries the MEFClientCfg)
+ */
+
+void
+m2msec_mefreg_cfg_clear(struct m2msec_mefreg_cfg *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->fqdn);
+    m2msec_free(m->admin_fqdn);
+    m2msec_strlist_free(m->lbl);
+    m2msec_strlist_free(m->targets);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+mefreg_cfg_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_mefreg_cfg *out = vout;
+    const json_t *cfg = NULL;
+    struct m2msec_jr jr;
+    uint64_t port = 0;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_object(&jr, "mefClientCfg", 1, &cfg);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        goto fail;
+    }
+    m2msec_jr_init(&jr, cfg);
+    jr_host(&jr, "fqdn", 1, &out->fqdn);
+    jr_host(&jr, "adminFQDN", 1, &out->admin_fqdn);
+    m2msec_jr_u64(&jr, "httpPort", 1, 1, 65535, &port, NULL);
+    m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
+    jr_labels(&jr, &out->lbl, &out->nlbl, &out->has_lbl);
+    m2msec_jr_strlist(&jr, "enrolmentTargets", 1, M2MSEC_TARGETS_MAX, MSG_ID_MAX, &out->targets,
+                      &out->ntargets, NULL);
+    m2msec_jr_u64(&jr, "enrolmentExpiry", 1, 1, MSG_EXPIRY_MAX, &out->enrolment_expiry, NULL);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_error_wrap(err, "member 'mefClientCfg'");
+        goto fail;
+    }
+    out->http_port = (unsigned)port;
+    return 0;
+fail:
+    m2msec_mefreg_cfg_clear(out);
+    return -1;
+}
+
+static int
+mefreg_cfg_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mefreg_cfg tmp;
+    int rv = mefreg_cfg_from_json(v, &tmp, err);
+
+    m2msec_mefreg_cfg_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mefreg_cfg_encode(const struct m2msec_mefreg_cfg *m, struct m2msec_buf *out,
+                         struct m2msec_error *err)
+{
+    struct jw w;
+    struct jw cw;
+
+    jw_init(&cw);
+    jw_str(&cw, "fqdn", m->fqdn);
+    jw_str(&cw, "adminFQDN", m->admin_fqdn);
+    jw_u64(&cw, "httpPort", m->http_port);
+    jw_time(&cw, "et", m->et);
+    if (m->has_lbl) {
+        jw_strlist(&cw, "lbl", m->lbl, m->nlbl);
+    }
+    jw_strlist(&cw, "enrolmentTargets", m->targets, m->ntargets);
+    jw_u64(&cw, "enrolmentExpiry", m->enrolment_expiry);
+    jw_init(&w);
+    jw_child(&w, "mefClientCfg", &cw);
+    return jw_finish(&w, mefreg_cfg_check, out, err);
+}
+
+int
+m2msec_mefreg_cfg_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_cfg *out,
+                         struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, mefreg_cfg_from_json, out, err);
+}
+
+/*
+ * Enrolee policy (MEF storage only, never on the wire): which instructions the
+ * MEF may give this Enrolee.
+ */
+
+void
+m2msec_enrolee_policy_clear(struct m2msec_enrolee_policy *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->cert_uri);
+    m2msec_strlist_free(m->maf_uris);
+    m2msec_free(m->rm_uri);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+enrolee_policy_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_enrolee_policy *out = vout;
+    struct m2msec_jr jr;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    jr_uri(&jr, "certificateEnrolmentURI", 0, &out->cert_uri);
+    m2msec_jr_strlist(&jr, "mafURIs", 0, MSG_POLICY_MAF_MAX, M2MSEC_URI_MAX, &out->maf_uris,
+                      &out->nmaf, NULL);
+    for (i = 0; !jr.failed && i < out->nmaf; i++) {
+        if (!msg_uri_ok(out->maf_uris[i])) {
+            m2msec_jr_fail(&jr, "mafURIs", "item is not an http, https, coap or coaps URI");
+        }
+    }
+    jr_uri(&jr, "remoteManagementURI", 0, &out->rm_uri);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_enrolee_policy_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+enrolee_policy_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_enrolee_policy tmp;
+    int rv = enrolee_policy_from_json(v, &tmp, err);
+
+    m2msec_enrolee_policy_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_enrolee_policy_encode(const struct m2msec_enrolee_policy *m, struct m2msec_buf *out,
+                             struct m2msec_error *err)
+{
+    struct jw w;
+
+    jw_init(&w);
+    jw_str(&w, "certificateEnrolmentURI", m->cert_uri);
+    if (m->maf_uris != NULL || m->nmaf > 0) {
+        jw_strlist(&w, "mafURIs", m->maf_uris, m->nmaf);
+    }
+    jw_str(&w, "remoteManagementURI", m->rm_uri);
+    return jw_finish(&w, enrolee_policy_check, out, err);
+}
+
+int
+m2msec_enrolee_policy_decode(const uint8_t *buf, size_t len, struct m2msec_enrolee_policy *out,
+                             struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, enrolee_policy_from_json, out, err);
+}
+
+/*
+ * oneM2M debug body carried with error responses.
+ */
+
+static int
+dbg_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    char **out = vout;
+    struct m2msec_jr jr;
+
+    *out = NULL;
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_str(&jr, "m2m:dbg", 1, MSG_DBG_MAX, out);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+dbg_check(const json_t *v, struct m2msec_error *err)
+{
+    char *tmp = NULL;
+    int rv = dbg_from_json(v, &tmp, err);
+
+    m2msec_free(tmp);
+    return rv;
+}
+
+int
+m2msec_dbg_encode(const char *msg, struct m2msec_buf *out, struct m2msec_error *err)
+{
+    struct jw w;
+
+    jw_init(&w);
+    jw_str(&w, "m2m:dbg", msg);
+    return jw_finish(&w, dbg_check, out, err);
+}
+
+int
+m2msec_dbg_decode(const uint8_t *buf, size_t len, char **msg, struct m2msec_error *err)
+{
+    *msg = NULL;
+    return msg_decode(buf, len, dbg_from_json, msg, err);
+}

@@ -1,0 +1,966 @@
+/*
+ * store/mef.c - the MEF's tables: Enrolees, Enrolment Keys, MEF Client Registrations.
+ *
+ * Layer: store. Depends on util and crypto only. Each public function is one
+ * transaction: a write either fully happens or leaves nothing behind. Kpm and
+ * Ke are stored only as sealed blobs whose AAD names the row
+ * ("kpm:<KpmID>", "ke:<hex RelativeKeID>").
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+#include "util/encoding.h"
+#include "util/error.h"
+#include "util/mem.h"
+#include "util/secret.h"
+
+/*
+ * Schema migrations. Targets and labels live in child tables with a position
+ * column so lists round-trip in order with any characters. Ke and targets
+ * follow their Enrolee through ON DELETE CASCADE. Registrations are deleted
+ * explicitly with their owner: their kpm_id names a credential, which need not
+ * be an Enrolee row.
+ */
+const char *const m2msec_db_mef_migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE meta ("
+    " one INTEGER PRIMARY KEY CHECK (one = 1),"
+    " kind TEXT NOT NULL);"
+    "INSERT INTO meta (one, kind) VALUES (1, 'mef');"
+    "CREATE TABLE enrolee ("
+    " kpm_id TEXT PRIMARY KEY NOT NULL,"
+    " enrolee_id TEXT NOT NULL,"
+    " expiry_s INTEGER NOT NULL CHECK (expiry_s >= 0),"
+    " policy_json TEXT,"
+    " created INTEGER NOT NULL,"
+    " kpm BLOB NOT NULL);"
+    "CREATE TABLE enrolee_target ("
+    " kpm_id TEXT NOT NULL REFERENCES enrolee (kpm_id) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " target TEXT NOT NULL,"
+    " PRIMARY KEY (kpm_id, pos));"
+    "CREATE TABLE ke ("
+    " rel BLOB PRIMARY KEY NOT NULL CHECK (length(rel) = 16),"
+    " kpm_id TEXT NOT NULL UNIQUE REFERENCES enrolee (kpm_id) ON DELETE CASCADE,"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " ke BLOB NOT NULL);"
+    "CREATE INDEX ke_expires ON ke (expires);"
+    "CREATE TABLE mefreg ("
+    " reg_id TEXT PRIMARY KEY NOT NULL,"
+    " kpm_id TEXT NOT NULL,"
+    " client_id TEXT NOT NULL,"
+    " admin_fqdn TEXT NOT NULL,"
+    " expires INTEGER NOT NULL);"
+    "CREATE INDEX mefreg_owner ON mefreg (kpm_id, admin_fqdn COLLATE NOCASE);"
+    "CREATE INDEX mefreg_expires ON mefreg (expires);"
+    "CREATE TABLE mefreg_label ("
+    " reg_id TEXT NOT NULL REFERENCES mefreg (reg_id) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " label TEXT NOT NULL,"
+    " PRIMARY KEY (reg_id, pos));"
+    "PRAGMA user_version = 1;",
+    NULL,
+};
+
+static const char sql_enrolee_exists[] = "SELECT 1 FROM enrolee WHERE kpm_id = ?1";
+static const char sql_enrolee_insert[] =
+        "INSERT INTO enrolee (kpm_id, enrolee_id, expiry_s, policy_json, created, kpm)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_enrolee_select[] =
+        "SELECT kpm_id, enrolee_id, expiry_s, policy_json, created, kpm"
+        " FROM enrolee WHERE kpm_id = ?1";
+static const char sql_enrolee_list[] =
+        "SELECT kpm_id, enrolee_id, expiry_s, policy_json, created, kpm"
+        " FROM enrolee ORDER BY kpm_id";
+static const char sql_enrolee_delete[] = "DELETE FROM enrolee WHERE kpm_id = ?1";
+static const char sql_target_insert[] =
+        "INSERT INTO enrolee_target (kpm_id, pos, target) VALUES (?1, ?2, ?3)";
+static const char sql_target_select[] =
+        "SELECT target FROM enrolee_target WHERE kpm_id = ?1 ORDER BY pos";
+
+static const char sql_ke_delete_owner[] = "DELETE FROM ke WHERE kpm_id = ?1";
+static const char sql_ke_insert[] =
+        "INSERT INTO ke (rel, kpm_id, created, expires, ke) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char sql_ke_by_rel[] = "SELECT rel, kpm_id, created, expires, ke"
+                                    " FROM ke WHERE rel = ?1 AND expires > ?2";
+static const char sql_ke_by_owner[] = "SELECT rel, kpm_id, created, expires, ke"
+                                      " FROM ke WHERE kpm_id = ?1 AND expires > ?2";
+static const char sql_ke_sweep[] = "DELETE FROM ke WHERE expires <= ?1";
+
+static const char sql_reg_conflict[] =
+        "SELECT 1 FROM mefreg WHERE kpm_id = ?1 AND admin_fqdn = ?2 COLLATE NOCASE"
+        " AND expires > ?3";
+static const char sql_reg_purge_id[] = "DELETE FROM mefreg WHERE reg_id = ?1 AND expires <= ?2";
+static const char sql_reg_exists[] = "SELECT 1 FROM mefreg WHERE reg_id = ?1";
+static const char sql_reg_insert[] =
+        "INSERT INTO mefreg (reg_id, kpm_id, client_id, admin_fqdn, expires)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char sql_reg_select[] = "SELECT kpm_id, client_id, admin_fqdn, expires"
+                                     " FROM mefreg WHERE reg_id = ?1 AND expires > ?2";
+static const char sql_reg_live[] = "SELECT 1 FROM mefreg WHERE reg_id = ?1 AND expires > ?2";
+static const char sql_reg_set_expires[] = "UPDATE mefreg SET expires = ?2 WHERE reg_id = ?1";
+static const char sql_reg_delete[] = "DELETE FROM mefreg WHERE reg_id = ?1 AND expires > ?2";
+static const char sql_reg_delete_owner[] = "DELETE FROM mefreg WHERE kpm_id = ?1";
+static const char sql_reg_sweep[] = "DELETE FROM mefreg WHERE expires <= ?1";
+static const char sql_label_insert[] =
+        "INSERT INTO mefreg_label (reg_id, pos, label) VALUES (?1, ?2, ?3)";
+static const char sql_label_select[] =
+        "SELECT label FROM mefreg_label WHERE reg_id = ?1 ORDER BY pos";
+static const char sql_label_delete[] = "DELETE FROM mefreg_label WHERE reg_id = ?1";
+
+/*
+ * Shared statement shapes
+ */
+
+/* *found = 1 when the query (?1 text, optional ?2 integer) returns a row. */
+static int
+exists(struct m2msec_db *db, const char *sql, const char *key, int has_num, int64_t num, int *found,
+       struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql, &st, err) == -1 || m2msec_db_bind_text(db, st, 1, key, err) == -1) {
+        goto out;
+    }
+    if (has_num && m2msec_db_bind_int64(db, st, 2, num, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "looking up", err);
+    if (rc == -1) {
+        goto out;
+    }
+    *found = rc;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* Run a write taking ?1 text and optional ?2 integer; *changes = rows touched. */
+static int
+write_key(struct m2msec_db *db, const char *sql, const char *key, int has_num, int64_t num,
+          const char *what, size_t *changes, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql, &st, err) == -1 || m2msec_db_bind_text(db, st, 1, key, err) == -1) {
+        goto out;
+    }
+    if (has_num && m2msec_db_bind_int64(db, st, 2, num, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_step_done(db, st, what, changes, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* Run a write taking only ?1 integer. */
+static int
+write_num(struct m2msec_db *db, const char *sql, int64_t num, const char *what, size_t *changes,
+          struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql, &st, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 1, num, err) == -1 ||
+        m2msec_db_step_done(db, st, what, changes, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/*
+ * Enrolees
+ */
+
+void
+m2msec_enrolee_rec_free(struct m2msec_enrolee_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->kpm_id);
+    m2msec_free(r->enrolee_id);
+    m2msec_db_list_free(r->targets);
+    m2msec_free(r->policy_json);
+    m2msec_secret_free(r->kpm);
+    m2msec_free(r);
+}
+
+void
+m2msec_enrolee_list_free(struct m2msec_enrolee_rec **list)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; list[i] != NULL; i++) {
+        m2msec_enrolee_rec_free(list[i]);
+    }
+    m2msec_free(list);
+}
+
+/* @spec TS-0003 8.3.2.1 the MEF keeps, per KpmID, the Kpm, Enrolee-ID, targets and expiry */
+int
+m2msec_mef_enrolee_add(struct m2msec_db *db, const struct m2msec_enrolee_rec *r,
+                       struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    int found = 0;
+    int rv = -1;
+
+    if (db == NULL || r == NULL || !m2msec_db_str_set(r->kpm_id) ||
+        !m2msec_db_str_set(r->enrolee_id) || r->kpm == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "enrolee needs a KpmID, an Enrolee-ID and a Kpm");
+        goto out;
+    }
+    if (r->expiry_s > (uint64_t)INT64_MAX) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "enrolment expiry out of range");
+        goto out;
+    }
+    if (m2msec_db_list_valid(r->targets, r->ntargets, "enrolment target", err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_seal(db, "kpm", r->kpm_id, r->kpm, &blob, &bloblen, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1) {
+        goto out;
+    }
+    if (exists(db, sql_enrolee_exists, r->kpm_id, 0, 0, &found, err) == -1) {
+        goto out;
+    }
+    if (found) {
+        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT, "enrolee %s exists",
+                          r->kpm_id);
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_enrolee_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->kpm_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->enrolee_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 3, (int64_t)r->expiry_s, err) == -1 ||
+        m2msec_db_bind_text(db, st, 4, r->policy_json, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 5, r->created, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 6, blob, bloblen, err) == -1 ||
+        m2msec_db_step_done(db, st, "adding enrolee", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_store(db, sql_target_insert, r->kpm_id, r->targets, r->ntargets, err) ==
+                -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+/* One enrolee row (columns of sql_enrolee_select) and its targets. */
+static int
+read_enrolee(struct m2msec_db *db, sqlite3_stmt *st, int with_kpm, struct m2msec_enrolee_rec **out,
+             struct m2msec_error *err)
+{
+    struct m2msec_enrolee_rec *r = NULL;
+    const void *blob = NULL;
+    int64_t expiry;
+    int rv = -1;
+
+    *out = NULL;
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading enrolee");
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &r->kpm_id, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->enrolee_id, err) == -1 ||
+        m2msec_db_column_str(st, 3, 0, &r->policy_json, err) == -1) {
+        goto out;
+    }
+    expiry = sqlite3_column_int64(st, 2);
+    r->expiry_s = expiry < 0 ? 0 : (uint64_t)expiry;
+    r->created = sqlite3_column_int64(st, 4);
+    if (with_kpm) {
+        blob = sqlite3_column_blob(st, 5);
+        if (m2msec_db_unseal(db, "kpm", r->kpm_id, blob, (size_t)sqlite3_column_bytes(st, 5),
+                             &r->kpm, err) == -1) {
+            m2msec_error_wrap(err, "Kpm of %s", r->kpm_id);
+            goto out;
+        }
+    }
+    if (m2msec_db_list_load(db, sql_target_select, r->kpm_id, &r->targets, &r->ntargets, err) ==
+        -1) {
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_enrolee_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_mef_enrolee_get(struct m2msec_db *db, const char *kpm_id, int with_kpm,
+                       struct m2msec_enrolee_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_enrolee_rec *r = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(kpm_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "KpmID missing");
+        goto out;
+    }
+    if (m2msec_db_begin_read(db, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_enrolee_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, kpm_id, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading enrolee", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no enrolee %s", kpm_id);
+        goto out;
+    }
+    if (read_enrolee(db, st, with_kpm, &r, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_db_rollback(db);
+    m2msec_enrolee_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_mef_enrolee_list(struct m2msec_db *db, struct m2msec_enrolee_rec ***out, size_t *n,
+                        struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_enrolee_rec **list = NULL;
+    struct m2msec_enrolee_rec **grown = NULL;
+    size_t count = 0;
+    size_t cap = 8;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (n != NULL) {
+        *n = 0;
+    }
+    if (db == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no store");
+        goto out;
+    }
+    list = m2msec_calloc(cap, sizeof(*list));
+    if (list == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "listing enrolees");
+        goto out;
+    }
+    if (m2msec_db_begin_read(db, err) == -1 ||
+        m2msec_db_stmt(db, sql_enrolee_list, &st, err) == -1) {
+        goto out;
+    }
+    for (;;) {
+        rc = m2msec_db_step_row(db, st, "listing enrolees", err);
+        if (rc == -1) {
+            goto out;
+        }
+        if (rc == 0) {
+            break;
+        }
+        /* One free slot is kept so the array is always NULL-terminated. */
+        if (count + 1 == cap) {
+            if (cap > SIZE_MAX / (2 * sizeof(*list))) {
+                m2msec_error_setx(err, M2MSEC_ERR_TOO_LARGE, "too many enrolees");
+                goto out;
+            }
+            grown = m2msec_realloc(list, 2 * cap * sizeof(*list));
+            if (grown == NULL) {
+                m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "listing enrolees");
+                goto out;
+            }
+            list = grown;
+            memset(list + cap, 0, cap * sizeof(*list));
+            cap *= 2;
+        }
+        if (read_enrolee(db, st, 0, &list[count], err) == -1) {
+            goto out;
+        }
+        count++;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    *out = list;
+    if (n != NULL) {
+        *n = count;
+    }
+    list = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_db_rollback(db);
+    m2msec_enrolee_list_free(list);
+    return rv;
+}
+
+int
+m2msec_mef_enrolee_remove(struct m2msec_db *db, const char *kpm_id, struct m2msec_error *err)
+{
+    size_t changes = 0;
+    int rv = -1;
+
+    if (db == NULL || !m2msec_db_str_set(kpm_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "KpmID missing");
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1) {
+        goto out;
+    }
+    /* Ke and targets go by ON DELETE CASCADE; secure_delete overwrites them all. */
+    if (write_key(db, sql_reg_delete_owner, kpm_id, 0, 0, "removing registrations", NULL, err) ==
+                -1 ||
+        write_key(db, sql_enrolee_delete, kpm_id, 0, 0, "removing enrolee", &changes, err) == -1) {
+        goto out;
+    }
+    if (changes == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no enrolee %s", kpm_id);
+        goto out;
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/*
+ * Enrolment Keys
+ */
+
+void
+m2msec_ke_rec_free(struct m2msec_ke_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->kpm_id);
+    m2msec_secret_free(r->ke);
+    m2msec_free(r);
+}
+
+/* The AAD id of a Ke: the lowercase hex of its RelativeKeID. */
+static void
+rel_hex(const uint8_t rel[16], char out[33])
+{
+    /* 33 bytes always hold 16 bytes of hex: cannot fail. */
+    (void)m2msec_hex_encode(rel, 16, out, 33);
+}
+
+/* @spec TS-0003 8.3.2.1 the MEF stores Ke and KeID with expiry now + Enrolment Expiry */
+int
+m2msec_mef_ke_put(struct m2msec_db *db, const char *kpm_id, const uint8_t rel[16],
+                  const struct m2msec_secret *ke, int64_t created, int64_t expires,
+                  struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    char hex[33];
+    int found = 0;
+    int rv = -1;
+
+    if (db == NULL || !m2msec_db_str_set(kpm_id) || rel == NULL || ke == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "Ke needs a KpmID, an id and a key");
+        goto out;
+    }
+    if (expires <= created) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "Ke expires before it is created");
+        goto out;
+    }
+    rel_hex(rel, hex);
+    if (m2msec_db_seal(db, "ke", hex, ke, &blob, &bloblen, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1) {
+        goto out;
+    }
+    if (exists(db, sql_enrolee_exists, kpm_id, 0, 0, &found, err) == -1) {
+        goto out;
+    }
+    if (!found) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no enrolee %s", kpm_id);
+        goto out;
+    }
+    /* One current Ke per Enrolee: the old one is erased in the same transaction. */
+    if (write_key(db, sql_ke_delete_owner, kpm_id, 0, 0, "erasing previous Ke", NULL, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_ke_insert, &st, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 1, rel, 16, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, kpm_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 3, created, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 4, expires, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 5, blob, bloblen, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing Ke", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+/* Run a Ke query (rel, kpm_id, created, expires, ke) whose parameters are bound. */
+static int
+ke_read(struct m2msec_db *db, sqlite3_stmt *st, int with_key, struct m2msec_ke_rec **out,
+        struct m2msec_error *err)
+{
+    struct m2msec_ke_rec *r = NULL;
+    const void *rel = NULL;
+    char hex[33];
+    int rc;
+    int rv = -1;
+
+    rc = m2msec_db_step_row(db, st, "reading Ke", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no such Ke");
+        goto out;
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading Ke");
+        goto out;
+    }
+    rel = sqlite3_column_blob(st, 0);
+    if (rel == NULL || sqlite3_column_bytes(st, 0) != (int)sizeof(r->rel)) {
+        m2msec_error_setx(err, M2MSEC_ERR_STORE, "Ke row with a malformed RelativeKeID");
+        goto out;
+    }
+    memcpy(r->rel, rel, sizeof(r->rel));
+    if (m2msec_db_column_str(st, 1, 1, &r->kpm_id, err) == -1) {
+        goto out;
+    }
+    r->created = sqlite3_column_int64(st, 2);
+    r->expires = sqlite3_column_int64(st, 3);
+    if (with_key) {
+        rel_hex(r->rel, hex);
+        if (m2msec_db_unseal(db, "ke", hex, sqlite3_column_blob(st, 4),
+                             (size_t)sqlite3_column_bytes(st, 4), &r->ke, err) == -1) {
+            m2msec_error_wrap(err, "Ke %s", hex);
+            goto out;
+        }
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_ke_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_mef_ke_get(struct m2msec_db *db, const uint8_t rel[16], int64_t now, int with_key,
+                  struct m2msec_ke_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || rel == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "RelativeKeID missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_ke_by_rel, &st, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 1, rel, 16, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+        ke_read(db, st, with_key, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_mef_ke_get_by_enrolee(struct m2msec_db *db, const char *kpm_id, int64_t now, int with_key,
+                             struct m2msec_ke_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(kpm_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "KpmID missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_ke_by_owner, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, kpm_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+        ke_read(db, st, with_key, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_mef_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2msec_error *err)
+{
+    size_t nke = 0;
+    size_t nreg = 0;
+    int rv = -1;
+
+    if (erased != NULL) {
+        *erased = 0;
+    }
+    if (db == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no store");
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1 ||
+        write_num(db, sql_ke_sweep, now, "erasing expired Ke", &nke, err) == -1 ||
+        write_num(db, sql_reg_sweep, now, "erasing expired registrations", &nreg, err) == -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    if (nke + nreg > 0) {
+        /* Best effort: copy the overwritten pages into the main file and empty the WAL,
+         * which still holds the erased rows' old page images. */
+        (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    if (erased != NULL) {
+        *erased = nke + nreg;
+    }
+    rv = 0;
+out:
+    if (rv == -1) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/*
+ * MEF Client Registrations
+ */
+
+void
+m2msec_mefreg_rec_free(struct m2msec_mefreg_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->kpm_id);
+    m2msec_free(r->client_id);
+    m2msec_free(r->admin_fqdn);
+    m2msec_db_list_free(r->labels);
+    m2msec_free(r);
+}
+
+/* 32 lowercase hex digits, as m2msec_rand_hex(reg_id, 16, err) produces. */
+static int
+reg_id_valid(const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < 32; i++) {
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) {
+            return 0;
+        }
+    }
+    return id[32] == '\0';
+}
+
+/* @spec TS-0003 8.3.5.2.3 MEF Client Registration creates a registration record */
+int
+m2msec_mef_reg_create(struct m2msec_db *db, const struct m2msec_mefreg_rec *r, int64_t now,
+                      struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    int rv = -1;
+
+    if (db == NULL || r == NULL || !reg_id_valid(r->reg_id) || !m2msec_db_str_set(r->kpm_id) ||
+        !m2msec_db_str_set(r->client_id) || !m2msec_db_str_set(r->admin_fqdn)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "registration needs a 32-hex-digit id, KpmID, client id and adminFQDN");
+        goto out;
+    }
+    if (r->expires <= now) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration already expired");
+        goto out;
+    }
+    if (m2msec_db_list_valid(r->labels, r->nlabels, "label", err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1) {
+        goto out;
+    }
+    /* FQDNs compare ASCII case-insensitively (the query's COLLATE NOCASE). */
+    if (m2msec_db_stmt(db, sql_reg_conflict, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->kpm_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->admin_fqdn, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 3, now, err) == -1) {
+        goto out;
+    }
+    found = m2msec_db_step_row(db, st, "checking registrations", err);
+    if (found == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (found) {
+        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                          "a registration for %s exists", r->admin_fqdn);
+        goto out;
+    }
+    /* An expired record with the same id is dead: drop it rather than collide with it. */
+    if (write_key(db, sql_reg_purge_id, r->reg_id, 1, now, "purging expired registration", NULL,
+                  err) == -1 ||
+        exists(db, sql_reg_exists, r->reg_id, 0, 0, &found, err) == -1) {
+        goto out;
+    }
+    if (found) {
+        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT, "registration id %s in use",
+                          r->reg_id);
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_reg_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->reg_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->kpm_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->client_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 4, r->admin_fqdn, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 5, r->expires, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing registration", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_store(db, sql_label_insert, r->reg_id, r->labels, r->nlabels, err) == -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/* @spec TS-0003 8.3.5.2.4 - 8.3.5.2.6 pre-condition: the registration exists, not expired */
+int
+m2msec_mef_reg_get(struct m2msec_db *db, const char *reg_id, int64_t now,
+                   struct m2msec_mefreg_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_mefreg_rec *r = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(reg_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration id missing");
+        goto out;
+    }
+    if (!reg_id_valid(reg_id)) {
+        /* Could never have been stored: absent, like an unknown id. */
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration");
+        goto out;
+    }
+    if (m2msec_db_begin_read(db, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_reg_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading registration", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id);
+        goto out;
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading registration");
+        goto out;
+    }
+    memcpy(r->reg_id, reg_id, sizeof(r->reg_id));
+    if (m2msec_db_column_str(st, 0, 1, &r->kpm_id, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->client_id, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->admin_fqdn, err) == -1) {
+        goto out;
+    }
+    r->expires = sqlite3_column_int64(st, 3);
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_load(db, sql_label_select, reg_id, &r->labels, &r->nlabels, err) == -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    if (r->nlabels == 0) {
+        /* The header's convention: no labels is a NULL list. */
+        m2msec_db_list_free(r->labels);
+        r->labels = NULL;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_db_rollback(db);
+    m2msec_mefreg_rec_free(r);
+    return rv;
+}
+
+/* @spec TS-0003 8.3.5.2.5 MEF Client Registration update (expirationTime, labels) */
+int
+m2msec_mef_reg_update(struct m2msec_db *db, const char *reg_id, int64_t now, int has_et,
+                      int64_t expires, int has_lbl, char *const *labels, size_t nlabels,
+                      struct m2msec_error *err)
+{
+    int found = 0;
+    int rv = -1;
+
+    if (db == NULL || !m2msec_db_str_set(reg_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration id missing");
+        goto out;
+    }
+    if (has_et && expires <= now) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "new expiry already past");
+        goto out;
+    }
+    if (has_lbl && m2msec_db_list_valid(labels, nlabels, "label", err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1 ||
+        exists(db, sql_reg_live, reg_id, 1, now, &found, err) == -1) {
+        goto out;
+    }
+    if (!found) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id);
+        goto out;
+    }
+    if (has_et && write_key(db, sql_reg_set_expires, reg_id, 1, expires, "updating expiry", NULL,
+                            err) == -1) {
+        goto out;
+    }
+    if (has_lbl &&
+        (write_key(db, sql_label_delete, reg_id, 0, 0, "replacing labels", NULL, err) == -1 ||
+         m2msec_db_list_store(db, sql_label_insert, reg_id, labels, nlabels, err) == -1)) {
+        goto out;
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/* @spec TS-0003 8.3.5.2.6 MEF Client Registration deletion */
+int
+m2msec_mef_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now,
+                      struct m2msec_error *err)
+{
+    size_t changes = 0;
+    int rv = -1;
+
+    if (db == NULL || !m2msec_db_str_set(reg_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration id missing");
+        goto out;
+    }
+    /* Labels follow by ON DELETE CASCADE. An expired record counts as absent and is
+     * left to the sweeper. */
+    if (m2msec_db_begin(db, err) == -1 || write_key(db, sql_reg_delete, reg_id, 1, now,
+                                                    "deleting registration", &changes, err) == -1) {
+        goto out;
+    }
+    if (changes == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id);
+        goto out;
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}

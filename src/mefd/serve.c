@@ -1,0 +1,682 @@
+/*
+ * mefd/serve.c - the MEF service: PPSK RSPF, Enrolment Exchange, MEF Client Registration.
+ *
+ * Per connection: the TLS layer has authenticated the Enrolee with
+ * psk_identity = KpmID and psk = Kpm (looked up here, possibly blocking on the
+ * store). Everything after that is bound to the KpmID of the session: the
+ * identity never comes from the payload. X-M2M-Origin must name that identity
+ * (the Enrolee-ID configured for the KpmID, or the Credential-ID "10-<KpmID>"
+ * of TS-0003 10.4), else 4106.
+ *
+ * Durability: Ke is written (synchronous=FULL) before the response that
+ * reveals its KeID, so a KeID the Enrolee has seen always exists at the MEF.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/mef_msg.h"
+#include "crypto/kdf.h"
+#include "crypto/rand.h"
+#include "http/http.h"
+#include "log.h"
+#include "mefd.h"
+#include "proto/exchange.h"
+#include "proto/ids.h"
+#include "server.h"
+#include "tls/tls.h"
+#include "util/encoding.h"
+#include "util/mem.h"
+#include "util/time.h"
+
+#define MAX_SEGS 6
+
+struct mef {
+    struct mefd_dir d;
+    struct m2msec_db *sweep_db; /* used only by the housekeeping thread */
+};
+
+struct mef_worker {
+    struct mef *mef;
+    struct m2msec_db *db;
+};
+
+/* Per-connection state. */
+struct mef_conn {
+    char *kpm_id;
+    struct m2msec_enrolee_rec *enrolee;
+    char cred_id[M2MSEC_ID_MAX + 8];
+    int exchange_started;
+    struct m2msec_exchange x;
+};
+
+/*
+ * @spec TS-0003 8.3.2.1 (Bootstrap Enrolment Handshake): psk_identity = KpmID.
+ * Unknown, removed and malformed identities answer 1 so the TLS layer fails the
+ * handshake exactly as for a wrong Kpm.
+ */
+static int
+psk_lookup(void *arg, void *ctx, const char *identity, struct m2msec_secret **key)
+{
+    struct mef_worker *w = ctx;
+    struct m2msec_error err = { 0 };
+    struct m2msec_enrolee_rec *r = NULL;
+
+    (void)arg;
+    if (!m2msec_kpm_id_valid(identity)) {
+        return 1;
+    }
+    if (m2msec_mef_enrolee_get(w->db, identity, 1, &r, &err) == -1) {
+        if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
+            return 1;
+        }
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "psk_lookup", "error",
+                      m2msec_error_msg(&err), NULL);
+        return -1;
+    }
+    *key = r->kpm;
+    r->kpm = NULL;
+    m2msec_enrolee_rec_free(r);
+    return 0;
+}
+
+static void *
+worker_init(void *arg, unsigned idx)
+{
+    struct mef *mef = arg;
+    struct m2msec_error err = { 0 };
+    struct mef_worker *w = m2msec_calloc(1, sizeof(*w));
+
+    (void)idx;
+    if (w == NULL) {
+        return NULL;
+    }
+    w->mef = mef;
+    w->db = mefd_db_open(&mef->d, &err);
+    if (w->db == NULL) {
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "open", "error", m2msec_error_msg(&err),
+                      NULL);
+        m2msec_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void
+worker_fini(void *arg, void *wctx)
+{
+    struct mef_worker *w = wctx;
+
+    (void)arg;
+    if (w != NULL) {
+        m2msec_db_close(w->db);
+        m2msec_free(w);
+    }
+}
+
+static void
+conn_state_free(struct mef_conn *mc)
+{
+    if (mc == NULL) {
+        return;
+    }
+    m2msec_free(mc->kpm_id);
+    m2msec_enrolee_rec_free(mc->enrolee);
+    m2msec_exchange_clear(&mc->x);
+    m2msec_free(mc);
+}
+
+static int
+conn_open(void *arg, struct srv_conn *c)
+{
+    struct mef_worker *w = c->wctx;
+    struct m2msec_error err = { 0 };
+    struct mef_conn *mc = NULL;
+    const char *id = m2msec_tls_psk_identity(c->tls);
+
+    (void)arg;
+    if (id == NULL) {
+        return -1;
+    }
+    mc = m2msec_calloc(1, sizeof(*mc));
+    if (mc == NULL || (mc->kpm_id = m2msec_strdup(id)) == NULL) {
+        conn_state_free(mc);
+        return -1;
+    }
+    /* The Enrolee may have been removed between lookup and now: drop the session. */
+    if (m2msec_mef_enrolee_get(w->db, id, 0, &mc->enrolee, &err) == -1 ||
+        m2msec_credential_id_format(M2MSEC_CRED_KPM, id, mc->cred_id, sizeof(mc->cred_id), &err) ==
+                -1) {
+        srv_log_event(SRV_LOG_NOTICE, "session_dropped", "kpm_id", id, "reason",
+                      m2msec_error_msg(&err), NULL);
+        conn_state_free(mc);
+        return -1;
+    }
+    c->state = mc;
+    srv_log_event(SRV_LOG_INFO, "session_open", "peer", m2msec_tls_peer(c->tls), "kpm_id", id,
+                  "enrolee_id", mc->enrolee->enrolee_id, "cipher", m2msec_tls_cipher(c->tls), "sni",
+                  m2msec_tls_sni(c->tls), NULL);
+    return 0;
+}
+
+static void
+conn_close(void *arg, struct srv_conn *c)
+{
+    (void)arg;
+    conn_state_free(c->state);
+    c->state = NULL;
+}
+
+/* 1 when the originator names the session's identity. */
+static int
+origin_matches(const struct mef_conn *mc, const char *origin)
+{
+    return strcmp(origin, mc->enrolee->enrolee_id) == 0 /* public */ ||
+           strcmp(origin, mc->cred_id) == 0 /* public */;
+}
+
+static int
+reply_error(struct srv_response *resp, const struct m2msec_error *err)
+{
+    int rsc = err->rsc != 0 ? err->rsc : M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+
+    if (rsc >= 5000) {
+        srv_log_event(SRV_LOG_ERR, "internal_error", "error", m2msec_error_msg(err), NULL);
+        return srv_response_error(resp, rsc, "internal error");
+    }
+    return srv_response_error(resp, rsc, "%s", m2msec_error_msg(err));
+}
+
+/*
+ * @spec TS-0003 8.3.2.1 Enrolment Key Generation and the first step of the
+ * Enrolment Exchange: export Ke/RelativeKeID, store Ke with expiry = now +
+ * Enrolment Expiry (replacing any previous Ke of this Enrolee), plan the
+ * instructions and answer with the KeID so both sides can confirm they agree.
+ */
+static int
+h_enrol_start(struct mef *mef, struct mef_worker *w, struct srv_conn *c, struct mef_conn *mc,
+              const struct m2msec_http_msg *req, struct srv_response *resp)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_enrol_req ind = { 0 };
+    struct m2msec_enrol_resp r = { 0 };
+    struct m2msec_enrolee_policy policy = { 0 };
+    struct m2msec_secret *ke = NULL;
+    uint8_t exported[M2MSEC_EXPORT_LEN], rel[M2MSEC_REL_ID_LEN];
+    char keid[M2MSEC_KEID_MAX], xid[M2MSEC_EXCHANGE_ID_LEN + 1], kcv[M2MSEC_KCV_HEX_LEN];
+    char ts[M2MSEC_TIMESTAMP_LEN];
+    int64_t now = m2msec_now(), expires;
+
+    if (mc->exchange_started) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_CONFLICT,
+                          "an enrolment exchange was already started in this session");
+        goto fail;
+    }
+    if (m2msec_enrol_req_decode(req->body.data, req->body.len, &ind, &err) == -1) {
+        goto fail;
+    }
+    if (mc->enrolee->policy_json != NULL &&
+        m2msec_enrolee_policy_decode((const uint8_t *)mc->enrolee->policy_json,
+                                     strlen(mc->enrolee->policy_json), &policy, &err) == -1) {
+        err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        goto fail;
+    }
+    expires = now + (int64_t)mc->enrolee->expiry_s;
+    if (m2msec_tls_export(c->tls, M2MSEC_LABEL_BOOTSTRAP, exported, sizeof(exported), &err) == -1 ||
+        m2msec_export_split(exported, rel, &ke, &err) == -1 ||
+        m2msec_keid_format(rel, mef->d.cfg.fqdn, keid, sizeof(keid), &err) == -1 ||
+        m2msec_rand_hex(xid, M2MSEC_EXCHANGE_ID_LEN / 2, &err) == -1 ||
+        m2msec_exchange_plan(&mc->x, xid, &policy, &ind, expires, &err) == -1) {
+        err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        goto fail;
+    }
+    /* Durable before the KeID leaves this process. */
+    if (m2msec_mef_ke_put(w->db, mc->kpm_id, rel, ke, now, expires, &err) == -1) {
+        err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        goto fail;
+    }
+    mc->exchange_started = 1;
+    if (m2msec_exchange_next(&mc->x, &r, &err) == -1) {
+        goto fail;
+    }
+    r.keid = m2msec_strdup(keid);
+    r.enrolee_id = m2msec_strdup(mc->enrolee->enrolee_id);
+    r.ke_expires = expires;
+    if (r.keid == NULL || r.enrolee_id == NULL) {
+        m2msec_error_setr(&err, M2MSEC_ERR_NOMEM, 5000, "out of memory");
+        goto fail;
+    }
+    if (m2msec_enrol_resp_encode(&r, &resp->body, &err) == -1) {
+        goto fail;
+    }
+    resp->rsc = M2MSEC_RSC_CREATED;
+    if (r.end) {
+        c->close_after = 1;
+    }
+    m2msec_key_check_value(ke, kcv, &err);
+    m2msec_timestamp_format(expires, ts);
+    srv_log_event(SRV_LOG_NOTICE, "enrolled", "kpm_id", mc->kpm_id, "enrolee_id",
+                  mc->enrolee->enrolee_id, "keid", keid, "expires", ts, "kcv", kcv, "instructions",
+                  r.end ? "0" : "1+", NULL);
+    m2msec_wipe(exported, sizeof(exported));
+    m2msec_secret_free(ke);
+    m2msec_enrol_resp_clear(&r);
+    m2msec_enrolee_policy_clear(&policy);
+    return 0;
+fail:
+    m2msec_wipe(exported, sizeof(exported));
+    m2msec_secret_free(ke);
+    m2msec_enrol_resp_clear(&r);
+    m2msec_enrolee_policy_clear(&policy);
+    if (!mc->exchange_started) {
+        m2msec_exchange_clear(&mc->x);
+    }
+    return reply_error(resp, &err);
+}
+
+/* @spec TS-0003 8.3.2.1: success reports, further instructions, end of exchange, close. */
+static int
+h_enrol_report(struct srv_conn *c, struct mef_conn *mc, const char *xid,
+               const struct m2msec_http_msg *req, struct srv_response *resp)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_enrol_report rep = { 0 };
+    struct m2msec_enrol_resp r = { 0 };
+    char step[12];
+
+    if (!mc->exchange_started || strcmp(xid, mc->x.id) != 0 /* public */) {
+        return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND,
+                                  "no enrolment exchange '%s' in this session", xid);
+    }
+    if (m2msec_enrol_report_decode(req->body.data, req->body.len, &rep, &err) == -1 ||
+        m2msec_exchange_report(&mc->x, &rep, &err) == -1) {
+        m2msec_enrol_report_clear(&rep);
+        return reply_error(resp, &err);
+    }
+    snprintf(step, sizeof(step), "%u", rep.step);
+    srv_log_event(SRV_LOG_INFO, "exchange_report", "kpm_id", mc->kpm_id, "step", step, "result",
+                  rep.success ? "success" : "failure", "reason", rep.reason, NULL);
+    m2msec_enrol_report_clear(&rep);
+    if (m2msec_exchange_next(&mc->x, &r, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    if (m2msec_enrol_resp_encode(&r, &resp->body, &err) == -1) {
+        m2msec_enrol_resp_clear(&r);
+        return reply_error(resp, &err);
+    }
+    resp->rsc = M2MSEC_RSC_OK;
+    if (r.end) {
+        /* @spec TS-0003 8.3.2.1: the MEF closes the session after the end of the exchange. */
+        c->close_after = 1;
+        srv_log_event(SRV_LOG_INFO, "exchange_end", "kpm_id", mc->kpm_id, NULL);
+    }
+    m2msec_enrol_resp_clear(&r);
+    return 0;
+}
+
+/* Expiry granted for a registration: in the future, capped by policy. */
+static int
+grant_expiry(const struct mef *mef, int64_t requested, int64_t now, int64_t *granted,
+             struct m2msec_error *err)
+{
+    int64_t max = now + (int64_t)mef->d.cfg.reg_lifetime_max_s;
+
+    if (requested <= now) {
+        return m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                                 "member 'et': expirationTime is not in the future");
+    }
+    *granted = requested < max ? requested : max;
+    return 0;
+}
+
+/* @spec TS-0003 8.3.5.2.3 MEF Client Registration */
+static int
+h_reg_create(struct mef *mef, struct mef_worker *w, struct mef_conn *mc,
+             const struct m2msec_http_msg *req, struct srv_response *resp)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_mefreg_req rq = { 0 };
+    struct m2msec_mefreg_resp rs = { 0 };
+    struct m2msec_mefreg_rec rec = { 0 };
+    int64_t now = m2msec_now();
+    int rv;
+
+    if (m2msec_mefreg_req_decode(req->body.data, req->body.len, &rq, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    if (!m2msec_fqdn_equal(rq.mef_fqdn, mef->d.cfg.fqdn)) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'mefFQDN': '%s' is not this MEF", rq.mef_fqdn);
+        goto fail;
+    }
+    if (!m2msec_fqdn_valid(rq.admin_fqdn)) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'adminFQDN': not a valid FQDN");
+        goto fail;
+    }
+    if (grant_expiry(mef, rq.et, now, &rec.expires, &err) == -1 ||
+        m2msec_rand_hex(rec.reg_id, 16, &err) == -1) {
+        goto fail;
+    }
+    rec.kpm_id = mc->kpm_id;
+    rec.client_id = mc->enrolee->enrolee_id;
+    rec.admin_fqdn = rq.admin_fqdn;
+    rec.labels = rq.lbl;
+    rec.nlabels = rq.nlbl;
+    if (m2msec_mef_reg_create(w->db, &rec, now, &err) == -1) {
+        goto fail;
+    }
+    rs.reg_id = rec.reg_id;
+    rs.lbl = rq.lbl;
+    rs.nlbl = rq.nlbl;
+    rs.has_lbl = rq.has_lbl;
+    rs.et = rec.expires;
+    rs.client_id = rec.client_id;
+    rs.admin_fqdn = rq.admin_fqdn;
+    rv = m2msec_mefreg_resp_encode(&rs, &resp->body, &err);
+    if (rv == -1) {
+        goto fail;
+    }
+    resp->rsc = M2MSEC_RSC_CREATED;
+    srv_log_event(SRV_LOG_NOTICE, "mef_client_registered", "kpm_id", mc->kpm_id, "reg_id",
+                  rec.reg_id, "admin_fqdn", rq.admin_fqdn, NULL);
+    m2msec_mefreg_req_clear(&rq);
+    return 0;
+fail:
+    m2msec_mefreg_req_clear(&rq);
+    return reply_error(resp, &err);
+}
+
+/* Registration owned by this session's credential, or an error answer. */
+static int
+reg_owned(struct mef_worker *w, struct mef_conn *mc, const char *reg_id,
+          struct m2msec_mefreg_rec **out, struct m2msec_error *err)
+{
+    if (m2msec_mef_reg_get(w->db, reg_id, m2msec_now(), out, err) == -1) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
+            return m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND,
+                                     "no registration '%s'", reg_id);
+        }
+        err->rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        return -1;
+    }
+    if (strcmp((*out)->kpm_id, mc->kpm_id) != 0 /* public */) {
+        m2msec_mefreg_rec_free(*out);
+        *out = NULL;
+        return m2msec_error_setr(err, M2MSEC_ERR_AUTH, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                                 "registration '%s' belongs to another client", reg_id);
+    }
+    return 0;
+}
+
+/* @spec TS-0003 8.3.5.2.4 MEF Client Configuration Retrieval */
+static int
+h_reg_config(struct mef *mef, struct mef_worker *w, struct mef_conn *mc, const char *reg_id,
+             struct srv_response *resp)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_mefreg_rec *rec = NULL;
+    struct m2msec_mefreg_cfg cfg = { 0 };
+    char host[256], port[16];
+    uint64_t p = 0;
+
+    if (reg_owned(w, mc, reg_id, &rec, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    if (m2msec_hostport_split(mef->d.cfg.listen, host, sizeof(host), port, sizeof(port), &err) ==
+                -1 ||
+        m2msec_parse_u64(port, strlen(port), 65535, &p) == -1) {
+        p = 443;
+    }
+    cfg.fqdn = mef->d.cfg.fqdn;
+    cfg.admin_fqdn = rec->admin_fqdn;
+    cfg.http_port = p == 0 ? 443 : (unsigned)p;
+    cfg.et = rec->expires;
+    cfg.lbl = rec->labels;
+    cfg.nlbl = rec->nlabels;
+    cfg.has_lbl = rec->labels != NULL;
+    cfg.targets = mc->enrolee->targets;
+    cfg.ntargets = mc->enrolee->ntargets;
+    cfg.enrolment_expiry = mc->enrolee->expiry_s;
+    if (m2msec_mefreg_cfg_encode(&cfg, &resp->body, &err) == -1) {
+        m2msec_mefreg_rec_free(rec);
+        return reply_error(resp, &err);
+    }
+    resp->rsc = M2MSEC_RSC_OK;
+    m2msec_mefreg_rec_free(rec);
+    return 0;
+}
+
+/* @spec TS-0003 8.3.5.2.5 MEF Client Registration Update */
+static int
+h_reg_update(struct mef *mef, struct mef_worker *w, struct mef_conn *mc, const char *reg_id,
+             const struct m2msec_http_msg *req, struct srv_response *resp)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_mefreg_update up = { 0 }, out = { 0 };
+    struct m2msec_mefreg_rec *rec = NULL;
+    int64_t now = m2msec_now(), granted = 0;
+
+    if (m2msec_mefreg_update_decode(req->body.data, req->body.len, 1, &up, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    if (!m2msec_fqdn_equal(up.mef_fqdn, mef->d.cfg.fqdn)) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'mefFQDN': '%s' is not this MEF", up.mef_fqdn);
+        goto fail;
+    }
+    if (reg_owned(w, mc, reg_id, &rec, &err) == -1) {
+        goto fail;
+    }
+    if (up.has_et && grant_expiry(mef, up.et, now, &granted, &err) == -1) {
+        goto fail;
+    }
+    if (m2msec_mef_reg_update(w->db, reg_id, now, up.has_et, granted, up.has_lbl, up.lbl, up.nlbl,
+                              &err) == -1) {
+        goto fail;
+    }
+    /* Only the members present in the request come back. */
+    out.has_et = up.has_et;
+    out.et = granted;
+    out.has_lbl = up.has_lbl;
+    out.lbl = up.lbl;
+    out.nlbl = up.nlbl;
+    if (m2msec_mefreg_update_encode(&out, 0, &resp->body, &err) == -1) {
+        goto fail;
+    }
+    resp->rsc = M2MSEC_RSC_UPDATED;
+    m2msec_mefreg_rec_free(rec);
+    m2msec_mefreg_update_clear(&up);
+    return 0;
+fail:
+    m2msec_mefreg_rec_free(rec);
+    m2msec_mefreg_update_clear(&up);
+    return reply_error(resp, &err);
+}
+
+/* @spec TS-0003 8.3.5.2.6 MEF Client De-Registration */
+static int
+h_reg_delete(struct mef_worker *w, struct mef_conn *mc, const char *reg_id,
+             struct srv_response *resp)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_mefreg_rec *rec = NULL;
+
+    if (reg_owned(w, mc, reg_id, &rec, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    m2msec_mefreg_rec_free(rec);
+    if (m2msec_mef_reg_delete(w->db, reg_id, m2msec_now(), &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    resp->rsc = M2MSEC_RSC_DELETED;
+    srv_log_event(SRV_LOG_NOTICE, "mef_client_deregistered", "kpm_id", mc->kpm_id, "reg_id", reg_id,
+                  NULL);
+    return 0;
+}
+
+static int
+handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct srv_response *resp)
+{
+    struct mef *mef = arg;
+    struct mef_worker *w = c->wctx;
+    struct mef_conn *mc = c->state;
+    const char *origin = m2msec_http_header_get(req, M2MSEC_HDR_ORIGIN);
+    char *segs[MAX_SEGS];
+    char storage[1024];
+    int n;
+
+    n = srv_path_split(req->target, segs, MAX_SEGS, storage, sizeof(storage));
+    if (n < 0) {
+        return srv_response_error(resp, M2MSEC_RSC_BAD_REQUEST, "malformed request target");
+    }
+    /* The identity is the session's: an originator naming anyone else is refused. */
+    if (origin == NULL || !origin_matches(mc, origin)) {
+        return srv_response_error(resp, M2MSEC_RSC_ORIGINATOR_NOT_AUTHENTICATED,
+                                  "X-M2M-Origin does not match the authenticated credential");
+    }
+    if (n < 2 || strcmp(segs[0], M2MSEC_PATH_MEF_BASE) != 0) {
+        return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such resource");
+    }
+    if (strcmp(segs[1], M2MSEC_PATH_ENROLMENT) == 0) {
+        if (n == 2 && req->method == M2MSEC_HTTP_POST) {
+            return h_enrol_start(mef, w, c, mc, req, resp);
+        }
+        if (n == 3 && req->method == M2MSEC_HTTP_POST) {
+            return h_enrol_report(c, mc, segs[2], req, resp);
+        }
+    } else if (strcmp(segs[1], M2MSEC_PATH_REG) == 0) {
+        if (n == 2 && req->method == M2MSEC_HTTP_POST) {
+            return h_reg_create(mef, w, mc, req, resp);
+        }
+        if (n == 3 && req->method == M2MSEC_HTTP_PUT) {
+            return h_reg_update(mef, w, mc, segs[2], req, resp);
+        }
+        if (n == 3 && req->method == M2MSEC_HTTP_DELETE) {
+            return h_reg_delete(w, mc, segs[2], resp);
+        }
+        if (n == 4 && strcmp(segs[3], M2MSEC_PATH_REG_CFG) == 0 && req->method == M2MSEC_HTTP_GET) {
+            return h_reg_config(mef, w, mc, segs[2], resp);
+        }
+    } else {
+        return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such resource");
+    }
+    return srv_response_error(resp, M2MSEC_RSC_OPERATION_NOT_ALLOWED, "%s is not allowed on %s",
+                              m2msec_http_method_name(req->method), req->target);
+}
+
+/* Housekeeping: erase expired keys and registrations (TS-0003 10.7, SPEC-DIGEST 5 rule 3). */
+static void
+tick(void *arg)
+{
+    struct mef *mef = arg;
+    struct m2msec_error err = { 0 };
+    size_t erased = 0;
+    char n[24];
+
+    if (mef->sweep_db == NULL) {
+        mef->sweep_db = mefd_db_open(&mef->d, &err);
+        if (mef->sweep_db == NULL) {
+            srv_log_event(SRV_LOG_ERR, "store_error", "op", "sweep_open", "error",
+                          m2msec_error_msg(&err), NULL);
+            return;
+        }
+    }
+    if (m2msec_mef_sweep(mef->sweep_db, m2msec_now(), &erased, &err) == -1) {
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "sweep", "error", m2msec_error_msg(&err),
+                      NULL);
+        return;
+    }
+    if (erased > 0) {
+        snprintf(n, sizeof(n), "%zu", erased);
+        srv_log_event(SRV_LOG_NOTICE, "swept", "erased", n, NULL);
+    }
+}
+
+int
+mefd_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "listen", required_argument, NULL, 'l' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct m2msec_error err = { 0 };
+    struct mef mef = { 0 };
+    struct m2msec_db *db = NULL;
+    struct srv *s = NULL;
+    const char *dir = NULL, *listen = NULL;
+    char bound[128];
+    int c, rv = 1;
+    struct srv_handlers h = {
+        .arg = &mef,
+        .worker_init = worker_init,
+        .worker_fini = worker_fini,
+        .psk_lookup = psk_lookup,
+        .conn_open = conn_open,
+        .conn_close = conn_close,
+        .handle = handle,
+        .tick = tick,
+    };
+
+    while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (dir == NULL || optind != argc) {
+        return mefd_fail("usage: mefd serve -d DIR [--listen ADDR:PORT]");
+    }
+    /* Keys live on the secure heap (locked, guarded) in the daemon. */
+    if (m2msec_secure_heap_init(1 << 20) == -1) {
+        fprintf(stderr, "mefd: warning: secure heap unavailable, using the normal heap\n");
+    }
+    if (mefd_dir_open(dir, &mef.d, &err) == -1) {
+        return mefd_fail("%s", m2msec_error_msg(&err));
+    }
+    if (listen != NULL) {
+        char *l = m2msec_strdup(listen);
+
+        if (l == NULL) {
+            mefd_fail("out of memory");
+            goto out;
+        }
+        m2msec_free(mef.d.cfg.listen);
+        mef.d.cfg.listen = l;
+    }
+    srv_log_init("mefd", mef.d.cfg.log_level, 2);
+    /* Open once in the foreground so schema problems stop start-up with a clear message. */
+    db = mefd_db_open(&mef.d, &err);
+    if (db == NULL) {
+        mefd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    m2msec_db_close(db);
+    db = NULL;
+    if (m2msec_tls_global_init(&err) == -1 || (s = srv_new(&mef.d.cfg, &h, &err)) == NULL ||
+        srv_install_signals(s, &err) == -1 || srv_listen(s, bound, sizeof(bound), &err) == -1) {
+        mefd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    srv_log_event(SRV_LOG_NOTICE, "listening", "addr", bound, "fqdn", mef.d.cfg.fqdn, "dir", dir,
+                  NULL);
+    if (srv_run(s, &err) == -1) {
+        mefd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    rv = 0;
+out:
+    srv_free(s);
+    m2msec_db_close(mef.sweep_db);
+    mefd_dir_close(&mef.d);
+    return rv;
+}

@@ -1,0 +1,115 @@
+# tests/lib/itest.sh - shared helpers for the shell integration and interop tests.
+#
+# Sourced by tests/{integration,interop}/*.sh. CTest sets M2MSEC_BIN (the built
+# binaries) and M2MSEC_SRC (the source tree). Every test runs in its own temp
+# directory, starts real daemons on 127.0.0.1 with ephemeral ports, and stops
+# them on exit. Output: one "ok - ..." line per check; the first failure prints
+# "FAIL: ..." with context and exits 1.
+
+set -euo pipefail
+
+BIN=${M2MSEC_BIN:?M2MSEC_BIN must point at the built binaries}
+SRC=${M2MSEC_SRC:?M2MSEC_SRC must point at the source tree}
+MEFD="$BIN/mefd"
+CLI="$BIN/m2msec"
+T=$(mktemp -d /tmp/m2msec-test.XXXXXX)
+PIDS=()
+NCHECK=0
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$T"/*/mefd.log; do
+        [ -f "$f" ] && { echo "--- $f (last 30 lines)" >&2; tail -n 30 "$f" >&2; }
+    done
+    exit 1
+}
+
+ok() {
+    NCHECK=$((NCHECK + 1))
+    echo "ok - $*"
+}
+
+# json_get FILE|- EXPR: evaluate a Python expression on the parsed JSON (j).
+json_get() {
+    python3 -c 'import json,sys; j=json.load(open(sys.argv[1]) if sys.argv[1]!="-" else sys.stdin); v=eval(sys.argv[2]); print("" if v is None else (json.dumps(v) if isinstance(v,(dict,list,bool)) else v))' "$@"
+}
+
+# mefd_init DIR FQDN: a fresh MEF directory with short timeouts for tests.
+mefd_init() {
+    "$MEFD" init -d "$1" --fqdn "$2" --listen 127.0.0.1:0 >/dev/null
+    sed -i -e 's/^idle_timeout_ms = .*/idle_timeout_ms = 2000/' \
+           -e 's/^handshake_timeout_ms = .*/handshake_timeout_ms = 3000/' \
+           -e 's/^sweep_interval_s = .*/sweep_interval_s = 1/' \
+           -e 's/^workers = .*/workers = 4/' "$1/mefd.conf"
+}
+
+# mefd_start DIR: start `mefd serve`, wait for it to listen; sets MEF_ADDR and MEF_PID.
+mefd_start() {
+    local dir=$1 i
+    "$MEFD" serve -d "$dir" 2>>"$dir/mefd.log" &
+    MEF_PID=$!
+    PIDS+=("$MEF_PID")
+    for i in $(seq 1 100); do
+        MEF_ADDR=$(grep -o 'event=listening addr=[^ ]*' "$dir/mefd.log" 2>/dev/null | tail -n 1 | sed 's/.*addr=//') || true
+        if [ -n "$MEF_ADDR" ] && kill -0 "$MEF_PID" 2>/dev/null; then
+            # The log may hold the address of an earlier run: wait for this run's line.
+            if [ "$(grep -c 'event=listening' "$dir/mefd.log")" -ge "${MEF_STARTS:-1}" ]; then
+                MEF_PORT=${MEF_ADDR##*:}
+                return 0
+            fi
+        fi
+        kill -0 "$MEF_PID" 2>/dev/null || fail "mefd exited during start-up"
+        sleep 0.1
+    done
+    fail "mefd did not start listening"
+}
+
+# mefd_stop: SIGTERM and expect a clean exit 0.
+mefd_stop() {
+    local rc=0
+    kill -TERM "$MEF_PID"
+    wait "$MEF_PID" || rc=$?
+    [ "$rc" -eq 0 ] || fail "mefd exited with $rc after SIGTERM"
+}
+
+# add_enrolee DIR KPMID ENROLEEID EXPIRY [extra mefd args...]: Kpm written to $T/KPMID.kpm
+add_enrolee() {
+    local dir=$1 id=$2 eid=$3 exp=$4
+    shift 4
+    python3 -c 'import os; print(os.urandom(32).hex())' >"$T/$id.kpm"
+    "$MEFD" enrolee add -d "$dir" --kpm-id "$id" --kpm-file "$T/$id.kpm" --enrolee-id "$eid" \
+        --expiry "$exp" "$@" >/dev/null
+}
+
+# sqlite_count DB SQL: one integer from the store (read-only, python's sqlite3).
+sqlite_count() {
+    python3 -c 'import sqlite3,sys; c=sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True); print(c.execute(sys.argv[2]).fetchone()[0])' "$1" "$2"
+}
+
+# s_client_psk ID HEXKEY [openssl args...]: TLS 1.2 PSK client; request on stdin.
+s_client_psk() {
+    local id=$1 key=$2
+    shift 2
+    timeout 20 openssl s_client -connect "$MEF_ADDR" -tls1_2 -psk_identity "$id" -psk "$key" \
+        -servername mef.test.example -ign_eof "$@" 2>&1
+}
+
+# http_req METHOD PATH ORIGIN BODY: an HTTP/1.1 request with oneM2M headers, Connection: close.
+http_req() {
+    local body=$4
+    printf '%s %s HTTP/1.1\r\nHost: mef.test.example\r\nX-M2M-Origin: %s\r\nX-M2M-RI: req-1\r\nX-M2M-RVI: 3\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+        "$1" "$2" "$3" "${#body}" "$body"
+}
+
+done_tests() {
+    echo "$NCHECK passed, 0 failed"
+}
