@@ -206,7 +206,7 @@ h_enrol_start(struct mef *mef, struct mef_worker *w, struct srv_conn *c, struct 
     struct m2msec_secret *ke = NULL;
     uint8_t exported[M2MSEC_EXPORT_LEN], rel[M2MSEC_REL_ID_LEN];
     char keid[M2MSEC_KEID_MAX], xid[M2MSEC_EXCHANGE_ID_LEN + 1], kcv[M2MSEC_KCV_HEX_LEN];
-    char ts[M2MSEC_TIMESTAMP_LEN];
+    char ts[M2MSEC_TIMESTAMP_LEN], ninstr[12];
     int64_t now = m2msec_now(), expires;
 
     if (mc->exchange_started) {
@@ -257,6 +257,7 @@ h_enrol_start(struct mef *mef, struct mef_worker *w, struct srv_conn *c, struct 
     }
     m2msec_key_check_value(ke, kcv, &err);
     m2msec_timestamp_format(expires, ts);
+    snprintf(ninstr, sizeof(ninstr), "%zu", mc->x.ninstr);
     srv_log_event(SRV_LOG_NOTICE, "enrolled", "kpm_id", mc->kpm_id, "enrolee_id",
                   mc->enrolee->enrolee_id, "keid", keid, "expires", ts, "kcv", kcv, "instructions",
                   r.end ? "0" : "1+", NULL);

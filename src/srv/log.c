@@ -206,14 +206,19 @@ format_time(char *out, size_t outsz)
 {
     struct timespec ts;
     struct tm tm;
+    size_t n;
 
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL) {
         (void)snprintf(out, outsz, "1970-01-01T00:00:00.000Z");
         return;
     }
-    (void)snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   ts.tv_nsec / 1000000L);
+    /* strftime bounds the date part (GCC cannot prove snprintf's int fields fit). */
+    n = strftime(out, outsz, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n == 0) {
+        (void)snprintf(out, outsz, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    (void)snprintf(out + n, outsz - n, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
 }
 
 void

@@ -1,0 +1,831 @@
+/*
+ * bench/enrol.c - bench-enrol: what a full PPSK enrolment costs against a bare TLS-PSK handshake.
+ *
+ * Layer: bench (program on libm2msec's internal API; `make bench`). In one run
+ * and with one load generator (enrol_load.c) it measures, at each concurrency
+ * level:
+ *   (a) TLS 1.2 PSK handshake + RFC 5705 export (EXPORTER-oneM2M-Bootstrap, 48
+ *       bytes) + close against a minimal server on the same engine
+ *       (`bench-enrol --psk-server`, enrol_server.c) with as many workers as
+ *       mefd;
+ *   (b) m2msec_client_enrol() against the real mefd (one Enrolee per client,
+ *       one MAF instruction and one report per exchange).
+ * It prints ops/s, p50/p99 latency and the ratio (b)/(a). The ratio is a
+ * figure, never a verdict: the exit status is 1 only when something failed
+ * (set-up, an operation, a server exit), never because of timing. See
+ * bench/README.md.
+ */
+#define _GNU_SOURCE /* pipe2 */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enrol.h"
+#include "m2msec.h"
+#include "tls/tls.h"
+#include "util/encoding.h"
+#include "util/mem.h"
+
+#define DEFAULT_SECONDS  3
+#define MAX_SECONDS      60
+#define DEFAULT_WORKERS  8 /* mefd's default; used when mefd.conf has no workers line */
+#define START_TIMEOUT_MS 15000
+#define STOP_TIMEOUT_MS  20000
+#define LOG_LINES_SHOWN  20
+#define TARGET_RATIO     0.5
+#define TARGET_CLIENTS   16
+
+struct options {
+    unsigned seconds;
+    unsigned levels[BENCH_MAX_LEVELS];
+    size_t nlevels;
+    unsigned max_clients;
+    const char *tmpdir;
+    const char *mefd;
+    int keep;
+    int run_a; /* --only narrows the run to one side, for profiling */
+    int run_b;
+};
+
+/* Everything that must be undone at the end, whatever happened. */
+struct bench {
+    char root[PATH_MAX];      /* temp dir */
+    char mefdir[PATH_MAX];    /* mefd -d */
+    char mefd_log[PATH_MAX];  /* mefd serve stdout + stderr */
+    char admin_log[PATH_MAX]; /* mefd init / enrolee add output */
+    char mefd_bin[PATH_MAX];
+    char self[PATH_MAX];
+    char mefd_addr[128];
+    char psk_addr[128];
+    unsigned workers;
+    pid_t mefd_pid;
+    pid_t psk_pid;
+    int psk_out; /* read end of the psk-server's stdout */
+    struct m2msec_secret *psk;
+    struct m2msec_secret *kpm[BENCH_MAX_CLIENTS];
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench-enrol [--seconds N] [--clients LIST] [--tmpdir DIR] [--mefd PATH] "
+            "[--keep]\n"
+            "                   [--only a|b]\n"
+            "\n"
+            "Measures full PPSK enrolments against mefd (b) and bare TLS 1.2 PSK handshakes +\n"
+            "RFC 5705 export against a minimal GnuTLS server (a), with the same client threads,\n"
+            "and prints ops/s, p50/p99 latency and the ratio (b)/(a) per concurrency level.\n"
+            "\n"
+            "  --seconds N     measurement length per mode and level (1..%d, default %d)\n"
+            "  --clients LIST  comma-separated concurrency levels (default 1,4,16; max %d)\n"
+            "  --tmpdir DIR    where the temp dir (mefd store, client state dirs) is made\n"
+            "                  (default $TMPDIR or /tmp; e.g. /dev/shm to take the disk out)\n"
+            "  --mefd PATH     mefd binary (default: mefd next to this program)\n"
+            "  --keep          keep the temp dir (logs, stores) for inspection\n"
+            "  --only a|b      measure only the baseline (a) or only enrolments (b), e.g.\n"
+            "                  while profiling one server; no ratio is printed\n"
+            "\n"
+            "Exit status: 0, or 1 when anything failed (timing never fails the run).\n",
+            MAX_SECONDS, DEFAULT_SECONDS, BENCH_MAX_CLIENTS);
+}
+
+static int
+parse_uint(const char *s, uint64_t max, unsigned *out)
+{
+    uint64_t v = 0;
+
+    if (m2msec_parse_u64(s, strlen(s), max, &v) == -1 || v == 0) {
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int
+parse_levels(const char *arg, struct options *o)
+{
+    const char *p = arg;
+
+    o->nlevels = 0;
+    o->max_clients = 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        uint64_t v = 0;
+
+        if (o->nlevels == BENCH_MAX_LEVELS ||
+            m2msec_parse_u64(p, len, BENCH_MAX_CLIENTS, &v) == -1 || v == 0) {
+            return -1;
+        }
+        o->levels[o->nlevels++] = (unsigned)v;
+        if (v > o->max_clients) {
+            o->max_clients = (unsigned)v;
+        }
+        if (comma == NULL) {
+            return 0;
+        }
+        p = comma + 1;
+    }
+}
+
+/* 0 ok, 1 help shown, 2 usage error. */
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+    int i;
+
+    o->seconds = DEFAULT_SECONDS;
+    o->run_a = 1;
+    o->run_b = 1;
+    (void)parse_levels("1,4,16", o);
+    o->tmpdir = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] != '\0' ? getenv("TMPDIR") : "/tmp";
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(a, "--keep") == 0) {
+            o->keep = 1;
+            continue;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "bench-enrol: %s needs a value (or is unknown)\n", a);
+            return 2;
+        }
+        if (strcmp(a, "--seconds") == 0) {
+            if (parse_uint(v, MAX_SECONDS, &o->seconds) == -1) {
+                fprintf(stderr, "bench-enrol: --seconds must be 1..%d\n", MAX_SECONDS);
+                return 2;
+            }
+        } else if (strcmp(a, "--clients") == 0) {
+            if (parse_levels(v, o) == -1) {
+                fprintf(stderr,
+                        "bench-enrol: --clients wants up to %d levels of 1..%d, e.g. 1,4,16\n",
+                        BENCH_MAX_LEVELS, BENCH_MAX_CLIENTS);
+                return 2;
+            }
+        } else if (strcmp(a, "--tmpdir") == 0) {
+            o->tmpdir = v;
+        } else if (strcmp(a, "--mefd") == 0) {
+            o->mefd = v;
+        } else if (strcmp(a, "--only") == 0) {
+            if (strcmp(v, "a") != 0 && strcmp(v, "b") != 0) {
+                fprintf(stderr, "bench-enrol: --only wants a or b\n");
+                return 2;
+            }
+            o->run_a = v[0] == 'a';
+            o->run_b = v[0] == 'b';
+        } else {
+            fprintf(stderr, "bench-enrol: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    return 0;
+}
+
+static int
+path_fmt(char *out, size_t outsz, const char *dir, const char *name)
+{
+    int n = snprintf(out, outsz, "%s/%s", dir, name);
+
+    return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+/* mefd next to this program, unless given. */
+static int
+locate_programs(struct bench *b, const char *mefd)
+{
+    ssize_t n = readlink("/proc/self/exe", b->self, sizeof(b->self) - 1);
+    char *slash;
+
+    if (n <= 0) {
+        fprintf(stderr, "bench-enrol: readlink /proc/self/exe: %s\n", strerror(errno));
+        return -1;
+    }
+    b->self[n] = '\0';
+    if (mefd != NULL) {
+        m2msec_strlcpy(b->mefd_bin, mefd, sizeof(b->mefd_bin));
+    } else {
+        /* Replace the last path component of our own path with "mefd". */
+        m2msec_strlcpy(b->mefd_bin, b->self, sizeof(b->mefd_bin));
+        slash = strrchr(b->mefd_bin, '/');
+        if (slash == NULL) {
+            return -1;
+        }
+        slash[1] = '\0';
+        if (strlen(b->mefd_bin) + sizeof("mefd") > sizeof(b->mefd_bin)) {
+            return -1;
+        }
+        memcpy(slash + 1, "mefd", sizeof("mefd"));
+    }
+    if (access(b->mefd_bin, X_OK) != 0) {
+        fprintf(stderr, "bench-enrol: %s: %s (build it: ninja mefd)\n", b->mefd_bin,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* workers = N from mefd.conf, so the baseline server gets as many. */
+static unsigned
+read_mefd_workers(const char *mefdir)
+{
+    char path[PATH_MAX], line[512];
+    unsigned workers = DEFAULT_WORKERS;
+    FILE *f;
+
+    if (path_fmt(path, sizeof(path), mefdir, "mefd.conf") == -1 || (f = fopen(path, "r")) == NULL) {
+        return workers;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *p = line;
+        size_t len;
+
+        if (strncmp(p, "workers", 7) != 0) {
+            continue;
+        }
+        p += 7;
+        p += strspn(p, " \t");
+        if (*p != '=') {
+            continue;
+        }
+        p++;
+        p += strspn(p, " \t");
+        len = strspn(p, "0123456789");
+        p[len] = '\0';
+        if (parse_uint(p, 256, &workers) == -1) {
+            workers = DEFAULT_WORKERS;
+        }
+    }
+    fclose(f);
+    return workers;
+}
+
+static int
+mefd_admin(struct bench *b, const char *const argv[])
+{
+    struct m2msec_error err = { 0 };
+
+    if (bench_run_cmd(argv, b->admin_log, &err) == -1) {
+        fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+        bench_dump_file(b->admin_log);
+        return -1;
+    }
+    return 0;
+}
+
+/* mefd init, then one Enrolee bench-<i> per client with a fresh random Kpm. */
+static int
+setup_mefd_dir(struct bench *b, unsigned clients)
+{
+    struct m2msec_error err = { 0 };
+    char hex[2 * BENCH_KPM_LEN + 2];
+    char kpm_path[PATH_MAX], kpm_id[32], enrolee_id[32];
+    unsigned i;
+    int rv = -1;
+    const char *init[] = { b->mefd_bin, "init",     "-d",          b->mefdir, "--fqdn",
+                           BENCH_SNI,   "--listen", "127.0.0.1:0", NULL };
+    const char *add[] = { b->mefd_bin,    "enrolee",        "add",         "-d",
+                          b->mefdir,      "--kpm-id",       kpm_id,        "--kpm-file",
+                          kpm_path,       "--enrolee-id",   enrolee_id,    "--expiry",
+                          BENCH_EXPIRY_S, "--instruct-maf", BENCH_MAF_URI, NULL };
+
+    if (mefd_admin(b, init) == -1) {
+        goto out;
+    }
+    b->workers = read_mefd_workers(b->mefdir);
+    for (i = 0; i < clients; i++) {
+        char name[32];
+
+        snprintf(kpm_id, sizeof(kpm_id), "bench-%u", i);
+        /* The Enrolee-ID is a CSE-ID ("/" + name), as for a device CSE. */
+        snprintf(enrolee_id, sizeof(enrolee_id), "/bench-%u", i);
+        snprintf(name, sizeof(name), "kpm-%u.hex", i);
+        if (path_fmt(kpm_path, sizeof(kpm_path), b->root, name) == -1) {
+            goto out;
+        }
+        b->kpm[i] = m2msec_secret_random(BENCH_KPM_LEN, &err);
+        if (b->kpm[i] == NULL || m2msec_hex_encode(m2msec_secret_bytes(b->kpm[i]), BENCH_KPM_LEN,
+                                                   hex, sizeof(hex)) == -1) {
+            fprintf(stderr, "bench-enrol: Kpm: %s\n", m2msec_error_msg(&err));
+            goto out;
+        }
+        hex[2 * BENCH_KPM_LEN] = '\n';
+        if (bench_write_file(kpm_path, hex, 2 * BENCH_KPM_LEN + 1, &err) == -1) {
+            fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+            goto out;
+        }
+        if (mefd_admin(b, add) == -1) {
+            goto out;
+        }
+    }
+    rv = 0;
+out:
+    m2msec_wipe(hex, sizeof(hex));
+    return rv;
+}
+
+/* Read one line from fd within timeout_ms (the child's first words). */
+static int
+read_line(int fd, char *line, size_t linesz, unsigned timeout_ms)
+{
+    uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    size_t len = 0;
+
+    while (len + 1 < linesz) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        uint64_t now = bench_now_ns();
+        ssize_t n;
+
+        if (now >= deadline || poll(&p, 1, (int)((deadline - now) / 1000000u) + 1) <= 0) {
+            return -1;
+        }
+        n = read(fd, line + len, 1);
+        if (n <= 0) {
+            return -1;
+        }
+        if (line[len] == '\n') {
+            break;
+        }
+        len++;
+    }
+    line[len] = '\0';
+    return 0;
+}
+
+/* Copy the value of "key=" in line up to the next space. */
+static int
+field(const char *line, const char *key, char *out, size_t outsz)
+{
+    const char *p = strstr(line, key);
+    size_t len;
+
+    if (p == NULL) {
+        return -1;
+    }
+    p += strlen(key);
+    len = strcspn(p, " \r\n");
+    if (len == 0 || len >= outsz) {
+        return -1;
+    }
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return 0;
+}
+
+static int
+start_psk_server(struct bench *b)
+{
+    struct m2msec_error err = { 0 };
+    char workers[16], line[256];
+    int fds[2] = { -1, -1 };
+    const char *argv[] = { b->self, "--psk-server", "--workers", workers, NULL };
+
+    snprintf(workers, sizeof(workers), "%u", b->workers);
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "bench-enrol: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    b->psk_pid = bench_spawn(argv, fds[1], -1, &err);
+    close(fds[1]);
+    b->psk_out = fds[0];
+    if (b->psk_pid < 0) {
+        fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+        return -1;
+    }
+    if (read_line(b->psk_out, line, sizeof(line), START_TIMEOUT_MS) == -1 ||
+        field(line, "addr=", b->psk_addr, sizeof(b->psk_addr)) == -1) {
+        fprintf(stderr, "bench-enrol: the baseline psk-server did not start\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Scan mefd's log for "event=listening ... addr=IP:PORT". 1 found, 0 not yet. */
+static int
+scan_mefd_log(struct bench *b)
+{
+    FILE *f = fopen(b->mefd_log, "r");
+    char line[2048];
+    int found = 0;
+
+    if (f == NULL) {
+        return 0;
+    }
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, "event=listening") != NULL &&
+            field(line, " addr=", b->mefd_addr, sizeof(b->mefd_addr)) == 0) {
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static int
+start_mefd(struct bench *b)
+{
+    struct m2msec_error err = { 0 };
+    const struct timespec slice = { 0, 20 * 1000 * 1000 };
+    uint64_t deadline = bench_now_ns() + (uint64_t)START_TIMEOUT_MS * 1000000u;
+    const char *argv[] = { b->mefd_bin, "serve", "-d", b->mefdir, NULL };
+    int fd, status = 0;
+
+    fd = open(b->mefd_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "bench-enrol: %s: %s\n", b->mefd_log, strerror(errno));
+        return -1;
+    }
+    b->mefd_pid = bench_spawn(argv, fd, fd, &err);
+    close(fd);
+    if (b->mefd_pid < 0) {
+        fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+        return -1;
+    }
+    while (!scan_mefd_log(b)) {
+        if (waitpid(b->mefd_pid, &status, WNOHANG) == b->mefd_pid) {
+            b->mefd_pid = 0;
+            fprintf(stderr, "bench-enrol: mefd serve exited at start-up (status %d):\n", status);
+            bench_dump_file(b->mefd_log);
+            return -1;
+        }
+        if (bench_now_ns() >= deadline) {
+            fprintf(stderr, "bench-enrol: mefd did not log event=listening within %d ms:\n",
+                    START_TIMEOUT_MS);
+            bench_dump_file(b->mefd_log);
+            return -1;
+        }
+        nanosleep(&slice, NULL);
+    }
+    return 0;
+}
+
+/* SIGTERM, wait for a graceful exit; 0 when it exited with status 0. */
+static int
+stop_child(pid_t *pid, const char *name)
+{
+    int status = 0;
+
+    if (*pid <= 0) {
+        return 0;
+    }
+    kill(*pid, SIGTERM);
+    if (bench_wait(*pid, STOP_TIMEOUT_MS, &status) == -1) {
+        fprintf(stderr, "bench-enrol: %s did not stop within %d ms after SIGTERM; killed\n", name,
+                STOP_TIMEOUT_MS);
+        kill(*pid, SIGKILL);
+        (void)bench_wait(*pid, STOP_TIMEOUT_MS, &status);
+        *pid = 0;
+        return -1;
+    }
+    *pid = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench-enrol: %s exited with %s %d after SIGTERM\n", name,
+                WIFEXITED(status) ? "status" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return -1;
+    }
+    return 0;
+}
+
+/* Lines mefd logged at warning or err level: printed, and counted as errors. */
+static unsigned
+mefd_log_problems(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    unsigned n = 0;
+
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, " warning mefd[") != NULL || strstr(line, " err mefd[") != NULL ||
+            strstr(line, " error mefd[") != NULL || strncmp(line, "mefd: ", 6) == 0) {
+            if (n < LOG_LINES_SHOWN) {
+                fprintf(stderr, "  mefd log: %s", line);
+            }
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static void
+print_row_half(const struct bench_result *r, int ran)
+{
+    if (!ran) {
+        printf(" %10s %7s %7s %6s |", "-", "-", "-", "-");
+        return;
+    }
+    printf(" %10.1f %7.2f %7.2f %6llu |", r->ops_per_s, r->p50_ms, r->p99_ms,
+           (unsigned long long)(r->failed + r->warmup_failed));
+}
+
+static double
+ratio(const struct bench_result *a, const struct bench_result *b)
+{
+    return a->ops_per_s > 0.0 ? b->ops_per_s / a->ops_per_s : 0.0;
+}
+
+static void
+print_context(const struct bench *b, const struct options *o)
+{
+    char fsname[64];
+    const char *kind = NULL;
+    long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t i;
+
+    bench_fs_kind(b->root, fsname, sizeof(fsname), &kind);
+    printf("bench-enrol: full PPSK enrolment against mefd (b) vs bare TLS 1.2 PSK handshake +\n"
+           "RFC 5705 export against a minimal GnuTLS server (a); same client threads, same run.\n");
+    printf("machine: nproc=%ld (client threads and both servers share them)\n", nproc);
+    printf("state dirs: %s on %s (%s); mefd store and client stores commit with "
+           "synchronous=FULL\n",
+           b->root, fsname, kind);
+    printf("mefd: %s, %u workers, %s, pid %ld (log: %s)\n", b->mefd_bin, b->workers, b->mefd_addr,
+           (long)b->mefd_pid, o->keep ? b->mefd_log : "removed at the end");
+    printf("baseline server: bench-enrol --psk-server, %u workers, %s, pid %ld; load generator "
+           "pid %ld\n",
+           b->workers, b->psk_addr, (long)b->psk_pid, (long)getpid());
+    printf("run: %u s per mode and level, clients", o->seconds);
+    for (i = 0; i < o->nlevels; i++) {
+        printf(" %u", o->levels[i]);
+    }
+    printf(", closed loop, 1 untimed warm-up op per client\n\n");
+    printf("clients |  (a) ops/s  p50 ms  p99 ms errors |  (b) ops/s  p50 ms  p99 ms errors |"
+           " (b)/(a)\n");
+    fflush(stdout);
+}
+
+static void
+print_cpu(const struct bench_result *ra, const struct bench_result *rb, size_t n,
+          const struct options *o)
+{
+    size_t i;
+
+    printf("\nCPU per successful operation, ms (client: bench-enrol's client threads; server:\n"
+           "psk-server for (a), mefd for (b)); busy: both as a share of all CPUs:\n");
+    printf("clients | (a) client  server   busy | (b) client  server   busy\n");
+    for (i = 0; i < n; i++) {
+        printf("%7u |", o->levels[i]);
+        if (o->run_a) {
+            printf(" %10.3f %7.3f %5.0f%% |", ra[i].client_cpu_ms, ra[i].server_cpu_ms,
+                   ra[i].busy_pct);
+        } else {
+            printf(" %10s %7s %6s |", "-", "-", "-");
+        }
+        if (o->run_b) {
+            printf(" %10.3f %7.3f %5.0f%%\n", rb[i].client_cpu_ms, rb[i].server_cpu_ms,
+                   rb[i].busy_pct);
+        } else {
+            printf(" %10s %7s %6s\n", "-", "-", "-");
+        }
+    }
+}
+
+static void
+print_phases(const struct bench_result *res, size_t n)
+{
+    size_t i, k;
+
+    printf("\n(b) where an enrolment's time goes, client side (mean ms per successful "
+           "enrolment):\n");
+    printf("clients");
+    for (k = 0; k < BENCH_PH_COUNT; k++) {
+        printf(" %11s", bench_phase_names[k]);
+    }
+    printf(" %11s\n", "sum");
+    for (i = 0; i < n; i++) {
+        double sum = 0.0;
+
+        printf("%7u", res[i].clients);
+        for (k = 0; k < BENCH_PH_COUNT; k++) {
+            printf(" %11.2f", res[i].phase_ms[k]);
+            sum += res[i].phase_ms[k];
+        }
+        printf(" %11.2f\n", sum);
+    }
+    printf("  store-open: open the device state store; tls: TCP connect + TLS-PSK handshake\n"
+           "  (mefd looks the Kpm up in its store); enrol-start: export + POST enrolment, mefd\n"
+           "  commits Ke before answering; report: the instruction's report and the end of the\n"
+           "  exchange; store-put: seal and commit Ke on the device; close: close_notify and\n"
+           "  closing the device store.\n");
+}
+
+/* Read what the psk-server printed at exit ("served=N failed=M dropped=D"). */
+static void
+psk_server_summary(struct bench *b, char *out, size_t outsz)
+{
+    char line[256];
+
+    snprintf(out, outsz, "no summary");
+    while (b->psk_out >= 0 && read_line(b->psk_out, line, sizeof(line), 2000) == 0) {
+        if (strncmp(line, "served=", 7) == 0) {
+            m2msec_strlcpy(out, line, outsz);
+        }
+    }
+}
+
+static int
+psk_server_failed(const char *summary)
+{
+    return strstr(summary, "served=") == NULL || strstr(summary, " failed=0 ") == NULL ||
+           strstr(summary, " dropped=0") == NULL;
+}
+
+/* Index of the level the summary line is about: 16 clients, else the highest measured. */
+static size_t
+summary_level(const struct options *o, size_t done)
+{
+    size_t i, at = 0;
+
+    for (i = 0; i < done; i++) {
+        if (o->levels[i] == TARGET_CLIENTS) {
+            return i;
+        }
+        if (o->levels[i] > o->levels[at]) {
+            at = i;
+        }
+    }
+    return at;
+}
+
+static int
+run_bench(struct bench *b, const struct options *o)
+{
+    struct m2msec_error err = { 0 };
+    struct bench_target ta = { 0 }, tb = { 0 };
+    struct bench_result ra[BENCH_MAX_LEVELS] = { 0 }, rb[BENCH_MAX_LEVELS] = { 0 };
+    char clients_dir[PATH_MAX], summary[256] = "not run";
+    uint64_t errors = 0;
+    unsigned log_problems;
+    size_t i, done = 0, at;
+    int stop_fail = 0;
+
+    if (path_fmt(clients_dir, sizeof(clients_dir), b->root, "clients") == -1 ||
+        mkdir(clients_dir, 0700) != 0) {
+        fprintf(stderr, "bench-enrol: %s: %s\n", clients_dir, strerror(errno));
+        return -1;
+    }
+    if (setup_mefd_dir(b, o->max_clients) == -1 || start_psk_server(b) == -1 ||
+        start_mefd(b) == -1) {
+        return -1;
+    }
+    b->psk = bench_psk_fixed_key(&err);
+    if (b->psk == NULL || m2msec_tls_global_init(&err) == -1) {
+        fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+        return -1;
+    }
+    ta.mode = BENCH_BASELINE;
+    ta.hostport = b->psk_addr;
+    ta.server_pid = b->psk_pid;
+    ta.psk = b->psk;
+    tb.mode = BENCH_ENROL;
+    tb.hostport = b->mefd_addr;
+    tb.server_pid = b->mefd_pid;
+    tb.state_root = clients_dir;
+    for (i = 0; i < o->max_clients; i++) {
+        tb.kpm[i] = b->kpm[i];
+    }
+    print_context(b, o);
+    for (i = 0; i < o->nlevels; i++) {
+        /* A failure here leaves client threads blocked: stop measuring altogether. */
+        if ((o->run_a && bench_load_run(&ta, o->levels[i], o->seconds, &ra[i], &err) == -1) ||
+            (o->run_b && bench_load_run(&tb, o->levels[i], o->seconds, &rb[i], &err) == -1)) {
+            fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+            return -1;
+        }
+        done++;
+        errors += ra[i].failed + ra[i].warmup_failed + rb[i].failed + rb[i].warmup_failed;
+        printf("%7u |", o->levels[i]);
+        print_row_half(&ra[i], o->run_a);
+        print_row_half(&rb[i], o->run_b);
+        if (o->run_a && o->run_b) {
+            printf(" %7.3f\n", ratio(&ra[i], &rb[i]));
+        } else {
+            printf(" %7s\n", "-");
+        }
+        fflush(stdout);
+    }
+    printf("\nsuites: (a) %s, (b) %s\n", o->run_a ? ra[0].suite : "-",
+           o->run_b ? rb[0].suite : "-");
+    print_cpu(ra, rb, done, o);
+    if (o->run_b) {
+        print_phases(rb, done);
+    }
+
+    stop_fail |= stop_child(&b->psk_pid, "bench-enrol --psk-server");
+    psk_server_summary(b, summary, sizeof(summary));
+    stop_fail |= stop_child(&b->mefd_pid, "mefd serve");
+    log_problems = mefd_log_problems(b->mefd_log);
+    printf("\nservers: psk-server %s; mefd exit %s, %u warning/error log lines\n", summary,
+           stop_fail ? "FAILED" : "0", log_problems);
+    errors += log_problems + (uint64_t)(psk_server_failed(summary) ? 1 : 0);
+    if (errors > 0 || stop_fail) {
+        printf("errors: %llu (see stderr); failed operations are not in the latency figures\n",
+               (unsigned long long)errors);
+    } else {
+        printf("errors: none\n");
+    }
+    at = summary_level(o, done);
+    if (o->run_a && o->run_b) {
+        printf("ratio at %u clients: %.3f (target >= %.1f)\n", o->levels[at],
+               ratio(&ra[at], &rb[at]), TARGET_RATIO);
+    }
+    return errors > 0 || stop_fail ? -1 : 0;
+}
+
+static void
+cleanup(struct bench *b, const struct options *o)
+{
+    size_t i;
+
+    (void)stop_child(&b->psk_pid, "bench-enrol --psk-server");
+    (void)stop_child(&b->mefd_pid, "mefd serve");
+    if (b->psk_out >= 0) {
+        close(b->psk_out);
+    }
+    m2msec_secret_free(b->psk);
+    for (i = 0; i < BENCH_MAX_CLIENTS; i++) {
+        m2msec_secret_free(b->kpm[i]);
+    }
+    if (b->root[0] == '\0') {
+        return;
+    }
+    if (o->keep) {
+        fprintf(stderr, "bench-enrol: kept %s\n", b->root);
+    } else if (bench_rm_tree(b->root) != 0) {
+        fprintf(stderr, "bench-enrol: cannot remove %s: %s\n", b->root, strerror(errno));
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options o = { 0 };
+    struct bench b = { 0 };
+    struct sigaction sa;
+    int rv = 1, r;
+
+    if (argc >= 2 && strcmp(argv[1], "--psk-server") == 0) {
+        unsigned workers = DEFAULT_WORKERS;
+
+        if (argc != 2 && (argc != 4 || strcmp(argv[2], "--workers") != 0 ||
+                          parse_uint(argv[3], 256, &workers) == -1)) {
+            fprintf(stderr, "usage: bench-enrol --psk-server [--workers 1..256]\n");
+            return 2;
+        }
+        return bench_psk_server_main(workers);
+    }
+    r = parse_options(argc, argv, &o);
+    if (r != 0) {
+        return r == 1 ? 0 : 2;
+    }
+    b.psk_out = -1;
+    /* Rows and the errors printed on stderr while measuring must interleave in order. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+    if (locate_programs(&b, o.mefd) == -1) {
+        goto out;
+    }
+    if (path_fmt(b.root, sizeof(b.root), o.tmpdir, "bench-enrol.XXXXXX") == -1 ||
+        mkdtemp(b.root) == NULL) {
+        fprintf(stderr, "bench-enrol: cannot create a temp dir in %s: %s\n", o.tmpdir,
+                strerror(errno));
+        b.root[0] = '\0';
+        goto out;
+    }
+    if (path_fmt(b.mefdir, sizeof(b.mefdir), b.root, "mef") == -1 ||
+        path_fmt(b.mefd_log, sizeof(b.mefd_log), b.root, "mefd.log") == -1 ||
+        path_fmt(b.admin_log, sizeof(b.admin_log), b.root, "admin.log") == -1) {
+        fprintf(stderr, "bench-enrol: temp dir path too long\n");
+        goto out;
+    }
+    if (run_bench(&b, &o) == 0) {
+        rv = 0;
+    }
+out:
+    cleanup(&b, &o);
+    return rv;
+}

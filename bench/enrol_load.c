@@ -1,0 +1,438 @@
+/*
+ * bench/enrol_load.c - the load generator of bench-enrol: closed-loop client threads.
+ *
+ * Layer: bench (program). The same code drives both measurements so their
+ * ratio compares like with like: N threads, each with its own identity, loop
+ * one operation back to back until the deadline. (a) is a bare TLS 1.2 PSK
+ * handshake + RFC 5705 export + close through m2msec_tls_connect_psk; (b) is
+ * m2msec_client_enrol(), which opens its session through the same call. Each
+ * thread does one untimed warm-up operation first (first-use costs: creating
+ * the state directory and store, GnuTLS and page-cache warm-up), then all
+ * threads start together. Operations in flight at the deadline finish and
+ * count; throughput is completed operations over the time until the last one
+ * ended.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto/kdf.h"
+#include "enrol.h"
+#include "m2msec.h"
+#include "tls/tls.h"
+#include "util/encoding.h"
+#include "util/mem.h"
+
+#define CLIENT_TIMEOUT_MS 10000u
+
+const char *const bench_phase_names[BENCH_PH_COUNT] = {
+    "store-open", "tls", "enrol-start", "report", "store-put", "close",
+};
+
+struct load_run {
+    const struct bench_target *t;
+    pthread_barrier_t ready; /* every client has done its warm-up */
+    pthread_barrier_t go;    /* start_ns and deadline_ns are set */
+    uint64_t start_ns;
+    uint64_t deadline_ns;
+    pthread_mutex_t mu; /* errors_shown, suite */
+    unsigned errors_shown;
+    uint64_t errors_hidden;
+    char suite[64];
+};
+
+struct load_client {
+    struct load_run *run;
+    pthread_t tid;
+    unsigned idx;
+    char identity[32];
+    int suite_noted;
+    /* (b) */
+    struct m2msec_config *cfg;
+    struct m2msec_client *cl;
+    uint64_t mark[BENCH_PH_COUNT + 1]; /* step timestamps of the current enrolment */
+    uint64_t phase_ns[BENCH_PH_COUNT]; /* sums over successful timed enrolments */
+    /* results */
+    uint64_t *lat_ns;
+    size_t n, cap;
+    uint64_t failed;
+    uint64_t warmup_failed;
+    uint64_t last_end_ns;
+    int alloc_failed;
+};
+
+static const char *
+mode_tag(enum bench_mode m)
+{
+    return m == BENCH_BASELINE ? "(a)" : "(b)";
+}
+
+/* Print an operation error; after BENCH_ERRORS_SHOWN per measurement only count them. */
+static void
+report_error(struct load_client *c, const char *what, const char *code, const char *msg)
+{
+    struct load_run *r = c->run;
+
+    pthread_mutex_lock(&r->mu);
+    if (r->errors_shown < BENCH_ERRORS_SHOWN) {
+        r->errors_shown++;
+        fprintf(stderr, "  error: %s client %u %s: %s: %s\n", mode_tag(r->t->mode), c->idx, what,
+                code, msg);
+    } else {
+        r->errors_hidden++;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void
+note_suite(struct load_run *r, const char *suite)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->suite[0] == '\0' && suite != NULL) {
+        m2msec_strlcpy(r->suite, suite, sizeof(r->suite));
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* (a): handshake, export the 48 bytes an enrolment would, close. */
+static int
+op_baseline(struct load_client *c, const char *what)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_tls_psk_client o = { 0 };
+    struct m2msec_tls_conn *conn = NULL;
+    uint8_t out[M2MSEC_EXPORT_LEN];
+    int rv = -1;
+
+    o.hostport = c->run->t->hostport;
+    o.sni = BENCH_SNI;
+    o.identity = c->identity;
+    o.psk = c->run->t->psk;
+    o.timeout_ms = CLIENT_TIMEOUT_MS;
+    conn = m2msec_tls_connect_psk(&o, &err);
+    if (conn == NULL ||
+        m2msec_tls_export(conn, M2MSEC_LABEL_BOOTSTRAP, out, sizeof(out), &err) == -1) {
+        report_error(c, what, m2msec_err_name(m2msec_error_code(&err)), m2msec_error_msg(&err));
+        goto out;
+    }
+    if (!c->suite_noted) {
+        note_suite(c->run, m2msec_tls_cipher(conn));
+        c->suite_noted = 1;
+    }
+    rv = 0;
+out:
+    m2msec_wipe(out, sizeof(out));
+    if (conn != NULL) {
+        (void)m2msec_tls_close(conn);
+        m2msec_tls_conn_free(conn);
+    }
+    return rv;
+}
+
+/* Step callback of (b): timestamps the phase boundaries (see enum bench_phase). */
+static void
+on_step(void *arg, const char *step, const char *detail)
+{
+    static const char *const marks[] = { "connect", "handshake", "keid", "end", "stored" };
+    struct load_client *c = arg;
+    uint64_t now = bench_now_ns();
+    size_t i;
+
+    for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+        if (strcmp(step, marks[i]) == 0) {
+            c->mark[i + 1] = now;
+            break;
+        }
+    }
+    if (!c->suite_noted && strcmp(step, "handshake") == 0) {
+        const char *s = strstr(detail, "suite ");
+
+        note_suite(c->run, s != NULL ? s + 6 : detail);
+        c->suite_noted = 1;
+    }
+}
+
+/* (b): one full PPSK enrolment through the public API. */
+static int
+op_enrol(struct load_client *c, const char *what, int timed)
+{
+    size_t i;
+
+    memset(c->mark, 0, sizeof(c->mark));
+    c->mark[0] = bench_now_ns();
+    if (m2msec_client_enrol(c->cl) == -1) {
+        int rsc = m2msec_client_error_rsc(c->cl);
+        char msg[M2MSEC_ERROR_MSG_LEN + 32];
+
+        if (rsc != 0) {
+            snprintf(msg, sizeof(msg), "%s (rsc %d)", m2msec_client_error(c->cl), rsc);
+        } else {
+            snprintf(msg, sizeof(msg), "%s", m2msec_client_error(c->cl));
+        }
+        report_error(c, what, m2msec_err_name(m2msec_client_error_code(c->cl)), msg);
+        return -1;
+    }
+    c->mark[BENCH_PH_COUNT] = bench_now_ns();
+    if (m2msec_client_instruction_count(c->cl) != 1) {
+        report_error(c, what, "protocol", "expected exactly one instruction in the exchange");
+        return -1;
+    }
+    for (i = 0; i <= BENCH_PH_COUNT; i++) {
+        if (c->mark[i] == 0) {
+            report_error(c, what, "bench", "a progress step was not reported");
+            return -1;
+        }
+    }
+    if (timed) {
+        for (i = 0; i < BENCH_PH_COUNT; i++) {
+            c->phase_ns[i] += c->mark[i + 1] - c->mark[i];
+        }
+    }
+    return 0;
+}
+
+static int
+enrol_setup(struct load_client *c)
+{
+    const struct bench_target *t = c->run->t;
+    char dir[4096];
+
+    snprintf(dir, sizeof(dir), "%s/state-%u", t->state_root, c->idx);
+    c->cfg = m2msec_config_new();
+    c->cl = m2msec_client_new();
+    if (c->cfg == NULL || c->cl == NULL) {
+        report_error(c, "setup", "nomem", "out of memory");
+        return -1;
+    }
+    if (m2msec_config_set_mef(c->cfg, t->hostport) == -1 ||
+        m2msec_config_set_sni(c->cfg, BENCH_SNI) == -1 ||
+        m2msec_config_set_kpm(c->cfg, c->identity, m2msec_secret_bytes(t->kpm[c->idx]),
+                              m2msec_secret_len(t->kpm[c->idx])) == -1 ||
+        m2msec_config_set_state_dir(c->cfg, dir) == -1 ||
+        m2msec_config_set_timeout_ms(c->cfg, CLIENT_TIMEOUT_MS) == -1) {
+        report_error(c, "setup", m2msec_err_name(m2msec_config_error_code(c->cfg)),
+                     m2msec_config_error(c->cfg));
+        return -1;
+    }
+    if (m2msec_client_configure(c->cl, c->cfg) == -1) {
+        report_error(c, "setup", m2msec_err_name(m2msec_client_error_code(c->cl)),
+                     m2msec_client_error(c->cl));
+        return -1;
+    }
+    m2msec_client_set_step_cb(c->cl, on_step, c);
+    return 0;
+}
+
+static int
+record(struct load_client *c, uint64_t ns)
+{
+    if (c->n == c->cap) {
+        size_t ncap = c->cap == 0 ? 4096 : c->cap * 2;
+        uint64_t *p = m2msec_realloc(c->lat_ns, ncap * sizeof(*p));
+
+        if (p == NULL) {
+            c->alloc_failed = 1;
+            return -1;
+        }
+        c->lat_ns = p;
+        c->cap = ncap;
+    }
+    c->lat_ns[c->n++] = ns;
+    return 0;
+}
+
+static int
+run_op(struct load_client *c, const char *what, int timed)
+{
+    return c->run->t->mode == BENCH_BASELINE ? op_baseline(c, what) : op_enrol(c, what, timed);
+}
+
+static void *
+client_main(void *arg)
+{
+    struct load_client *c = arg;
+    struct load_run *r = c->run;
+    int ready = 1;
+
+    if (r->t->mode == BENCH_ENROL && enrol_setup(c) == -1) {
+        ready = 0;
+    }
+    if (ready && run_op(c, "warm-up", 0) == -1) {
+        c->warmup_failed++;
+    }
+    pthread_barrier_wait(&r->ready);
+    pthread_barrier_wait(&r->go);
+    while (ready) {
+        uint64_t t0 = bench_now_ns(), t1;
+
+        if (t0 >= r->deadline_ns) {
+            break;
+        }
+        if (run_op(c, "op", 1) == 0) {
+            t1 = bench_now_ns();
+            if (record(c, t1 - t0) == -1) {
+                break;
+            }
+        } else {
+            t1 = bench_now_ns();
+            c->failed++;
+        }
+        c->last_end_ns = t1;
+    }
+    if (!ready) {
+        c->failed++; /* a client that could not be set up is an error of the measurement */
+    }
+    return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v[0..n-1], in ms. */
+static double
+percentile_ms(const uint64_t *v, size_t n, unsigned pct)
+{
+    size_t rank;
+
+    if (n == 0) {
+        return 0.0;
+    }
+    rank = (n * pct + 99) / 100;
+    if (rank == 0) {
+        rank = 1;
+    }
+    return (double)v[rank - 1] / 1e6;
+}
+
+int
+bench_load_run(const struct bench_target *t, unsigned clients, unsigned seconds,
+               struct bench_result *res, struct m2msec_error *err)
+{
+    struct load_run run;
+    struct load_client *cs = NULL;
+    uint64_t *all = NULL, end_ns = 0, phase_sum[BENCH_PH_COUNT] = { 0 };
+    uint64_t cpu_self = 0, cpu_srv = 0;
+    long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t total = 0, k;
+    unsigned i, started = 0;
+    int rv = -1, barriers = 0;
+
+    memset(res, 0, sizeof(*res));
+    memset(&run, 0, sizeof(run));
+    res->clients = clients;
+    run.t = t;
+    if (clients == 0 || clients > BENCH_MAX_CLIENTS) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "clients must be 1..%d",
+                          BENCH_MAX_CLIENTS);
+        goto out;
+    }
+    cs = m2msec_calloc(clients, sizeof(*cs));
+    if (cs == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_init(&run.mu, NULL);
+    pthread_barrier_init(&run.ready, NULL, clients + 1);
+    pthread_barrier_init(&run.go, NULL, clients + 1);
+    barriers = 1;
+    for (i = 0; i < clients; i++) {
+        cs[i].run = &run;
+        cs[i].idx = i;
+        snprintf(cs[i].identity, sizeof(cs[i].identity), "bench-%u", i);
+        if (pthread_create(&cs[i].tid, NULL, client_main, &cs[i]) != 0) {
+            /* The barriers count every client: without all of them nobody could start. */
+            m2msec_error_setx(err, M2MSEC_ERR_IO, "cannot start client thread %u", i);
+            goto out;
+        }
+        started++;
+    }
+    pthread_barrier_wait(&run.ready);
+    cpu_self = bench_cpu_ns(0);
+    cpu_srv = bench_cpu_ns(t->server_pid);
+    run.start_ns = bench_now_ns();
+    run.deadline_ns = run.start_ns + (uint64_t)seconds * 1000000000u;
+    pthread_barrier_wait(&run.go);
+    for (i = 0; i < clients; i++) {
+        pthread_join(cs[i].tid, NULL);
+    }
+    started = 0;
+    cpu_self = bench_cpu_ns(0) - cpu_self;
+    cpu_srv = bench_cpu_ns(t->server_pid) - cpu_srv;
+
+    for (i = 0; i < clients; i++) {
+        total += cs[i].n;
+        res->failed += cs[i].failed;
+        res->warmup_failed += cs[i].warmup_failed;
+        if (cs[i].last_end_ns > end_ns) {
+            end_ns = cs[i].last_end_ns;
+        }
+        for (k = 0; k < BENCH_PH_COUNT; k++) {
+            phase_sum[k] += cs[i].phase_ns[k];
+        }
+        if (cs[i].alloc_failed) {
+            m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory for latency samples");
+            goto out;
+        }
+    }
+    if (run.errors_hidden > 0) {
+        fprintf(stderr, "  error: %s ... and %llu more errors not shown\n", mode_tag(t->mode),
+                (unsigned long long)run.errors_hidden);
+    }
+    all = m2msec_malloc((total > 0 ? total : 1) * sizeof(*all));
+    if (all == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    total = 0;
+    for (i = 0; i < clients; i++) {
+        if (cs[i].n > 0) {
+            memcpy(all + total, cs[i].lat_ns, cs[i].n * sizeof(*all));
+            total += cs[i].n;
+        }
+    }
+    qsort(all, total, sizeof(*all), cmp_u64);
+    res->ok = total;
+    res->elapsed_s = end_ns > run.start_ns ? (double)(end_ns - run.start_ns) / 1e9 : seconds;
+    res->ops_per_s = (double)total / res->elapsed_s;
+    res->p50_ms = percentile_ms(all, total, 50);
+    res->p99_ms = percentile_ms(all, total, 99);
+    for (k = 0; k < BENCH_PH_COUNT && total > 0; k++) {
+        res->phase_ms[k] = (double)phase_sum[k] / (double)total / 1e6;
+    }
+    if (total > 0) {
+        res->client_cpu_ms = (double)cpu_self / (double)total / 1e6;
+        res->server_cpu_ms = (double)cpu_srv / (double)total / 1e6;
+    }
+    res->busy_pct = 100.0 * (double)(cpu_self + cpu_srv) / 1e9 /
+                    (res->elapsed_s * (double)(nproc > 0 ? nproc : 1));
+    m2msec_strlcpy(res->suite, run.suite[0] != '\0' ? run.suite : "?", sizeof(res->suite));
+    rv = 0;
+out:
+    /*
+     * Only reached with started > 0 when a thread could not be created: the ones
+     * that exist wait at a barrier that can never fill, so this process cannot go
+     * on measuring. Leave them; the caller exits.
+     */
+    if (started == 0) {
+        for (i = 0; cs != NULL && i < clients; i++) {
+            m2msec_free(cs[i].lat_ns);
+            m2msec_client_free(cs[i].cl);
+            m2msec_config_free(cs[i].cfg);
+        }
+        m2msec_free(cs);
+        if (barriers) {
+            pthread_barrier_destroy(&run.ready);
+            pthread_barrier_destroy(&run.go);
+            pthread_mutex_destroy(&run.mu);
+        }
+    }
+    m2msec_free(all);
+    return rv;
+}
