@@ -72,6 +72,23 @@ ok "re-enrolment replaced the Ke (1 row, new KeID $keid2)"
 [ "$(json_get "$T/e3.json" 'len(j["instructions"])')" = 0 ] || fail "dev-2 got instructions"
 ok "exchange without instructions ends at once"
 
+# 3b. certificate enrolment comes first when indicated; this client has no EST client,
+#     reports the failure, and the exchange still completes.
+add_enrolee "$MEF" dev-3 /cse-dev3 3600 --instruct-cert https://est.test.example/.well-known/est \
+    --instruct-maf https://maf.test.example
+"$CLI" enrol --mef "$MEF_ADDR" --sni mef.test.example --kpm-id dev-3 --kpm-file "$T/dev-3.kpm" \
+    --state "$T/dev3" --cert-enrolment --json --quiet >"$T/e5.json" || fail "enrol dev-3"
+[ "$(json_get "$T/e5.json" '[i["type"] for i in j["instructions"]]')" = '["certificateEnrolment", "mafEnrolment"]' ] \
+    || fail "dev-3 instructions: $(cat "$T/e5.json")"
+grep -q 'event=exchange_report kpm_id=dev-3 step=1 result=failure reason="certificate enrolment is not supported"' "$MEF/mefd.log" \
+    || fail "certificate enrolment failure not reported"
+# Without the indication the MEF does not send it.
+"$CLI" enrol --mef "$MEF_ADDR" --sni mef.test.example --kpm-id dev-3 --kpm-file "$T/dev-3.kpm" \
+    --state "$T/dev3" --json --quiet >"$T/e6.json" || fail "enrol dev-3 again"
+[ "$(json_get "$T/e6.json" '[i["type"] for i in j["instructions"]]')" = '["mafEnrolment"]' ] \
+    || fail "certificate enrolment sent without the indication"
+ok "certificate enrolment: first when indicated, reported as unsupported, absent otherwise"
+
 # 4. without --sni the client still agrees on the KeID (IP literal: FQDN from the MEF)
 "$CLI" enrol --mef "$MEF_ADDR" --kpm-id dev-2 --kpm-file "$T/dev-2.kpm" \
     --state "$T/dev2b" --json --quiet >"$T/e4.json" || fail "enrol without SNI"

@@ -55,6 +55,7 @@ m2msec_client_free(struct m2msec_client *c)
         return;
     }
     client_reset_result(c);
+    m2msec_db_close(c->db);
     m2msec_config_unref(c->cfg);
     m2msec_free(c);
 }
@@ -70,6 +71,9 @@ m2msec_client_configure(struct m2msec_client *c, struct m2msec_config *cfg)
     cfg->frozen = 1;
     m2msec_config_unref(c->cfg);
     c->cfg = cfg;
+    /* A new configuration may name another state directory. */
+    m2msec_db_close(c->db);
+    c->db = NULL;
     return 0;
 }
 
@@ -244,7 +248,6 @@ enrol(struct m2msec_client *c, struct m2msec_error *err)
     struct m2msec_enrol_report rep = { 0 };
     struct m2msec_enrolment_rec rec = { 0 };
     struct m2msec_secret *ke = NULL;
-    struct m2msec_db *db = NULL;
     struct m2msec_buf body;
     json_t *instrs = NULL;
     uint8_t exported[M2MSEC_EXPORT_LEN], rel[M2MSEC_REL_ID_LEN];
@@ -263,9 +266,18 @@ enrol(struct m2msec_client *c, struct m2msec_error *err)
         m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    /* Open the store first: no point enrolling if the result cannot be kept. */
-    db = client_state_open(cfg->state_dir, 1, err);
-    if (db == NULL || client_session_open(c, &s, err) == -1) {
+    /*
+     * Open the store first: no point enrolling if the result cannot be kept. The
+     * connection stays open for the client's life (opening it costs more than a
+     * handshake: schema, WAL files, and a checkpoint with fsyncs on close).
+     */
+    if (c->db == NULL) {
+        c->db = client_state_open(cfg->state_dir, 1, err);
+        if (c->db == NULL) {
+            goto out;
+        }
+    }
+    if (client_session_open(c, &s, err) == -1) {
         goto out;
     }
     name_known = strspn(s.host, "0123456789.:[]") != strlen(s.host);
@@ -338,7 +350,7 @@ enrol(struct m2msec_client *c, struct m2msec_error *err)
     rec.expires = c->ke_expires;
     rec.exchange_json = instr_json;
     rec.ke = ke;
-    if (m2msec_dev_enrolment_put(db, &rec, err) == -1) {
+    if (m2msec_dev_enrolment_put(c->db, &rec, err) == -1) {
         goto out;
     }
     m2msec_key_check_value(ke, kcv, err);
@@ -357,7 +369,6 @@ out:
     m2msec_http_msg_free(resp);
     m2msec_buf_free(&body);
     client_session_close(&s);
-    m2msec_db_close(db);
     return rv;
 }
 

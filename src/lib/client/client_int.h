@@ -42,6 +42,7 @@ struct m2msec_client_instr {
 
 struct m2msec_client {
     struct m2msec_config *cfg;
+    struct m2msec_db *db; /* device state store, opened on first use, kept until free */
     struct m2msec_error err;
     m2msec_step_cb step_cb;
     void *step_arg;
