@@ -10,6 +10,12 @@
  *
  * Durability: Ke is written (synchronous=FULL) before the response that
  * reveals its KeID, so a KeID the Enrolee has seen always exists at the MEF.
+ * The writes of concurrent enrolments share one transaction and one fsync
+ * (commit.c); each worker still waits for the commit of its own Ke.
+ *
+ * The Enrolee record is read once per session: the PSK lookup reads it (with
+ * Kpm) during the handshake and leaves it, without Kpm, to conn_open of the
+ * same connection (see struct mef_worker).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,13 +41,48 @@
 
 struct mef {
     struct mefd_dir d;
-    struct m2msec_db *sweep_db; /* used only by the housekeeping thread */
+    struct m2msec_db *sweep_db;       /* used only by the housekeeping thread */
+    struct mefd_committer *committer; /* Ke writes of every worker */
 };
 
+/*
+ * A worker serves one connection at a time, and the PSK lookup of a handshake
+ * runs on the worker that then calls conn_open for it. The lookup leaves the
+ * Enrolee record it read (Kpm removed: it went to the TLS layer) in `stash`;
+ * conn_open takes it when it names the same identity and is no older than a
+ * handshake can last. Every lookup first drops what an earlier one left (a
+ * handshake that failed after its lookup), so a record never serves another
+ * connection's identity, and conn_open drops whatever it does not take.
+ */
 struct mef_worker {
     struct mef *mef;
     struct m2msec_db *db;
+    struct m2msec_enrolee_rec *stash;
+    uint64_t stash_ms; /* m2msec_monotonic_ms() of the lookup that stored it */
 };
+
+static void
+stash_drop(struct mef_worker *w)
+{
+    m2msec_enrolee_rec_free(w->stash);
+    w->stash = NULL;
+}
+
+/* The record the handshake's lookup read for identity, or NULL. Empties the stash. */
+static struct m2msec_enrolee_rec *
+stash_take(struct mef_worker *w, const char *identity)
+{
+    struct m2msec_enrolee_rec *r = w->stash;
+    uint64_t age = m2msec_monotonic_ms() - w->stash_ms;
+
+    w->stash = NULL;
+    if (r != NULL && strcmp(r->kpm_id, identity) == 0 /* public */ &&
+        age <= (uint64_t)w->mef->d.cfg.handshake_timeout_ms) {
+        return r;
+    }
+    m2msec_enrolee_rec_free(r);
+    return NULL;
+}
 
 /* Per-connection state. */
 struct mef_conn {
@@ -65,6 +106,7 @@ psk_lookup(void *arg, void *ctx, const char *identity, struct m2msec_secret **ke
     struct m2msec_enrolee_rec *r = NULL;
 
     (void)arg;
+    stash_drop(w);
     if (!m2msec_kpm_id_valid(identity)) {
         return 1;
     }
@@ -78,7 +120,9 @@ psk_lookup(void *arg, void *ctx, const char *identity, struct m2msec_secret **ke
     }
     *key = r->kpm;
     r->kpm = NULL;
-    m2msec_enrolee_rec_free(r);
+    /* For conn_open of this connection: no second read of the same row. */
+    w->stash = r;
+    w->stash_ms = m2msec_monotonic_ms();
     return 0;
 }
 
@@ -111,6 +155,7 @@ worker_fini(void *arg, void *wctx)
 
     (void)arg;
     if (w != NULL) {
+        stash_drop(w);
         m2msec_db_close(w->db);
         m2msec_free(w);
     }
@@ -138,15 +183,20 @@ conn_open(void *arg, struct srv_conn *c)
 
     (void)arg;
     if (id == NULL) {
+        stash_drop(w);
         return -1;
     }
     mc = m2msec_calloc(1, sizeof(*mc));
     if (mc == NULL || (mc->kpm_id = m2msec_strdup(id)) == NULL) {
+        stash_drop(w);
         conn_state_free(mc);
         return -1;
     }
-    /* The Enrolee may have been removed between lookup and now: drop the session. */
-    if (m2msec_mef_enrolee_get(w->db, id, 0, &mc->enrolee, &err) == -1 ||
+    /* Normally the record the handshake just read. Otherwise read it now; an
+     * Enrolee removed since the lookup then drops the session. (A removal after
+     * the read is caught by the Ke write, which requires the Enrolee.) */
+    mc->enrolee = stash_take(w, id);
+    if ((mc->enrolee == NULL && m2msec_mef_enrolee_get(w->db, id, 0, &mc->enrolee, &err) == -1) ||
         m2msec_credential_id_format(M2MSEC_CRED_KPM, id, mc->cred_id, sizeof(mc->cred_id), &err) ==
                 -1) {
         srv_log_event(SRV_LOG_NOTICE, "session_dropped", "kpm_id", id, "reason",
@@ -196,7 +246,7 @@ reply_error(struct srv_response *resp, const struct m2msec_error *err)
  * instructions and answer with the KeID so both sides can confirm they agree.
  */
 static int
-h_enrol_start(struct mef *mef, struct mef_worker *w, struct srv_conn *c, struct mef_conn *mc,
+h_enrol_start(struct mef *mef, struct srv_conn *c, struct mef_conn *mc,
               const struct m2msec_http_msg *req, struct srv_response *resp)
 {
     struct m2msec_error err = { 0 };
@@ -233,7 +283,7 @@ h_enrol_start(struct mef *mef, struct mef_worker *w, struct srv_conn *c, struct 
         goto fail;
     }
     /* Durable before the KeID leaves this process. */
-    if (m2msec_mef_ke_put(w->db, mc->kpm_id, rel, ke, now, expires, &err) == -1) {
+    if (mefd_ke_commit(mef->committer, mc->kpm_id, rel, ke, now, expires, &err) == -1) {
         err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
         goto fail;
     }
@@ -543,7 +593,7 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
     }
     if (strcmp(segs[1], M2MSEC_PATH_ENROLMENT) == 0) {
         if (n == 2 && req->method == M2MSEC_HTTP_POST) {
-            return h_enrol_start(mef, w, c, mc, req, resp);
+            return h_enrol_start(mef, c, mc, req, resp);
         }
         if (n == 3 && req->method == M2MSEC_HTTP_POST) {
             return h_enrol_report(c, mc, segs[2], req, resp);
@@ -610,7 +660,7 @@ mefd_cmd_serve(int argc, char **argv)
     struct srv *s = NULL;
     const char *dir = NULL, *listen = NULL;
     char bound[128];
-    int c, rv = 1;
+    int c, run, rv = 1;
     struct srv_handlers h = {
         .arg = &mef,
         .worker_init = worker_init,
@@ -663,6 +713,12 @@ mefd_cmd_serve(int argc, char **argv)
     }
     m2msec_db_close(db);
     db = NULL;
+    /* Before the workers exist: they hand every Ke to it. */
+    mef.committer = mefd_committer_start(&mef.d, &err);
+    if (mef.committer == NULL) {
+        mefd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
     if (m2msec_tls_global_init(&err) == -1 || (s = srv_new(&mef.d.cfg, &h, &err)) == NULL ||
         srv_install_signals(s, &err) == -1 || srv_listen(s, bound, sizeof(bound), &err) == -1) {
         mefd_fail("%s", m2msec_error_msg(&err));
@@ -670,13 +726,19 @@ mefd_cmd_serve(int argc, char **argv)
     }
     srv_log_event(SRV_LOG_NOTICE, "listening", "addr", bound, "fqdn", mef.d.cfg.fqdn, "dir", dir,
                   NULL);
-    if (srv_run(s, &err) == -1) {
+    run = srv_run(s, &err);
+    /* The workers are done (or, after a shutdown timeout, any Ke they still ask
+     * for is refused): commit what is queued and end the thread. */
+    mefd_committer_stop(mef.committer);
+    if (run == -1) {
         mefd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
     rv = 0;
 out:
     srv_free(s);
+    /* After srv_free: straggling workers may call mefd_ke_commit until then. */
+    mefd_committer_free(mef.committer);
     m2msec_db_close(mef.sweep_db);
     mefd_dir_close(&mef.d);
     return rv;

@@ -1621,6 +1621,333 @@ test_alloc_failures(void **state)
     m2msec_secret_free(t.key);
 }
 
+/*
+ * Group commit of Ke (m2msec_mef_ke_put_batch)
+ */
+
+static void
+ke_item(struct m2msec_ke_put *it, const char *kpm_id, uint8_t relbyte,
+        const struct m2msec_secret *ke, int64_t created, int64_t expires)
+{
+    memset(it, 0, sizeof(*it));
+    it->kpm_id = kpm_id;
+    memset(it->rel, relbyte, sizeof(it->rel));
+    it->ke = ke;
+    it->created = created;
+    it->expires = expires;
+    /* The store must set these: start them at values it never leaves behind. */
+    it->rv = 42;
+    it->err.code = M2MSEC_ERR_NOMEM;
+}
+
+/* The current Ke of kpm_id has RelativeKeID relbyte x 16 and key ke. */
+static void
+assert_ke_is(struct m2msec_db *db, const char *kpm_id, uint8_t relbyte,
+             const struct m2msec_secret *ke)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_ke_rec *k = NULL;
+    uint8_t rel[16];
+
+    memset(rel, relbyte, sizeof(rel));
+    assert_ok(m2msec_mef_ke_get_by_enrolee(db, kpm_id, 10, 1, &k, &err), &err);
+    assert_memory_equal(k->rel, rel, sizeof(rel));
+    assert_true(m2msec_secret_equal(k->ke, ke));
+    m2msec_ke_rec_free(k);
+}
+
+static struct m2msec_secret *
+new_key(void)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_secret *k = m2msec_secret_random(32, &err);
+
+    assert_non_null(k);
+    return k;
+}
+
+/* One failing item is rolled back alone; the others commit. */
+static void
+test_ke_batch_partial(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_secret *k1 = add_enrolee(db, "kpm-1", NULL, 0);
+    struct m2msec_secret *k3 = add_enrolee(db, "kpm-3", NULL, 0);
+    struct m2msec_secret *ke[4] = { new_key(), new_key(), new_key(), new_key() };
+    struct m2msec_ke_put it[4];
+    size_t i;
+
+    /* The middle item's Enrolee does not exist. */
+    ke_item(&it[0], "kpm-1", 0x01, ke[0], 0, 1000);
+    ke_item(&it[1], "kpm-2", 0x02, ke[1], 0, 1000);
+    ke_item(&it[2], "kpm-3", 0x03, ke[2], 0, 1000);
+    assert_ok(m2msec_mef_ke_put_batch(db, it, 3, &err), &err);
+    assert_ok(it[0].rv, &it[0].err);
+    assert_fails(it[1].rv, &it[1].err, M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_contains(it[1].err.msg, "kpm-2");
+    assert_ok(it[2].rv, &it[2].err);
+    assert_int_equal(it[0].err.code, M2MSEC_ERR_NONE);
+    assert_int_equal(it[2].err.code, M2MSEC_ERR_NONE);
+    assert_int_equal(query(db, "SELECT count(*) FROM ke"), 2);
+    assert_int_equal(query(db, "SELECT count(*) FROM ke WHERE kpm_id = 'kpm-2'"), 0);
+    assert_int_equal(
+            query(db, "SELECT count(*) FROM ke WHERE rel = X'02020202020202020202020202020202'"),
+            0);
+    assert_int_equal(query(db, "SELECT count(*) FROM enrolee WHERE kpm_id = 'kpm-2'"), 0);
+    assert_ke_is(db, "kpm-1", 0x01, ke[0]);
+    assert_ke_is(db, "kpm-3", 0x03, ke[2]);
+
+    /* A statement failing after the old Ke was erased: that item's Ke is back, the
+     * neighbours of the same transaction are stored. */
+    exec(db, "CREATE TRIGGER t_ke BEFORE INSERT ON ke"
+             " WHEN NEW.created = 666 BEGIN SELECT RAISE(ABORT, 'boom ke'); END;");
+    ke_item(&it[0], "kpm-1", 0x11, ke[1], 0, 1000);
+    ke_item(&it[1], "kpm-3", 0x33, ke[3], 666, 1000);
+    assert_ok(m2msec_mef_ke_put_batch(db, it, 2, &err), &err);
+    assert_ok(it[0].rv, &it[0].err);
+    assert_fails(it[1].rv, &it[1].err, M2MSEC_ERR_STORE, 0);
+    assert_contains(it[1].err.msg, "boom ke");
+    assert_ke_is(db, "kpm-1", 0x11, ke[1]);
+    assert_ke_is(db, "kpm-3", 0x03, ke[2]);
+    assert_int_equal(query(db, "SELECT count(*) FROM ke"), 2);
+
+    /* Invalid items are refused without touching the others. */
+    ke_item(&it[0], "kpm-1", 0x21, ke[0], 100, 100); /* expires == created */
+    ke_item(&it[1], "kpm-3", 0x23, NULL, 0, 1000);   /* no key */
+    ke_item(&it[2], "", 0x24, ke[0], 0, 1000);       /* no KpmID */
+    ke_item(&it[3], "kpm-3", 0x25, ke[3], 99, 100);  /* the neighbour that is accepted */
+    assert_ok(m2msec_mef_ke_put_batch(db, it, 4, &err), &err);
+    assert_fails(it[0].rv, &it[0].err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(it[1].rv, &it[1].err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(it[2].rv, &it[2].err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_ok(it[3].rv, &it[3].err);
+    assert_ke_is(db, "kpm-1", 0x11, ke[1]);
+    assert_ke_is(db, "kpm-3", 0x25, ke[3]);
+
+    /* Nothing valid: 0, every item refused. n = 0: a no-op. */
+    ke_item(&it[0], NULL, 0x31, ke[0], 0, 1000);
+    assert_ok(m2msec_mef_ke_put_batch(db, it, 1, &err), &err);
+    assert_fails(it[0].rv, &it[0].err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_ok(m2msec_mef_ke_put_batch(db, NULL, 0, &err), &err);
+    assert_ok(m2msec_mef_ke_put_batch(db, it, 0, &err), &err);
+    /* Bad arguments fail the whole call and every item. */
+    ke_item(&it[0], "kpm-1", 0x41, ke[0], 0, 1000);
+    assert_fails(m2msec_mef_ke_put_batch(NULL, it, 1, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(it[0].rv, &it[0].err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(m2msec_mef_ke_put_batch(db, NULL, 1, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_ke_is(db, "kpm-1", 0x11, ke[1]);
+    assert_int_equal(query(db, "SELECT count(*) FROM ke"), 2);
+
+    m2msec_secret_free(k1);
+    m2msec_secret_free(k3);
+    for (i = 0; i < ARRAY_LEN(ke); i++) {
+        m2msec_secret_free(ke[i]);
+    }
+    m2msec_db_close(db);
+}
+
+/* Two items for one KpmID in one batch: the later one wins, one row. */
+static void
+test_ke_batch_same_kpm(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_secret *kpm = add_enrolee(db, "kpm-a", NULL, 0);
+    struct m2msec_secret *kb = add_enrolee(db, "kpm-b", NULL, 0);
+    struct m2msec_secret *ke[3] = { new_key(), new_key(), new_key() };
+    struct m2msec_ke_put it[3];
+    size_t i;
+
+    put_ke(db, "kpm-a", 0x01, 0, 1000, NULL);
+    ke_item(&it[0], "kpm-a", 0x0a, ke[0], 10, 1000);
+    ke_item(&it[1], "kpm-b", 0x0b, ke[1], 10, 1000);
+    ke_item(&it[2], "kpm-a", 0x0c, ke[2], 20, 2000);
+    assert_ok(m2msec_mef_ke_put_batch(db, it, 3, &err), &err);
+    assert_ok(it[0].rv, &it[0].err);
+    assert_ok(it[1].rv, &it[1].err);
+    assert_ok(it[2].rv, &it[2].err);
+    assert_int_equal(query(db, "SELECT count(*) FROM ke WHERE kpm_id = 'kpm-a'"), 1);
+    assert_int_equal(query(db, "SELECT expires FROM ke WHERE kpm_id = 'kpm-a'"), 2000);
+    assert_ke_is(db, "kpm-a", 0x0c, ke[2]);
+    assert_ke_is(db, "kpm-b", 0x0b, ke[1]);
+    /* Neither the earlier item's nor the replaced Ke is findable by its id. */
+    assert_int_equal(
+            query(db, "SELECT count(*) FROM ke WHERE rel IN (X'0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a',"
+                      " X'01010101010101010101010101010101')"),
+            0);
+    assert_int_equal(query(db, "SELECT count(*) FROM ke"), 2);
+
+    m2msec_secret_free(kpm);
+    m2msec_secret_free(kb);
+    for (i = 0; i < ARRAY_LEN(ke); i++) {
+        m2msec_secret_free(ke[i]);
+    }
+    m2msec_db_close(db);
+}
+
+/*
+ * The Enrolee is removed (by another connection, as `mefd enrolee remove` does
+ * while mefd runs) between its handshake and the batch: its item fails, the rest
+ * commit. Then BEGIN and COMMIT failures fail every item and store nothing.
+ */
+static void
+test_ke_batch_after_remove(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_db *admin = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_secret *ka = add_enrolee(db, "kpm-a", NULL, 0);
+    struct m2msec_secret *kb = add_enrolee(db, "kpm-b", NULL, 0);
+    struct m2msec_secret *ke[3] = { new_key(), new_key(), new_key() };
+    struct m2msec_enrolee_rec rc = { 0 };
+    struct m2msec_ke_put it[3];
+    size_t i;
+
+    put_ke(db, "kpm-a", 0x01, 0, 1000, NULL);
+    put_ke(db, "kpm-b", 0x02, 0, 1000, NULL);
+    assert_ok(m2msec_mef_enrolee_remove(admin, "kpm-a", &err), &err);
+    ke_item(&it[0], "kpm-a", 0x0a, ke[0], 10, 1000);
+    ke_item(&it[1], "kpm-b", 0x0b, ke[1], 10, 1000);
+    assert_ok(m2msec_mef_ke_put_batch(db, it, 2, &err), &err);
+    assert_fails(it[0].rv, &it[0].err, M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_ok(it[1].rv, &it[1].err);
+    assert_int_equal(query(db, "SELECT count(*) FROM ke WHERE kpm_id = 'kpm-a'"), 0);
+    assert_int_equal(query(admin, "SELECT count(*) FROM ke"), 1);
+    assert_ke_is(admin, "kpm-b", 0x0b, ke[1]);
+    /* The single-item form reports the same. */
+    assert_fails(m2msec_mef_ke_put(db, "kpm-a", it[0].rel, ke[0], 10, 1000, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+
+    /* BEGIN fails (a transaction is already open on the connection): every item fails
+     * with that error, the invalid one included, and nothing is stored. */
+    exec(db, "BEGIN");
+    ke_item(&it[0], "kpm-b", 0x1b, ke[0], 10, 1000);
+    ke_item(&it[1], "kpm-b", 0x2b, NULL, 10, 1000);
+    assert_fails(m2msec_mef_ke_put_batch(db, it, 2, &err), &err, M2MSEC_ERR_STORE, 0);
+    assert_contains(err.msg, "transaction");
+    for (i = 0; i < 2; i++) {
+        assert_fails(it[i].rv, &it[i].err, M2MSEC_ERR_STORE, 0);
+        assert_string_equal(it[i].err.msg, err.msg);
+    }
+    assert_ke_is(db, "kpm-b", 0x0b, ke[1]);
+
+    /* COMMIT fails (a deferred foreign key a trigger violates): items that were fine
+     * fail too, and the transaction is rolled back. */
+    rc.kpm_id = mut("kpm-c");
+    rc.enrolee_id = mut("C-c");
+    rc.expiry_s = 60;
+    rc.kpm = ka;
+    assert_ok(m2msec_mef_enrolee_add(db, &rc, &err), &err);
+    exec(db, "CREATE TABLE dfk (k TEXT REFERENCES enrolee (kpm_id) DEFERRABLE INITIALLY DEFERRED);"
+             "CREATE TRIGGER t_dfk AFTER INSERT ON ke WHEN NEW.created = 777"
+             " BEGIN INSERT INTO dfk VALUES ('nobody'); END;");
+    ke_item(&it[0], "kpm-b", 0x3b, ke[0], 10, 1000);
+    ke_item(&it[1], "kpm-c", 0x3c, ke[1], 777, 1000);
+    ke_item(&it[2], "kpm-a", 0x3a, ke[2], 10, 1000);
+    assert_fails(m2msec_mef_ke_put_batch(db, it, 3, &err), &err, M2MSEC_ERR_STORE, 0);
+    assert_contains(err.msg, "FOREIGN KEY");
+    for (i = 0; i < 3; i++) {
+        assert_fails(it[i].rv, &it[i].err, M2MSEC_ERR_STORE, 0);
+        assert_string_equal(it[i].err.msg, err.msg);
+    }
+    assert_ke_is(admin, "kpm-b", 0x0b, ke[1]);
+    assert_int_equal(query(admin, "SELECT count(*) FROM ke"), 1);
+    assert_int_equal(query(admin, "SELECT count(*) FROM dfk"), 0);
+    /* The connection is usable afterwards (no transaction left open). */
+    ke_item(&it[0], "kpm-c", 0x4c, ke[2], 10, 1000);
+    assert_ok(m2msec_mef_ke_put_batch(db, it, 1, &err), &err);
+    assert_ok(it[0].rv, &it[0].err);
+    assert_ke_is(admin, "kpm-c", 0x4c, ke[2]);
+
+    m2msec_secret_free(ka);
+    m2msec_secret_free(kb);
+    for (i = 0; i < ARRAY_LEN(ke); i++) {
+        m2msec_secret_free(ke[i]);
+    }
+    m2msec_db_close(admin);
+    m2msec_db_close(db);
+}
+
+/*
+ * Allocation n of a batch of three fails, n = 1, 2, ...: each item either is
+ * stored (its new RelativeKeID is current) or failed with NOMEM and left its
+ * Enrolee's Ke as it was; a failed batch fails every item and stores nothing.
+ */
+static void
+test_ke_batch_alloc_failures(void **state)
+{
+    static const char *const ids[] = { "kpm-x", "kpm-y", "kpm-z" };
+    struct fx *fx = *state;
+    struct m2msec_error err;
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_secret *kpm[3];
+    struct m2msec_secret *ke = new_key();
+    struct m2msec_ke_put it[3];
+    struct m2msec_ke_rec *k = NULL;
+    uint8_t cur[3];
+    unsigned long n;
+    size_t i, stored = 0;
+    int failures = 0;
+    int rc;
+
+    for (i = 0; i < 3; i++) {
+        kpm[i] = add_enrolee(db, ids[i], NULL, 0);
+        cur[i] = (uint8_t)(0xf0 + i);
+        put_ke(db, ids[i], cur[i], 0, 1000, NULL);
+    }
+    for (n = 1; n < 1000 && stored < 3; n++) {
+        memset(&err, 0, sizeof(err));
+        for (i = 0; i < 3; i++) {
+            /* A RelativeKeID unique to this round and item. */
+            ke_item(&it[i], ids[i], (uint8_t)(n * 3 + i), ke, 0, 1000);
+        }
+        m2msec_test_fail_alloc_at(n);
+        rc = m2msec_mef_ke_put_batch(db, it, 3, &err);
+        m2msec_test_fail_alloc_at(0);
+        if (rc == -1) {
+            assert_int_equal(err.code, M2MSEC_ERR_NOMEM);
+        }
+        stored = 0;
+        for (i = 0; i < 3; i++) {
+            assert_true(it[i].rv == 0 || it[i].rv == -1);
+            if (it[i].rv == 0) {
+                assert_int_equal(rc, 0);
+                stored++;
+                cur[i] = it[i].rel[0];
+            } else {
+                if (it[i].err.code != M2MSEC_ERR_NOMEM) {
+                    print_error("allocation %lu failing: item %zu: code %d: %s\n", n, i,
+                                (int)it[i].err.code, it[i].err.msg);
+                    fail();
+                }
+                failures++;
+            }
+            memset(&err, 0, sizeof(err));
+            assert_ok(m2msec_mef_ke_get_by_enrolee(db, ids[i], 10, 1, &k, &err), &err);
+            if (k->rel[0] != cur[i]) {
+                print_error("allocation %lu failing: item %zu: Ke %02x, expected %02x\n", n, i,
+                            k->rel[0], cur[i]);
+                fail();
+            }
+            m2msec_ke_rec_free(k);
+            k = NULL;
+        }
+        assert_int_equal(query(db, "SELECT count(*) FROM ke"), 3);
+    }
+    assert_int_equal(stored, 3);
+    /* Meaningful only if some allocation inside the batch was actually failed. */
+    assert_true(failures > 0);
+    for (i = 0; i < 3; i++) {
+        m2msec_secret_free(kpm[i]);
+    }
+    m2msec_secret_free(ke);
+    m2msec_db_close(db);
+}
+
 int
 main(void)
 {
@@ -1647,6 +1974,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ke_batch_partial, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ke_batch_same_kpm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ke_batch_after_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ke_batch_alloc_failures, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -91,6 +91,10 @@ static const char sql_ke_by_rel[] = "SELECT rel, kpm_id, created, expires, ke"
 static const char sql_ke_by_owner[] = "SELECT rel, kpm_id, created, expires, ke"
                                       " FROM ke WHERE kpm_id = ?1 AND expires > ?2";
 static const char sql_ke_sweep[] = "DELETE FROM ke WHERE expires <= ?1";
+/* Per-item savepoint of m2msec_mef_ke_put_batch. */
+static const char sql_ke_savepoint[] = "SAVEPOINT ke_item";
+static const char sql_ke_rollback_to[] = "ROLLBACK TO ke_item";
+static const char sql_ke_release[] = "RELEASE ke_item";
 
 static const char sql_reg_conflict[] =
         "SELECT 1 FROM mefreg WHERE kpm_id = ?1 AND admin_fqdn = ?2 COLLATE NOCASE"
@@ -505,67 +509,199 @@ rel_hex(const uint8_t rel[16], char out[33])
     (void)m2msec_hex_encode(rel, 16, out, 33);
 }
 
-/* @spec TS-0003 8.3.2.1 the MEF stores Ke and KeID with expiry now + Enrolment Expiry */
-int
-m2msec_mef_ke_put(struct m2msec_db *db, const char *kpm_id, const uint8_t rel[16],
-                  const struct m2msec_secret *ke, int64_t created, int64_t expires,
-                  struct m2msec_error *err)
+/* Run a statement without parameters or rows (the savepoint verbs). */
+static int
+run_verb(struct m2msec_db *db, const char *sql, const char *what, struct m2msec_error *err)
 {
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql, &st, err) == -1 ||
+        m2msec_db_step_done(db, st, what, NULL, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* The checks of a Ke put that need no store: done before the write lock is taken. */
+static int
+ke_put_valid(const struct m2msec_ke_put *it, struct m2msec_error *err)
+{
+    if (!m2msec_db_str_set(it->kpm_id) || it->ke == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "Ke needs a KpmID, an id and a key");
+    }
+    if (it->expires <= it->created) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "Ke expires before it is created");
+    }
+    return 0;
+}
+
+/*
+ * One validated item inside the open batch transaction, under its own
+ * savepoint so that its failure undoes only its own statements. *lost = 1
+ * when the outer transaction itself is gone or in an unknown state (SQLite
+ * rolls a whole transaction back on some errors, e.g. I/O or out of memory;
+ * or the item could not be undone): then nothing of the batch may be reported
+ * as stored.
+ */
+static int
+ke_put_one(struct m2msec_db *db, const struct m2msec_ke_put *it, int *lost,
+           struct m2msec_error *err)
+{
+    struct m2msec_error scratch = { 0 };
     sqlite3_stmt *st = NULL;
     uint8_t *blob = NULL;
     size_t bloblen = 0;
     char hex[33];
     int found = 0;
+    int in_savepoint = 0;
     int rv = -1;
 
-    if (db == NULL || !m2msec_db_str_set(kpm_id) || rel == NULL || ke == NULL) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "Ke needs a KpmID, an id and a key");
+    *lost = 0;
+    rel_hex(it->rel, hex);
+    if (m2msec_db_seal(db, "ke", hex, it->ke, &blob, &bloblen, err) == -1) {
         goto out;
     }
-    if (expires <= created) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "Ke expires before it is created");
+    if (run_verb(db, sql_ke_savepoint, "opening savepoint", err) == -1) {
         goto out;
     }
-    rel_hex(rel, hex);
-    if (m2msec_db_seal(db, "ke", hex, ke, &blob, &bloblen, err) == -1) {
-        goto out;
-    }
-    if (m2msec_db_begin(db, err) == -1) {
-        goto out;
-    }
-    if (exists(db, sql_enrolee_exists, kpm_id, 0, 0, &found, err) == -1) {
+    in_savepoint = 1;
+    if (exists(db, sql_enrolee_exists, it->kpm_id, 0, 0, &found, err) == -1) {
         goto out;
     }
     if (!found) {
-        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no enrolee %s", kpm_id);
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no enrolee %s",
+                          it->kpm_id);
         goto out;
     }
     /* One current Ke per Enrolee: the old one is erased in the same transaction. */
-    if (write_key(db, sql_ke_delete_owner, kpm_id, 0, 0, "erasing previous Ke", NULL, err) == -1) {
+    if (write_key(db, sql_ke_delete_owner, it->kpm_id, 0, 0, "erasing previous Ke", NULL, err) ==
+        -1) {
         goto out;
     }
     if (m2msec_db_stmt(db, sql_ke_insert, &st, err) == -1 ||
-        m2msec_db_bind_blob(db, st, 1, rel, 16, err) == -1 ||
-        m2msec_db_bind_text(db, st, 2, kpm_id, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 3, created, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 4, expires, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 1, it->rel, 16, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, it->kpm_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 3, it->created, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 4, it->expires, err) == -1 ||
         m2msec_db_bind_blob(db, st, 5, blob, bloblen, err) == -1 ||
         m2msec_db_step_done(db, st, "storing Ke", NULL, err) == -1) {
         goto out;
     }
     m2msec_db_stmt_done(st);
     st = NULL;
+    if (run_verb(db, sql_ke_release, "releasing savepoint", err) == -1) {
+        goto out;
+    }
+    in_savepoint = 0;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && in_savepoint && sqlite3_get_autocommit(db->sql) == 0) {
+        /* ROLLBACK TO keeps the savepoint open: RELEASE then merges the now empty
+         * savepoint into the transaction. */
+        if (run_verb(db, sql_ke_rollback_to, "undoing Ke", &scratch) == -1 ||
+            run_verb(db, sql_ke_release, "releasing savepoint", &scratch) == -1) {
+            *lost = 1;
+        }
+    }
+    if (rv == -1 && sqlite3_get_autocommit(db->sql) != 0) {
+        *lost = 1;
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+/*
+ * @spec TS-0003 8.3.2.1 the MEF stores Ke and KeID with expiry now + Enrolment Expiry;
+ * here for several Enrolees at once, each with the semantics of m2msec_mef_ke_put.
+ */
+int
+m2msec_mef_ke_put_batch(struct m2msec_db *db, struct m2msec_ke_put *items, size_t n,
+                        struct m2msec_error *err)
+{
+    size_t i;
+    size_t valid = 0;
+    int lost = 0;
+    int rv = -1;
+
+    if (db == NULL || (items == NULL && n > 0)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "Ke batch needs a store and items");
+        goto out;
+    }
+    /* Input errors are the item's own and need no write lock. */
+    for (i = 0; i < n; i++) {
+        m2msec_error_clear(&items[i].err);
+        items[i].rv = ke_put_valid(&items[i], &items[i].err);
+        valid += items[i].rv == 0;
+    }
+    if (valid == 0) {
+        rv = 0;
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1) {
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (items[i].rv == -1) {
+            continue;
+        }
+        items[i].rv = ke_put_one(db, &items[i], &lost, &items[i].err);
+        if (lost) {
+            m2msec_error_copy(err, &items[i].err);
+            m2msec_error_wrap(err, "Ke batch rolled back");
+            goto out;
+        }
+    }
+    /* The one fsync of the batch: every item reported stored is durable after this. */
     if (m2msec_db_commit(db, err) == -1) {
         goto out;
     }
     rv = 0;
 out:
-    m2msec_db_stmt_done(st);
-    if (rv == -1 && db != NULL) {
-        m2msec_db_rollback(db);
+    if (rv == -1) {
+        if (db != NULL) {
+            m2msec_db_rollback(db);
+        }
+        for (i = 0; items != NULL && i < n; i++) {
+            items[i].rv = -1;
+            m2msec_error_copy(&items[i].err, err);
+        }
     }
-    m2msec_free(blob);
     return rv;
+}
+
+/* @spec TS-0003 8.3.2.1 the MEF stores Ke and KeID with expiry now + Enrolment Expiry */
+int
+m2msec_mef_ke_put(struct m2msec_db *db, const char *kpm_id, const uint8_t rel[16],
+                  const struct m2msec_secret *ke, int64_t created, int64_t expires,
+                  struct m2msec_error *err)
+{
+    struct m2msec_ke_put it;
+
+    memset(&it, 0, sizeof(it));
+    if (rel == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "Ke needs a KpmID, an id and a key");
+    }
+    it.kpm_id = kpm_id;
+    memcpy(it.rel, rel, sizeof(it.rel));
+    it.ke = ke;
+    it.created = created;
+    it.expires = expires;
+    if (m2msec_mef_ke_put_batch(db, &it, 1, err) == -1) {
+        return -1;
+    }
+    if (it.rv == -1) {
+        m2msec_error_copy(err, &it.err);
+        return -1;
+    }
+    return 0;
 }
 
 /* Run a Ke query (rel, kpm_id, created, expires, ke) whose parameters are bound. */

@@ -77,6 +77,34 @@ void m2msec_ke_rec_free(struct m2msec_ke_rec *r);
 int m2msec_mef_ke_put(struct m2msec_db *db, const char *kpm_id, const uint8_t rel[16],
                       const struct m2msec_secret *ke, int64_t created, int64_t expires,
                       struct m2msec_error *err);
+
+/*
+ * Group commit of Ke puts: one BEGIN IMMEDIATE transaction, one COMMIT (one
+ * fsync) for all items. Each item runs inside its own SAVEPOINT with the
+ * semantics of m2msec_mef_ke_put, so an item that fails (Enrolee removed
+ * meanwhile: NOT_FOUND; invalid input: INVALID_ARGUMENT; a failing statement)
+ * is rolled back alone and reported in item->rv (-1) and item->err; the others
+ * are stored (rv 0). Items are applied in order: of two items for the same
+ * kpm_id the later one wins (both report success; one row remains, the
+ * later one's). The caller fills kpm_id, rel, ke, created and expires; the
+ * store sets rv and err.
+ *
+ * Returns 0 when the transaction committed (each item's outcome is in its rv,
+ * an item's rv 0 meaning durable), -1 with err set when nothing was committed
+ * (BEGIN or COMMIT failed, the transaction was lost, bad arguments): every item
+ * then has rv -1 and that error. n = 0 is a no-op returning 0.
+ */
+struct m2msec_ke_put {
+    const char *kpm_id;
+    uint8_t rel[16];
+    const struct m2msec_secret *ke;
+    int64_t created;
+    int64_t expires;
+    int rv;                  /* out: 0 stored, -1 failed (see err) */
+    struct m2msec_error err; /* out */
+};
+int m2msec_mef_ke_put_batch(struct m2msec_db *db, struct m2msec_ke_put *items, size_t n,
+                            struct m2msec_error *err);
 /* By RelativeKeID; NOT_FOUND when absent or expires <= now. */
 int m2msec_mef_ke_get(struct m2msec_db *db, const uint8_t rel[16], int64_t now, int with_key,
                       struct m2msec_ke_rec **out, struct m2msec_error *err);
