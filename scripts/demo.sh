@@ -18,6 +18,9 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 
 step "1. The operator initialises the MEF (configuration, key-encryption key, SQLite store)"
 run "$BIN/mefd" init -d "$D/mef" --fqdn mef.demo.example --listen 127.0.0.1:0
+# The demo shows every protocol step in the log; production would keep log_level = info.
+sed -i 's/^log_level = .*/log_level = debug/' "$D/mef/mefd.conf"
+echo "(log_level set to debug in $D/mef/mefd.conf so the log shows each step)"
 
 step "2. Kpm/KpmID are pre-provisioned on the device and registered at the MEF"
 python3 -c 'import os; print(os.urandom(32).hex())' >"$D/device.kpm"
@@ -65,7 +68,7 @@ if "$BIN/m2msec" enrol --mef "$ADDR" --kpm-id device-0001 --kpm-file "$D/wrong.k
 fi
 
 step "8. What mefd logged (no key material, only identifiers and key check values)"
-grep -E 'event=(listening|session_open|enrolled|exchange_report|exchange_end|mef_client_registered|handshake_failed)' "$D/mefd.log" | cut -c1-220
+grep -E 'event=(listening|session_open|enrolled|ke_batch|exchange_report|exchange_end|mef_client_registered|handshake_failed)' "$D/mefd.log" | cut -c1-220
 
 step "9. mefd stops gracefully on SIGTERM"
 kill -TERM "$MEF_PID"

@@ -205,7 +205,7 @@ conn_open(void *arg, struct srv_conn *c)
         return -1;
     }
     c->state = mc;
-    srv_log_event(SRV_LOG_INFO, "session_open", "peer", m2msec_tls_peer(c->tls), "kpm_id", id,
+    srv_log_event(SRV_LOG_DEBUG, "session_open", "peer", m2msec_tls_peer(c->tls), "kpm_id", id,
                   "enrolee_id", mc->enrolee->enrolee_id, "cipher", m2msec_tls_cipher(c->tls), "sni",
                   m2msec_tls_sni(c->tls), NULL);
     return 0;
@@ -347,8 +347,10 @@ h_enrol_report(struct srv_conn *c, struct mef_conn *mc, const char *xid,
         return reply_error(resp, &err);
     }
     snprintf(step, sizeof(step), "%u", rep.step);
-    srv_log_event(SRV_LOG_INFO, "exchange_report", "kpm_id", mc->kpm_id, "step", step, "result",
-                  rep.success ? "success" : "failure", "reason", rep.reason, NULL);
+    /* A failed instruction is worth an operator's attention; routine steps are debug. */
+    srv_log_event(rep.success ? SRV_LOG_DEBUG : SRV_LOG_NOTICE, "exchange_report", "kpm_id",
+                  mc->kpm_id, "step", step, "result", rep.success ? "success" : "failure", "reason",
+                  rep.reason, NULL);
     m2msec_enrol_report_clear(&rep);
     if (m2msec_exchange_next(&mc->x, &r, &err) == -1) {
         return reply_error(resp, &err);
@@ -361,7 +363,7 @@ h_enrol_report(struct srv_conn *c, struct mef_conn *mc, const char *xid,
     if (r.end) {
         /* @spec TS-0003 8.3.2.1: the MEF closes the session after the end of the exchange. */
         c->close_after = 1;
-        srv_log_event(SRV_LOG_INFO, "exchange_end", "kpm_id", mc->kpm_id, NULL);
+        srv_log_event(SRV_LOG_DEBUG, "exchange_end", "kpm_id", mc->kpm_id, NULL);
     }
     m2msec_enrol_resp_clear(&r);
     return 0;
