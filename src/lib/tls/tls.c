@@ -1,9 +1,11 @@
 /*
  * tls/tls.c - TLS 1.2 PSK sessions on GnuTLS: handshake, records, exporter.
  *
- * Layer: tls. The only file that includes <gnutls/gnutls.h>. It uses util and
- * crypto (HMAC for the unknown-identity key) and never proto, store, http or
- * codec.
+ * Layer: tls. With tls/x509.c and tls/pki.c the only code that includes GnuTLS.
+ * It uses util and crypto (HMAC for the unknown-identity key) and never proto,
+ * store, http or codec. Certificate sessions (tls/x509.c) reuse the transport,
+ * deadlines, handshake loop, records and exporter here through the internal
+ * hooks at the end of this file.
  *
  * Deadlines: each operation (handshake, read, write_all, close) gets an
  * absolute monotonic deadline stored in the connection. The socket is
@@ -74,6 +76,13 @@ struct m2msec_tls_conn {
     int have_identity;
     int have_sni;
     int closed;
+    int cert;        /* certificate session (tls/x509.c): no PSK meaning in errors */
+    int server_side; /* accepted: record SNI after the handshake (certificate sessions) */
+    int hs_rc;       /* GnuTLS result of a failed handshake, for tls/x509.c */
+    int fail_alert;  /* alert to send when the handshake fails (certificate sessions) */
+    int have_fail_alert;
+    void *ext; /* tls/x509.c state, released by ext_free after the session */
+    m2msec_tls_ext_free_fn ext_free;
     const char *cipher; /* static string owned by GnuTLS */
     char identity[M2MSEC_PSK_IDENTITY_MAX + 1];
     char sni[SNI_MAX + 1];
@@ -440,6 +449,43 @@ is_psk_failure(const struct m2msec_tls_conn *c, int r)
            a == GNUTLS_A_DECRYPTION_FAILED || a == GNUTLS_A_UNKNOWN_PSK_IDENTITY;
 }
 
+/*
+ * After we send a fatal alert the peer may still be sending the rest of its
+ * flight (a server its Certificate..ServerHelloDone, a client its Certificate,
+ * CertificateVerify, Finished). Closing a socket with unread data makes the
+ * kernel send RST, which can destroy the alert before the peer reads it: the
+ * peer then sees a reset instead of the reason. Half-close and drain briefly
+ * so the alert arrives (a lingering close, bounded in time and bytes).
+ */
+#define LINGER_MS    300
+#define LINGER_BYTES 65536
+
+static void
+linger_drain(struct m2msec_tls_conn *c)
+{
+    uint8_t buf[4096];
+    uint64_t until = m2msec_monotonic_ms() + LINGER_MS;
+    size_t total = 0;
+
+    if (shutdown(c->fd, SHUT_WR) == -1) {
+        return;
+    }
+    while (total < LINGER_BYTES) {
+        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+        if (n > 0) {
+            total += (size_t)n;
+            continue;
+        }
+        if (n == 0 || (!m2msec_net_would_block(errno) && errno != EINTR)) {
+            break;
+        }
+        if (m2msec_net_wait(c->fd, POLLIN, until) <= 0) {
+            break;
+        }
+    }
+}
+
 static int
 handshake_error(struct m2msec_tls_conn *c, int r, struct m2msec_error *err)
 {
@@ -453,12 +499,22 @@ handshake_error(struct m2msec_tls_conn *c, int r, struct m2msec_error *err)
     /* Tell the peer why, unless it told us or the transport is gone. */
     if (r != GNUTLS_E_FATAL_ALERT_RECEIVED && r != GNUTLS_E_PUSH_ERROR &&
         r != GNUTLS_E_PULL_ERROR && r != GNUTLS_E_PREMATURE_TERMINATION) {
-        (void)gnutls_alert_send_appropriate(c->session, r);
+        if (c->cert && c->have_fail_alert) {
+            /* The certificate check chose a precise alert (unknown_ca, certificate_expired...). */
+            (void)gnutls_alert_send(c->session, GNUTLS_AL_FATAL,
+                                    (gnutls_alert_description_t)c->fail_alert);
+        } else if (c->cert && r == GNUTLS_E_NO_CERTIFICATE_FOUND) {
+            /* RFC 5246 s.7.4.6: a required client certificate is missing. */
+            (void)gnutls_alert_send(c->session, GNUTLS_AL_FATAL, GNUTLS_A_HANDSHAKE_FAILURE);
+        } else {
+            (void)gnutls_alert_send_appropriate(c->session, r);
+        }
+        linger_drain(c);
     }
     if (c->lookup_failed) {
         return m2msec_error_setx(err, M2MSEC_ERR_TLS, "PSK lookup failed for %s", c->peer);
     }
-    if (is_psk_failure(c, r)) {
+    if (!c->cert && is_psk_failure(c, r)) {
         /* Deliberately one message for unknown identity and wrong key on the client. */
         if (c->srv != NULL && c->unknown_identity) {
             return m2msec_error_setx(err, M2MSEC_ERR_AUTH,
@@ -486,10 +542,14 @@ run_handshake(struct m2msec_tls_conn *c, struct m2msec_error *err)
             break;
         }
         if (!may_retry(c, r)) {
+            c->hs_rc = r;
             return handshake_error(c, r, err);
         }
     }
     c->cipher = gnutls_ciphersuite_get(c->session);
+    if (c->cert && c->server_side) {
+        record_sni(c);
+    }
     if (c->srv != NULL) {
         record_sni(c);
         if (!c->have_identity) {
@@ -836,8 +896,94 @@ m2msec_tls_conn_free(struct m2msec_tls_conn *c)
     if (c->ccred != NULL) {
         gnutls_psk_free_client_credentials(c->ccred);
     }
+    /* After gnutls_deinit: the extension may own credentials the session used. */
+    if (c->ext != NULL && c->ext_free != NULL) {
+        c->ext_free(c->ext);
+    }
     if (c->fd >= 0) {
         close(c->fd);
     }
     m2msec_free(c);
+}
+
+/* ---- internal hooks for tls/x509.c (declared at the end of tls/tls.h) ---- */
+
+struct m2msec_tls_conn *
+m2msec_tls_conn_new_ext(int fd, unsigned timeout_ms, int server, void *ext,
+                        m2msec_tls_ext_free_fn ext_free, struct m2msec_error *err)
+{
+    struct m2msec_tls_conn *c = NULL;
+    struct m2msec_tls_conn *rv = NULL;
+
+    if (fd < 0 || ext == NULL || ext_free == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "TLS session without socket or state");
+        goto out;
+    }
+    c = conn_new(fd, timeout_ms, err);
+    if (c == NULL) {
+        goto out;
+    }
+    fd = -1;
+    c->ext = ext;
+    c->ext_free = ext_free;
+    ext = NULL;
+    c->cert = 1;
+    c->server_side = server != 0;
+    if (session_setup(c, server != 0 ? GNUTLS_SERVER : GNUTLS_CLIENT, err) != 0) {
+        goto out;
+    }
+    rv = c;
+    c = NULL;
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (ext != NULL && ext_free != NULL) {
+        ext_free(ext);
+    }
+    m2msec_tls_conn_free(c);
+    return rv;
+}
+
+struct gnutls_session_int *
+m2msec_tls_conn_session(struct m2msec_tls_conn *c)
+{
+    return c != NULL ? c->session : NULL;
+}
+
+void *
+m2msec_tls_conn_ext(const struct m2msec_tls_conn *c, m2msec_tls_ext_free_fn owner)
+{
+    /* The free function doubles as the owner's tag: nobody reads another's state. */
+    if (c == NULL || c->ext_free != owner) {
+        return NULL;
+    }
+    return c->ext;
+}
+
+void
+m2msec_tls_conn_set_fail_alert(struct m2msec_tls_conn *c, int alert)
+{
+    if (c != NULL) {
+        c->fail_alert = alert;
+        c->have_fail_alert = 1;
+    }
+}
+
+int
+m2msec_tls_conn_handshake(struct m2msec_tls_conn *c, int *tls_rc, struct m2msec_error *err)
+{
+    int r;
+
+    if (tls_rc != NULL) {
+        *tls_rc = 0;
+    }
+    if (c == NULL || c->session == NULL || !c->cert) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no certificate session");
+    }
+    r = run_handshake(c, err);
+    if (r != 0 && tls_rc != NULL) {
+        *tls_rc = c->hs_rc;
+    }
+    return r;
 }

@@ -105,6 +105,34 @@ int m2msec_tcp_connect(const char *hostport, unsigned timeout_ms, struct m2msec_
 int m2msec_hostport_split(const char *hostport, char *host, size_t hostsz, char *port,
                           size_t portsz, struct m2msec_error *err);
 
+/*
+ * Internal to src/lib/tls: the hooks through which tls/x509.c (certificate
+ * sessions) reuses the transport, deadlines, handshake loop, records and
+ * exporter of tls.c. Nothing outside src/lib/tls calls them. struct
+ * gnutls_session_int is what GnuTLS's gnutls_session_t points to; naming it
+ * here keeps GnuTLS headers out of this file.
+ */
+struct gnutls_session_int;
+typedef void (*m2msec_tls_ext_free_fn)(void *ext);
+/*
+ * A connection on fd with our transport and deadlines but no credentials yet.
+ * Takes ownership of fd and of ext (released with ext_free after the session,
+ * or here on failure). server: 1 accepted socket, 0 client.
+ */
+struct m2msec_tls_conn *m2msec_tls_conn_new_ext(int fd, unsigned timeout_ms, int server, void *ext,
+                                                m2msec_tls_ext_free_fn ext_free,
+                                                struct m2msec_error *err);
+struct gnutls_session_int *m2msec_tls_conn_session(struct m2msec_tls_conn *c);
+/* The state attached by m2msec_tls_conn_new_ext when owner is its ext_free, else NULL. */
+void *m2msec_tls_conn_ext(const struct m2msec_tls_conn *c, m2msec_tls_ext_free_fn owner);
+/* The alert (a gnutls_alert_description_t) to send if the handshake then fails. */
+void m2msec_tls_conn_set_fail_alert(struct m2msec_tls_conn *c, int alert);
+/*
+ * Run the handshake under the connection's deadline. On failure err is set as
+ * for PSK sessions (minus the PSK interpretation) and *tls_rc gets the GnuTLS code.
+ */
+int m2msec_tls_conn_handshake(struct m2msec_tls_conn *c, int *tls_rc, struct m2msec_error *err);
+
 #ifdef M2MSEC_TESTING
 /*
  * Test hook: GnuTLS priority string for later client connections, to force
