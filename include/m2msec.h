@@ -173,6 +173,17 @@ M2MSEC_API int m2msec_state_ke_expired(const struct m2msec_state *st);
  * the same key without revealing it. out must hold 17 bytes.
  */
 M2MSEC_API int m2msec_state_ke_kcv(const struct m2msec_state *st, char out[17]);
+/**
+ * Key check value of a key derived from the stored Ke for an Enrolment Target:
+ * TS-0003 10.3.7 (usage-constrained, with the SUID), or with legacy set the
+ * older forms, 10.3.2 for SUID 21 (Km for a MAF) and 10.3.3 for SUID 22 (Kpsa
+ * for an Enrolee B). target_id is the Enrolment Target's id exactly as the MEF
+ * is configured with it (a MAF FQDN, or a CSE-ID / AE-ID). Lets a device confirm
+ * it derives the key the MEF hands to that target, without revealing it.
+ * -1 when there is no live Ke or the arguments are invalid.
+ */
+M2MSEC_API int m2msec_state_derived_kcv(const struct m2msec_state *st, unsigned suid,
+                                        const char *target_id, int legacy, char out[17]);
 
 #ifdef __cplusplus
 }

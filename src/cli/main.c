@@ -41,6 +41,8 @@ enum {
     OPT_NO_MAF,
     OPT_NO_RM,
     OPT_CERT,
+    OPT_DERIVE,
+    OPT_LEGACY,
 };
 
 static const struct option common_opts[] = {
@@ -59,6 +61,8 @@ static const struct option common_opts[] = {
     { "no-maf", no_argument, NULL, OPT_NO_MAF },
     { "no-rm", no_argument, NULL, OPT_NO_RM },
     { "cert-enrolment", no_argument, NULL, OPT_CERT },
+    { "derive", required_argument, NULL, OPT_DERIVE },
+    { "legacy", no_argument, NULL, OPT_LEGACY },
     { NULL, 0, NULL, 0 },
 };
 
@@ -74,8 +78,10 @@ usage(FILE *f)
           "        [--sni FQDN] [--json] [--quiet] [--timeout MS]\n"
           "        [--no-maf] [--no-rm] [--cert-enrolment]\n"
           "        run the PPSK RSPF and the Enrolment Exchange; store Ke/KeID sealed in DIR\n"
-          "  state --state DIR [--json]\n"
-          "        show the stored enrolment (KeID, expiry, key check value)\n"
+          "  state --state DIR [--json] [--derive SUID:TARGET-ID [--legacy]]\n"
+          "        show the stored enrolment (KeID, expiry, key check value); --derive adds\n"
+          "        the key check value of the key the MEF gives that Enrolment Target\n"
+          "        (TS-0003 10.3.7; --legacy: 10.3.2 Km for SUID 21, 10.3.3 Kpsa for 22)\n"
           "  mef register --admin-fqdn FQDN [--lifetime SECONDS]   (+ MEF options)\n"
           "  mef config --reg-id ID                                (+ MEF options)\n"
           "  mef update --reg-id ID --lifetime SECONDS             (+ MEF options)\n"
@@ -277,16 +283,34 @@ cmd_enrol(const struct common *o, int ind_cert, int ind_maf, int ind_rm)
 }
 
 static int
-cmd_state(const struct common *o)
+cmd_state(const struct common *o, const char *derive, int legacy)
 {
-    const char *err = NULL;
+    const char *err = NULL, *target = NULL;
     struct m2msec_state *st;
-    char ts[32], kcv[17] = "";
-    int has_kcv;
+    char ts[32], kcv[17] = "", dkcv[17] = "";
+    unsigned long long suid = 0;
+    int has_kcv, has_dkcv = 0;
 
     if (o->state == NULL) {
         fprintf(stderr, "m2msec: --state DIR is required\n");
         return 2;
+    }
+    if (derive != NULL) {
+        const char *colon = strchr(derive, ':');
+        char num[8];
+
+        if (colon == NULL || colon == derive || (size_t)(colon - derive) >= sizeof(num) ||
+            colon[1] == '\0') {
+            fprintf(stderr, "m2msec: --derive takes SUID:TARGET-ID, e.g. 21:maf.example.com\n");
+            return 2;
+        }
+        memcpy(num, derive, (size_t)(colon - derive));
+        num[colon - derive] = '\0';
+        if (parse_uint(num, 99, &suid) == -1) {
+            fprintf(stderr, "m2msec: --derive: '%s' is not a SUID\n", num);
+            return 2;
+        }
+        target = colon + 1;
     }
     st = m2msec_state_open(o->state, &err);
     if (st == NULL) {
@@ -295,6 +319,15 @@ cmd_state(const struct common *o)
     }
     fmt_time(m2msec_state_ke_expires(st), ts);
     has_kcv = m2msec_state_ke_kcv(st, kcv) == 0;
+    if (target != NULL && has_kcv) {
+        if (m2msec_state_derived_kcv(st, (unsigned)suid, target, legacy, dkcv) == -1) {
+            fprintf(stderr, "m2msec: cannot derive a key for SUID %llu and '%s'%s\n", suid, target,
+                    legacy ? " (legacy forms exist for SUID 21 and 22 only)" : "");
+            m2msec_state_free(st);
+            return 1;
+        }
+        has_dkcv = 1;
+    }
     if (o->json) {
         printf("{\"keid\":");
         if (m2msec_state_keid(st) != NULL) {
@@ -310,9 +343,20 @@ cmd_state(const struct common *o)
         } else {
             printf("null");
         }
+        if (has_dkcv) {
+            printf(",\"derived\":{\"suid\":%llu,\"target\":", suid);
+            json_str(stdout, target);
+            printf(",\"legacy\":%s,\"kcv\":", legacy ? "true" : "false");
+            json_str(stdout, dkcv);
+            printf("}");
+        }
         printf("}\n");
     } else if (m2msec_state_keid(st) != NULL) {
         printf("keid=%s expires=%s kcv=%s\n", m2msec_state_keid(st), ts, kcv);
+        if (has_dkcv) {
+            printf("derived suid=%llu target=%s%s kcv=%s\n", suid, target,
+                   legacy ? " (legacy)" : "", dkcv);
+        }
     } else if (m2msec_state_ke_expired(st)) {
         printf("enrolment expired at %s: Ke erased, re-provision with 'm2msec enrol'\n", ts);
     } else {
@@ -407,9 +451,9 @@ int
 main(int argc, char **argv)
 {
     struct common o = { 0 };
-    const char *cmd, *sub = NULL, *admin = NULL, *reg_id = NULL;
+    const char *cmd, *sub = NULL, *admin = NULL, *reg_id = NULL, *derive = NULL;
     unsigned long long v = 0, lifetime = 0;
-    int ch, has_lifetime = 0, ind_maf = 1, ind_rm = 1, ind_cert = 0, skip = 1;
+    int ch, has_lifetime = 0, ind_maf = 1, ind_rm = 1, ind_cert = 0, skip = 1, legacy = 0;
 
     if (argc < 2) {
         usage(stderr);
@@ -483,6 +527,12 @@ main(int argc, char **argv)
         case OPT_CERT:
             ind_cert = 1;
             break;
+        case OPT_DERIVE:
+            derive = optarg;
+            break;
+        case OPT_LEGACY:
+            legacy = 1;
+            break;
         default:
             usage(stderr);
             return 2;
@@ -496,7 +546,7 @@ main(int argc, char **argv)
         return cmd_enrol(&o, ind_cert, ind_maf, ind_rm);
     }
     if (strcmp(cmd, "state") == 0) {
-        return cmd_state(&o);
+        return cmd_state(&o, derive, legacy);
     }
     if (strcmp(cmd, "mef") == 0) {
         return cmd_mef(sub, &o, admin, reg_id, lifetime, has_lifetime);

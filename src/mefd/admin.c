@@ -1,5 +1,5 @@
 /*
- * mefd/admin.c - `mefd init`, `mefd enrolee ...`, `mefd sweep`.
+ * mefd/admin.c - `mefd init`, `mefd enrolee ...`, `mefd sweep`, and opening a directory.
  *
  * These commands open the store directly. SQLite's locking (WAL, busy timeout)
  * makes them safe while `mefd serve` runs on the same directory: a removed
@@ -21,6 +21,7 @@
 #include "crypto/seal.h"
 #include "mefd.h"
 #include "proto/ids.h"
+#include "tls/x509.h"
 #include "util/buf.h"
 #include "util/encoding.h"
 #include "util/mem.h"
@@ -29,8 +30,8 @@
 #define KPM_MIN_LEN 16
 #define KPM_MAX_LEN 64
 
-static char *
-path_join(const char *dir, const char *file)
+char *
+mefd_path_join(const char *dir, const char *file)
 {
     size_t n = strlen(dir) + 1 + strlen(file) + 1;
     char *p = m2msec_malloc(n);
@@ -46,7 +47,7 @@ mefd_dir_open(const char *dir, struct mefd_dir *d, struct m2msec_error *err)
 {
     memset(d, 0, sizeof(*d));
     d->dir = m2msec_strdup(dir);
-    d->conf_path = path_join(dir, MEFD_CONF_FILE);
+    d->conf_path = mefd_path_join(dir, MEFD_CONF_FILE);
     if (d->dir == NULL || d->conf_path == NULL) {
         m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
         goto fail;
@@ -80,21 +81,109 @@ mefd_db_open(const struct mefd_dir *d, struct m2msec_error *err)
     return m2msec_db_open(d->cfg.db_path, M2MSEC_SCHEMA_MEF, d->kek, err);
 }
 
+/* ip:port or [ipv6]:port, as the configuration accepts it. */
+static int
+addr_valid(const char *a)
+{
+    struct m2msec_error err = { 0 };
+    char host[M2MSEC_FQDN_MAX + 3];
+    char port[8];
+    uint64_t v = 0;
+
+    return m2msec_hostport_split(a, host, sizeof(host), port, sizeof(port), &err) == 0 &&
+           m2msec_parse_u64(port, strlen(port), 65535, &v) == 0;
+}
+
+/*
+ * --dev-pki: a development CA in DIR/pki and this MEF's FQDN certificate
+ * (server and client use) issued by it. Not an operational CA (tls/x509.h).
+ */
+static int
+init_dev_pki(const char *dir, const char *fqdn, struct m2msec_error *err)
+{
+    char *pki = mefd_path_join(dir, MEFD_PKI_DIR);
+    char *ca_cert = mefd_path_join(dir, MEFD_PKI_CA_CERT);
+    char *ca_key = mefd_path_join(dir, MEFD_PKI_CA_KEY);
+    char *cert = mefd_path_join(dir, MEFD_CERT_FILE);
+    char *key = mefd_path_join(dir, MEFD_KEY_FILE);
+    int rv = -1;
+
+    if (pki == NULL || ca_cert == NULL || ca_key == NULL || cert == NULL || key == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (mkdir(pki, 0700) == -1 && errno != EEXIST) {
+        m2msec_error_set(err, M2MSEC_ERR_IO, "cannot create %s", pki);
+        goto out;
+    }
+    if (m2msec_pki_ca_create(ca_cert, ca_key, MEFD_PKI_CA_CN, MEFD_PKI_CA_DAYS, err) == -1 ||
+        m2msec_pki_issue_fqdn(ca_cert, ca_key, fqdn, cert, key, MEFD_PKI_CERT_DAYS, 1, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_free(pki);
+    m2msec_free(ca_cert);
+    m2msec_free(ca_key);
+    m2msec_free(cert);
+    m2msec_free(key);
+    return rv;
+}
+
+/*
+ * The store of a new directory. Through the configuration when it is
+ * complete, which also checks what was just written; directly when the target
+ * service still waits for the operator's certificate keys.
+ */
+static int
+init_store(const char *dir, int config_complete, struct m2msec_error *err)
+{
+    struct mefd_dir d = { 0 };
+    struct m2msec_secret *kek = NULL;
+    struct m2msec_db *db = NULL;
+    char *kek_path = NULL;
+    char *db_path = NULL;
+    int rv = -1;
+
+    if (config_complete) {
+        if (mefd_dir_open(dir, &d, err) == -1 || (db = mefd_db_open(&d, err)) == NULL) {
+            goto out;
+        }
+    } else {
+        kek_path = mefd_path_join(dir, MEFD_KEK_FILE);
+        db_path = mefd_path_join(dir, MEFD_DB_FILE);
+        if (kek_path == NULL || db_path == NULL) {
+            m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        kek = m2msec_kek_load(kek_path, err);
+        if (kek == NULL || (db = m2msec_db_open(db_path, M2MSEC_SCHEMA_MEF, kek, err)) == NULL) {
+            goto out;
+        }
+    }
+    rv = 0;
+out:
+    m2msec_db_close(db);
+    m2msec_secret_free(kek);
+    m2msec_free(kek_path);
+    m2msec_free(db_path);
+    mefd_dir_close(&d);
+    return rv;
+}
+
 int
 mefd_cmd_init(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "dir", required_argument, NULL, 'd' },
-        { "fqdn", required_argument, NULL, 'f' },
-        { "listen", required_argument, NULL, 'l' },
-        { NULL, 0, NULL, 0 },
+        { "dir", required_argument, NULL, 'd' },           { "fqdn", required_argument, NULL, 'f' },
+        { "listen", required_argument, NULL, 'l' },        { "dev-pki", no_argument, NULL, 'P' },
+        { "target-listen", required_argument, NULL, 'T' }, { NULL, 0, NULL, 0 },
     };
     struct m2msec_error err = { 0 };
-    struct mefd_dir d = { 0 };
-    struct m2msec_db *db = NULL;
+    struct srv_config_tls tls = { 0 };
     const char *dir = NULL, *fqdn = NULL, *listen = "127.0.0.1:8443";
     char *conf = NULL, *kek = NULL;
-    int c, rv = 1;
+    int c, dev_pki = 0, rv = 1;
 
     while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
         switch (c) {
@@ -107,21 +196,36 @@ mefd_cmd_init(int argc, char **argv)
         case 'l':
             listen = optarg;
             break;
+        case 'P':
+            dev_pki = 1;
+            break;
+        case 'T':
+            tls.target_listen = optarg;
+            break;
         default:
             return 2;
         }
     }
     if (dir == NULL || fqdn == NULL || optind != argc) {
-        return mefd_fail("usage: mefd init -d DIR --fqdn FQDN [--listen ADDR:PORT]");
+        return mefd_fail("usage: mefd init -d DIR --fqdn FQDN [--listen ADDR:PORT] [--dev-pki] "
+                         "[--target-listen ADDR:PORT]");
     }
     if (!m2msec_fqdn_valid(fqdn)) {
         return mefd_fail("'%s' is not a valid FQDN", fqdn);
     }
+    /* Before anything is created: a refused address must not leave a half-made PKI. */
+    if (!addr_valid(listen)) {
+        return mefd_fail("--listen '%s': expected ip:port or [ipv6]:port", listen);
+    }
+    if (tls.target_listen != NULL && !addr_valid(tls.target_listen)) {
+        return mefd_fail("--target-listen '%s': expected ip:port or [ipv6]:port",
+                         tls.target_listen);
+    }
     if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
         return mefd_fail("cannot create %s: %s", dir, strerror(errno));
     }
-    conf = path_join(dir, MEFD_CONF_FILE);
-    kek = path_join(dir, MEFD_KEK_FILE);
+    conf = mefd_path_join(dir, MEFD_CONF_FILE);
+    kek = mefd_path_join(dir, MEFD_KEK_FILE);
     if (conf == NULL || kek == NULL) {
         mefd_fail("out of memory");
         goto out;
@@ -130,21 +234,35 @@ mefd_cmd_init(int argc, char **argv)
         mefd_fail("%s already exists: %s is initialised", conf, dir);
         goto out;
     }
-    if (srv_config_write(conf, "mefd", fqdn, listen, MEFD_DB_FILE, MEFD_KEK_FILE, &err) == -1 ||
-        m2msec_kek_create(kek, &err) == -1 || mefd_dir_open(dir, &d, &err) == -1) {
+    if (dev_pki) {
+        if (init_dev_pki(dir, fqdn, &err) == -1) {
+            mefd_fail("--dev-pki: %s", m2msec_error_msg(&err));
+            goto out;
+        }
+        tls.cert = MEFD_CERT_FILE;
+        tls.key = MEFD_KEY_FILE;
+        tls.target_ca = MEFD_PKI_CA_CERT;
+    }
+    if (srv_config_write_tls(conf, "mefd", fqdn, listen, MEFD_DB_FILE, MEFD_KEK_FILE, &tls, &err) ==
+                -1 ||
+        m2msec_kek_create(kek, &err) == -1 ||
+        init_store(dir, tls.target_listen == NULL || dev_pki, &err) == -1) {
         mefd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
-    db = mefd_db_open(&d, &err);
-    if (db == NULL) {
-        mefd_fail("%s", m2msec_error_msg(&err));
-        goto out;
+    printf("initialised %s: fqdn=%s listen=%s", dir, fqdn, listen);
+    if (tls.target_listen != NULL) {
+        printf(" target_listen=%s", tls.target_listen);
     }
-    printf("initialised %s: fqdn=%s listen=%s\n", dir, fqdn, listen);
+    printf("\n");
+    if (dev_pki) {
+        printf("development CA %s/%s; certificate %s/%s (key %s/%s) for %s\n", dir,
+               MEFD_PKI_CA_CERT, dir, MEFD_CERT_FILE, dir, MEFD_KEY_FILE, fqdn);
+    } else if (tls.target_listen != NULL) {
+        printf("note: set cert, key and target_ca in %s before using %s\n", conf, dir);
+    }
     rv = 0;
 out:
-    m2msec_db_close(db);
-    mefd_dir_close(&d);
     m2msec_free(conf);
     m2msec_free(kek);
     return rv;
@@ -476,18 +594,23 @@ out:
     return rv;
 }
 
-static int
-enrolee_remove(int argc, char **argv)
+/*
+ * `enrolee remove` and `target remove`: parse -d DIR --<flag> ID, remove the
+ * record through fn, report. One copy of the option handling and clean-up.
+ */
+int
+mefd_remove_cmd(int argc, char **argv, const char *flag, const char *what, const char *note,
+                int (*fn)(struct m2msec_db *, const char *, struct m2msec_error *))
 {
-    static const struct option opts[] = {
+    const struct option opts[] = {
         { "dir", required_argument, NULL, 'd' },
-        { "kpm-id", required_argument, NULL, 'i' },
+        { flag, required_argument, NULL, 'i' },
         { NULL, 0, NULL, 0 },
     };
     struct m2msec_error err = { 0 };
     struct mefd_dir d = { 0 };
     struct m2msec_db *db = NULL;
-    const char *dir = NULL, *kpm_id = NULL;
+    const char *dir = NULL, *id = NULL;
     int c, rv = 1;
 
     while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
@@ -496,21 +619,21 @@ enrolee_remove(int argc, char **argv)
             dir = optarg;
             break;
         case 'i':
-            kpm_id = optarg;
+            id = optarg;
             break;
         default:
             return 2;
         }
     }
-    if (dir == NULL || kpm_id == NULL || optind != argc) {
-        return mefd_fail("usage: mefd enrolee remove -d DIR --kpm-id ID");
+    if (dir == NULL || id == NULL || optind != argc) {
+        return mefd_fail("usage: mefd %s remove -d DIR --%s ID", what, flag);
     }
     if (mefd_dir_open(dir, &d, &err) == -1 || (db = mefd_db_open(&d, &err)) == NULL ||
-        m2msec_mef_enrolee_remove(db, kpm_id, &err) == -1) {
+        fn(db, id, &err) == -1) {
         mefd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
-    printf("removed enrolee kpm-id=%s (its Ke and registrations erased)\n", kpm_id);
+    printf("removed %s %s=%s%s\n", what, flag, id, note);
     rv = 0;
 out:
     m2msec_db_close(db);
@@ -534,7 +657,8 @@ mefd_cmd_enrolee(int argc, char **argv)
         return enrolee_list_show(argc - 1, argv + 1, 1);
     }
     if (strcmp(argv[1], "remove") == 0) {
-        return enrolee_remove(argc - 1, argv + 1);
+        return mefd_remove_cmd(argc - 1, argv + 1, "kpm-id", "enrolee",
+                               " (its Ke and registrations erased)", m2msec_mef_enrolee_remove);
     }
     return mefd_fail("unknown enrolee command '%s' (add, list, show, remove)", argv[1]);
 }

@@ -13,19 +13,31 @@ usage(FILE *f)
     fputs("usage: mefd <command> [options]\n"
           "\n"
           "M2M Enrolment Function (oneM2M TS-0003): enrols devices over TLS 1.2 PSK,\n"
-          "derives Ke/KeID with the RFC 5705 exporter and runs the Enrolment Exchange.\n"
+          "derives Ke/KeID with the RFC 5705 exporter and runs the Enrolment Exchange;\n"
+          "serves keys derived from Ke to Enrolment Targets over certificate TLS.\n"
           "\n"
           "commands:\n"
-          "  init -d DIR --fqdn FQDN [--listen ADDR:PORT]\n"
-          "        create DIR with mefd.conf, a new key-encryption key and the store\n"
+          "  init -d DIR --fqdn FQDN [--listen ADDR:PORT] [--dev-pki]\n"
+          "        [--target-listen ADDR:PORT]\n"
+          "        create DIR with mefd.conf, a new key-encryption key and the store;\n"
+          "        --dev-pki: a development CA in DIR/pki and DIR/mef.pem for FQDN;\n"
+          "        --target-listen: serve Enrolment Targets (fetchCredentials) there\n"
           "  serve -d DIR [--listen ADDR:PORT]\n"
-          "        run the service in the foreground (SIGTERM/SIGINT: graceful stop)\n"
+          "        run the service(s) in the foreground (SIGTERM/SIGINT: graceful stop)\n"
           "  enrolee add -d DIR --kpm-id ID (--kpm-file F | --kpm HEX) --enrolee-id ID\n"
           "        [--target ID]... --expiry SECONDS [--instruct-maf URI]...\n"
           "        [--instruct-cert URI] [--instruct-rm URI]\n"
           "  enrolee list -d DIR [--json]\n"
           "  enrolee show -d DIR --kpm-id ID [--json]\n"
           "  enrolee remove -d DIR --kpm-id ID\n"
+          "  target add -d DIR --id ID --cert-fqdn FQDN --suid N[,N]... [--legacy]\n"
+          "        [--lifetime SECONDS]\n"
+          "        an Enrolment Target: a MAF (id = its FQDN, SUID 21) or an Enrolee B\n"
+          "        (id = CSE-ID or AE-ID, SUIDs 22..25)\n"
+          "  target list -d DIR [--json]\n"
+          "  target remove -d DIR --id ID\n"
+          "  pki issue -d DIR --fqdn FQDN --cert OUT --key OUT [--days N]\n"
+          "        certificate (server and client use) from the --dev-pki CA\n"
           "  sweep -d DIR     erase expired keys and registrations now\n"
           "  help | --help    this text\n"
           "\n"
@@ -66,6 +78,12 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "enrolee") == 0) {
         return mefd_cmd_enrolee(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "target") == 0) {
+        return mefd_cmd_target(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "pki") == 0) {
+        return mefd_cmd_pki(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "sweep") == 0) {
         return mefd_cmd_sweep(argc - 1, argv + 1);

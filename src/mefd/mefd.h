@@ -3,9 +3,11 @@
  *
  * Files: main.c (subcommand dispatch, usage), admin.c (init and the Enrolee
  * administration commands, which work on the store directly and are safe while
- * `serve` runs), serve.c (the TLS-PSK service: PPSK RSPF handshake, Enrolment
- * Exchange, MEF Client Registration procedures, sweeper), commit.c (group
- * commit of Enrolment Keys for serve.c).
+ * `serve` runs), target.c (`target ...` and `pki issue`), serve.c (the TLS-PSK
+ * service: PPSK RSPF handshake, Enrolment Exchange, MEF Client Registration
+ * procedures, sweeper; and the start of the target service), fetch.c (the
+ * Enrolment Target service: fetchCredentials over certificate TLS), commit.c
+ * (group commit of Enrolment Keys for serve.c).
  */
 #ifndef MEFD_MEFD_H
 #define MEFD_MEFD_H
@@ -13,12 +15,23 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "server.h"
 #include "store/store.h"
 #include "util/secret.h"
 
 #define MEFD_CONF_FILE "mefd.conf"
 #define MEFD_DB_FILE   "mef.db"
 #define MEFD_KEK_FILE  "kek.hex"
+
+/* `mefd init --dev-pki`: files relative to the directory. */
+#define MEFD_PKI_DIR       "pki"
+#define MEFD_PKI_CA_CERT   "pki/ca.pem"
+#define MEFD_PKI_CA_KEY    "pki/ca.key"
+#define MEFD_PKI_CA_CN     "m2msec development CA"
+#define MEFD_PKI_CA_DAYS   3650u
+#define MEFD_CERT_FILE     "mef.pem"
+#define MEFD_KEY_FILE      "mef.key"
+#define MEFD_PKI_CERT_DAYS 825u
 
 /* Enrolment Expiry bounds (seconds). */
 #define MEFD_EXPIRY_MIN 1
@@ -36,10 +49,33 @@ int mefd_dir_open(const char *dir, struct mefd_dir *d, struct m2msec_error *err)
 void mefd_dir_close(struct mefd_dir *d);
 struct m2msec_db *mefd_db_open(const struct mefd_dir *d, struct m2msec_error *err);
 
+/* "dir/file", m2msec_malloc'd; NULL when out of memory. */
+char *mefd_path_join(const char *dir, const char *file);
+
 int mefd_cmd_init(int argc, char **argv);
 int mefd_cmd_enrolee(int argc, char **argv);
+int mefd_cmd_target(int argc, char **argv);
+int mefd_cmd_pki(int argc, char **argv);
 int mefd_cmd_serve(int argc, char **argv);
 int mefd_cmd_sweep(int argc, char **argv);
+
+/*
+ * Enrolment Targets (fetch.c). A target's SUIDs are RSPF-provisioned ones:
+ * 21 (a MAF, whose id is its FQDN) or 22..25 (an Enrolee B, whose id is a
+ * CSE-ID or AE-ID).
+ */
+#define MEFD_TARGET_SUIDS_MAX 5
+/* "21" / "22,23": SUIDs in 21..25, strict decimal, no duplicates, at most 5. 0 or -1. */
+int mefd_suids_parse(const char *csv, unsigned out[MEFD_TARGET_SUIDS_MAX], size_t *n);
+/* 1 when suid suits a target with this id: 21 and an FQDN, or 22..25 and a CSE-ID / AE-ID. */
+int mefd_suid_fits(const char *id, unsigned suid);
+
+/* The target service (fetch.c), run by serve.c as a second server in certificate mode. */
+struct mefd_targets {
+    const struct mefd_dir *d; /* outlives the server */
+};
+/* Fill h (zeroed first) with the target service's handlers; arg = svc. */
+void mefd_target_handlers(struct mefd_targets *svc, struct srv_handlers *h);
 
 /*
  * Group commit of Enrolment Keys (commit.c): one thread with its own store
@@ -65,6 +101,10 @@ void mefd_committer_free(struct mefd_committer *c);
 int mefd_ke_commit(struct mefd_committer *c, const char *kpm_id, const uint8_t rel[16],
                    const struct m2msec_secret *ke, int64_t created, int64_t expires,
                    struct m2msec_error *err);
+
+/* `<what> remove -d DIR --<flag> ID` through fn (admin.c). Exit status. */
+int mefd_remove_cmd(int argc, char **argv, const char *flag, const char *what, const char *note,
+                    int (*fn)(struct m2msec_db *, const char *, struct m2msec_error *));
 
 /* Print "mefd: <msg>" to stderr; returns the exit status 1. */
 int mefd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -16,9 +16,14 @@
  * The Enrolee record is read once per session: the PSK lookup reads it (with
  * Kpm) during the handshake and leaves it, without Kpm, to conn_open of the
  * same connection (see struct mef_worker).
+ *
+ * With target_listen configured, mefd_cmd_serve also runs the Enrolment Target
+ * service (fetch.c) as a second server in certificate mode on its own thread.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +38,7 @@
 #include "proto/ids.h"
 #include "server.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/encoding.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -648,6 +654,115 @@ tick(void *arg)
     }
 }
 
+/*
+ * The Enrolment Target service (fetch.c) on target_listen: a second server
+ * in certificate mode, run by its own thread beside the enrolment service.
+ * Signals belong to the enrolment server; mefd_cmd_serve stops this one after
+ * the enrolment server's srv_run returns.
+ */
+struct target_svc {
+    struct mefd_targets svc;
+    struct srv *s;
+    struct srv *main; /* the enrolment server: stopped if this one cannot run */
+    pthread_t tid;
+    int started;
+    int rv;
+    struct m2msec_error err;
+};
+
+static void *
+target_main(void *arg)
+{
+    struct target_svc *t = arg;
+
+    t->rv = srv_run(t->s, &t->err);
+    if (t->rv == -1) {
+        srv_log_event(SRV_LOG_ERR, "targets_failed", "error", m2msec_error_msg(&t->err), NULL);
+        /* Async-signal-safe, so safe from any thread; a no-op after a normal stop. */
+        srv_stop(t->main);
+    }
+    return NULL;
+}
+
+/* Create and bind the target server; logs event=targets_listening. */
+static int
+target_setup(struct target_svc *t, const struct mefd_dir *d, struct srv *main_srv,
+             struct m2msec_error *err)
+{
+    const char *anchors[1] = { d->cfg.target_ca_path };
+    struct m2msec_tls_cert_opts co;
+    struct srv_handlers h;
+    struct srv_config cfg = d->cfg; /* shallow: only listen differs, nothing is freed */
+    char bound[128];
+
+    memset(&co, 0, sizeof(co));
+    co.cert_file = d->cfg.cert_path;
+    co.key_file = d->cfg.key_path;
+    /*
+     * @spec TS-0003 8.3.2.1: the target authenticates to the MEF with
+     * certificate credentials; any end entity under target_ca passes TLS,
+     * fetch.c then binds it to a configured target by its dNSName.
+     */
+    co.require_client_cert = 1;
+    co.client.flavour = M2MSEC_CERT_ANY;
+    co.client.ca_files = anchors;
+    co.client.n_ca_files = 1;
+    t->svc.d = d;
+    t->main = main_srv;
+    mefd_target_handlers(&t->svc, &h);
+    h.cert = &co;
+    cfg.listen = d->cfg.target_listen;
+    t->s = srv_new(&cfg, &h, err);
+    if (t->s == NULL) {
+        m2msec_error_wrap(err, "target service");
+        return -1;
+    }
+    if (srv_listen(t->s, bound, sizeof(bound), err) == -1) {
+        return -1;
+    }
+    srv_log_event(SRV_LOG_NOTICE, "targets_listening", "addr", bound, "cert", d->cfg.cert_path,
+                  "ca", d->cfg.target_ca_path, NULL);
+    return 0;
+}
+
+/* Run the target server on its own thread, with the process signals blocked there. */
+static int
+target_start(struct target_svc *t, struct m2msec_error *err)
+{
+    sigset_t block;
+    sigset_t old;
+    int r = 0;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGPIPE);
+    if (pthread_sigmask(SIG_BLOCK, &block, &old) != 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE, "pthread_sigmask failed");
+    }
+    r = pthread_create(&t->tid, NULL, target_main, t);
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "cannot start the target service thread");
+    }
+    t->started = 1;
+    return 0;
+}
+
+/* Stop and join the target server; 0, or -1 when it had failed. */
+static int
+target_stop(struct target_svc *t)
+{
+    if (!t->started) {
+        return 0;
+    }
+    srv_stop(t->s);
+    pthread_join(t->tid, NULL);
+    t->started = 0;
+    return t->rv;
+}
+
 int
 mefd_cmd_serve(int argc, char **argv)
 {
@@ -660,9 +775,10 @@ mefd_cmd_serve(int argc, char **argv)
     struct mef mef = { 0 };
     struct m2msec_db *db = NULL;
     struct srv *s = NULL;
+    struct target_svc tgt;
     const char *dir = NULL, *listen = NULL;
     char bound[128];
-    int c, run, rv = 1;
+    int c, run, trun, rv = 1;
     struct srv_handlers h = {
         .arg = &mef,
         .worker_init = worker_init,
@@ -674,6 +790,7 @@ mefd_cmd_serve(int argc, char **argv)
         .tick = tick,
     };
 
+    memset(&tgt, 0, sizeof(tgt));
     while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -728,7 +845,13 @@ mefd_cmd_serve(int argc, char **argv)
     }
     srv_log_event(SRV_LOG_NOTICE, "listening", "addr", bound, "fqdn", mef.d.cfg.fqdn, "dir", dir,
                   NULL);
+    if (mef.d.cfg.target_listen != NULL &&
+        (target_setup(&tgt, &mef.d, s, &err) == -1 || target_start(&tgt, &err) == -1)) {
+        mefd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
     run = srv_run(s, &err);
+    trun = target_stop(&tgt);
     /* The workers are done (or, after a shutdown timeout, any Ke they still ask
      * for is refused): commit what is queued and end the thread. */
     mefd_committer_stop(mef.committer);
@@ -736,8 +859,15 @@ mefd_cmd_serve(int argc, char **argv)
         mefd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
+    if (trun == -1) {
+        mefd_fail("target service: %s", m2msec_error_msg(&tgt.err));
+        goto out;
+    }
     rv = 0;
 out:
+    /* Not started when start-up failed before: then this only frees it. */
+    (void)target_stop(&tgt);
+    srv_free(tgt.s);
     srv_free(s);
     /* After srv_free: straggling workers may call mefd_ke_commit until then. */
     mefd_committer_free(mef.committer);

@@ -61,6 +61,10 @@ static const struct key_def keys[] = {
     { 0, "registration_lifetime_default_s", KEY_U64, OFF(reg_lifetime_default_s), 1, TEN_YEARS_S },
     { 0, "registration_lifetime_max_s", KEY_U64, OFF(reg_lifetime_max_s), 1, TEN_YEARS_S },
     { 0, "log_level", KEY_LEVEL, OFF(log_level), 0, 0 },
+    { 0, "target_listen", KEY_LISTEN, OFF(target_listen), 0, 0 },
+    { 0, "cert", KEY_PATH, OFF(cert_path), 0, 0 },
+    { 0, "key", KEY_PATH, OFF(key_path), 0, 0 },
+    { 0, "target_ca", KEY_PATH, OFF(target_ca_path), 0, 0 },
     { 1, "db", KEY_PATH, OFF(db_path), 0, 0 },
     { 1, "kek", KEY_PATH, OFF(kek_path), 0, 0 },
 };
@@ -112,10 +116,18 @@ srv_config_clear(struct srv_config *c)
     m2msec_free(c->listen);
     m2msec_free(c->db_path);
     m2msec_free(c->kek_path);
+    m2msec_free(c->target_listen);
+    m2msec_free(c->cert_path);
+    m2msec_free(c->key_path);
+    m2msec_free(c->target_ca_path);
     c->fqdn = NULL;
     c->listen = NULL;
     c->db_path = NULL;
     c->kek_path = NULL;
+    c->target_listen = NULL;
+    c->cert_path = NULL;
+    c->key_path = NULL;
+    c->target_ca_path = NULL;
 }
 
 /*
@@ -264,6 +276,40 @@ ini_handler_cb(void *user, const char *section, const char *name, const char *va
 }
 
 /*
+ * The certificate keys that only make sense together: cert with key, and the
+ * target service with all three. The message names the missing key.
+ */
+static int
+check_cert_keys(const struct srv_config *c, const char *path, const char *section,
+                struct m2msec_error *err)
+{
+    if ((c->cert_path == NULL) != (c->key_path == NULL)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "%s: missing key '%s' in [%s] (required with '%s')", path,
+                                 c->cert_path == NULL ? "cert" : "key", section,
+                                 c->cert_path == NULL ? "key" : "cert");
+    }
+    if (c->target_listen == NULL) {
+        return 0;
+    }
+    if (c->cert_path == NULL || c->target_ca_path == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "%s: missing key '%s' in [%s] (required with 'target_listen')",
+                                 path, c->cert_path == NULL ? "cert" : "target_ca", section);
+    }
+    return 0;
+}
+
+/* resolve_path for an optional path: NULL stays NULL. */
+static int resolve_path(const char *dir, char **p, struct m2msec_error *err);
+
+static int
+resolve_opt(const char *dir, char **p, struct m2msec_error *err)
+{
+    return *p == NULL ? 0 : resolve_path(dir, p, err);
+}
+
+/*
  * Resolve *p against dir unless it is absolute. dir is already absolute so the
  * result does not depend on a later chdir.
  */
@@ -387,11 +433,16 @@ srv_config_load(const char *path, const char *section, struct srv_config *c,
                                 path);
         goto out;
     }
+    if (check_cert_keys(&tmp, path, section, err) != 0) {
+        goto out;
+    }
     dir = config_dir(path, err);
     if (dir == NULL) {
         goto out;
     }
-    if (resolve_path(dir, &tmp.db_path, err) != 0 || resolve_path(dir, &tmp.kek_path, err) != 0) {
+    if (resolve_path(dir, &tmp.db_path, err) != 0 || resolve_path(dir, &tmp.kek_path, err) != 0 ||
+        resolve_opt(dir, &tmp.cert_path, err) != 0 || resolve_opt(dir, &tmp.key_path, err) != 0 ||
+        resolve_opt(dir, &tmp.target_ca_path, err) != 0) {
         goto out;
     }
     *c = tmp;
@@ -440,10 +491,54 @@ section_valid(const char *s)
     return 1;
 }
 
+/* "key = value", or the commented example when value is NULL. */
+static void
+write_opt(FILE *fp, const char *key, const char *value, const char *example)
+{
+    if (value != NULL) {
+        (void)fprintf(fp, "%s = %s\n", key, value);
+    } else {
+        (void)fprintf(fp, "# %s = %s\n", key, example);
+    }
+}
+
+static int
+tls_values_ok(const struct srv_config_tls *tls, struct m2msec_error *err)
+{
+    char host[M2MSEC_FQDN_MAX + 3];
+    char port[8];
+
+    if (tls == NULL) {
+        return 0;
+    }
+    if (tls->target_listen != NULL && m2msec_hostport_split(tls->target_listen, host, sizeof(host),
+                                                            port, sizeof(port), err) != 0) {
+        return -1;
+    }
+    if ((tls->target_listen != NULL && !value_writable(tls->target_listen)) ||
+        (tls->cert != NULL && !value_writable(tls->cert)) ||
+        (tls->key != NULL && !value_writable(tls->key)) ||
+        (tls->target_ca != NULL && !value_writable(tls->target_ca))) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "target_listen, cert, key and target_ca must be non-empty "
+                                 "without spaces, control characters, ';', '#', '[' or ']'");
+    }
+    return 0;
+}
+
 int
 srv_config_write(const char *path, const char *section, const char *fqdn, const char *listen,
                  const char *db_file, const char *kek_file, struct m2msec_error *err)
 {
+    return srv_config_write_tls(path, section, fqdn, listen, db_file, kek_file, NULL, err);
+}
+
+int
+srv_config_write_tls(const char *path, const char *section, const char *fqdn, const char *listen,
+                     const char *db_file, const char *kek_file, const struct srv_config_tls *tls,
+                     struct m2msec_error *err)
+{
+    static const struct srv_config_tls none = { NULL, NULL, NULL, NULL };
     struct srv_config d;
     FILE *fp = NULL;
     int fd = -1;
@@ -479,6 +574,12 @@ srv_config_write(const char *path, const char *section, const char *fqdn, const 
                                 "listen, db and kek must be non-empty without spaces, "
                                 "control characters, ';', '#', '[' or ']'");
         goto out;
+    }
+    if (tls_values_ok(tls, err) != 0) {
+        goto out;
+    }
+    if (tls == NULL) {
+        tls = &none;
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -523,16 +624,28 @@ srv_config_write(const char *path, const char *section, const char *fqdn, const 
                   "registration_lifetime_max_s = %llu\n"
                   "# debug, info, notice, warning or err.\n"
                   "log_level = info\n"
+                  "# Enrolment Target service (fetchCredentials, TS-0003 8.3.2.1): mutual\n"
+                  "# TLS with certificates on its own address; unset means no target\n"
+                  "# service. It needs cert, key and target_ca.\n",
+                  section, section, fqdn, listen, d.workers, d.backlog, d.max_queue,
+                  d.handshake_timeout_ms, d.io_timeout_ms, d.idle_timeout_ms, d.shutdown_timeout_ms,
+                  d.sweep_interval_s, (unsigned long long)d.reg_lifetime_default_s,
+                  (unsigned long long)d.reg_lifetime_max_s);
+    write_opt(fp, "target_listen", tls->target_listen, "127.0.0.1:8444");
+    (void)fprintf(fp, "# This server's FQDN certificate (PEM, chain after it) and its\n"
+                      "# ECDSA P-256 key (PEM, mode 0600).\n");
+    write_opt(fp, "cert", tls->cert, "mef.pem");
+    write_opt(fp, "key", tls->key, "mef.key");
+    (void)fprintf(fp, "# Trust anchors (PEM) for the client certificates of Enrolment Targets.\n");
+    write_opt(fp, "target_ca", tls->target_ca, "pki/ca.pem");
+    (void)fprintf(fp,
                   "\n"
                   "[store]\n"
                   "# SQLite database file.\n"
                   "db = %s\n"
                   "# Key-encryption key: hex, mode 0600.\n"
                   "kek = %s\n",
-                  section, section, fqdn, listen, d.workers, d.backlog, d.max_queue,
-                  d.handshake_timeout_ms, d.io_timeout_ms, d.idle_timeout_ms, d.shutdown_timeout_ms,
-                  d.sweep_interval_s, (unsigned long long)d.reg_lifetime_default_s,
-                  (unsigned long long)d.reg_lifetime_max_s, db_file, kek_file);
+                  db_file, kek_file);
     if (fflush(fp) != 0 || ferror(fp) || fsync(fileno(fp)) != 0) {
         (void)m2msec_error_set(err, M2MSEC_ERR_IO, "%s: write", path);
         goto out;

@@ -29,6 +29,16 @@ struct srv_config {
     uint64_t reg_lifetime_default_s; /* registration_lifetime_default_s = 86400 */
     uint64_t reg_lifetime_max_s;     /* registration_lifetime_max_s = 31536000 */
     enum srv_log_level log_level;    /* log_level = info */
+    /*
+     * Certificate TLS (optional). target_listen: address of the Enrolment
+     * Target service (unset: none); it requires the other three. cert/key:
+     * this server's FQDN certificate (PEM, chain after it) and its key.
+     * target_ca: PEM trust anchors for the target client certificates.
+     */
+    char *target_listen;  /* target_listen = 127.0.0.1:8444 */
+    char *cert_path;      /* cert = mef.pem */
+    char *key_path;       /* key = mef.key */
+    char *target_ca_path; /* target_ca = pki/ca.pem */
     /* [store] */
     char *db_path;  /* db = mef.db */
     char *kek_path; /* kek = kek.hex */
@@ -42,8 +52,23 @@ void srv_config_defaults(struct srv_config *c);
 int srv_config_load(const char *path, const char *section, struct srv_config *c,
                     struct m2msec_error *err);
 void srv_config_clear(struct srv_config *c);
-/* Write a commented default configuration (O_EXCL, 0600). */
+/*
+ * Write a commented default configuration (O_EXCL, 0600). The certificate keys
+ * are written commented out.
+ */
 int srv_config_write(const char *path, const char *section, const char *fqdn, const char *listen,
                      const char *db_file, const char *kek_file, struct m2msec_error *err);
+
+/* The certificate keys for srv_config_write_tls; a NULL member is written commented out. */
+struct srv_config_tls {
+    const char *target_listen;
+    const char *cert;
+    const char *key;
+    const char *target_ca;
+};
+/* srv_config_write, with the certificate keys set from tls (NULL: all commented out). */
+int srv_config_write_tls(const char *path, const char *section, const char *fqdn,
+                         const char *listen, const char *db_file, const char *kek_file,
+                         const struct srv_config_tls *tls, struct m2msec_error *err);
 
 #endif

@@ -29,6 +29,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "tls/x509.h"
 #include "util/encoding.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -80,7 +81,8 @@ struct srv {
     unsigned sweep_interval_s;
     struct srv_handlers h;
 
-    struct m2msec_tls_server *tls;
+    struct m2msec_tls_server *tls;           /* PSK mode */
+    struct m2msec_tls_cert_server *cert_tls; /* certificate mode */
     int lfd;
     char bound[SRV_PEER_MAX];
     int pipefd[2]; /* self-pipe: srv_stop writes, srv_run polls */
@@ -173,6 +175,15 @@ static void
 ulong_str(unsigned long v, char *out, size_t outsz)
 {
     (void)snprintf(out, outsz, "%lu", v);
+}
+
+/* For logs: the PSK identity, or the first name in a verified peer certificate. */
+static const char *
+conn_identity(const struct m2msec_tls_conn *c)
+{
+    const char *id = m2msec_tls_psk_identity(c);
+
+    return id != NULL ? id : m2msec_tls_peer_san(c, 0, NULL);
 }
 
 /* ---- responses ----------------------------------------------------------------------------- */
@@ -550,7 +561,11 @@ serve_conn(struct srv *s, void *wctx, const struct srv_item *it)
     fd_peer(it->fd, peer, sizeof(peer));
 
     /* The PSK lookup runs inside and may block; only this worker waits for it. */
-    c.tls = m2msec_tls_accept(s->tls, it->fd, wctx, s->handshake_timeout_ms, &e);
+    if (s->cert_tls != NULL) {
+        c.tls = m2msec_tls_accept_cert(s->cert_tls, it->fd, wctx, s->handshake_timeout_ms, &e);
+    } else {
+        c.tls = m2msec_tls_accept(s->tls, it->fd, wctx, s->handshake_timeout_ms, &e);
+    }
     if (c.tls == NULL) {
         srv_log_event(SRV_LOG_NOTICE, "handshake_failed", "conn", conn_s, "peer", peer, "reason",
                       e.msg, NULL);
@@ -564,13 +579,13 @@ serve_conn(struct srv *s, void *wctx, const struct srv_item *it)
 
     if (s->h.conn_open != NULL && s->h.conn_open(s->h.arg, &c) != 0) {
         srv_log_event(SRV_LOG_INFO, "conn_refused", "conn", conn_s, "peer", peer, "identity",
-                      m2msec_tls_psk_identity(c.tls), NULL);
+                      conn_identity(c.tls), NULL);
         why = "refused";
         goto out;
     }
     opened = 1;
     srv_log_event(SRV_LOG_DEBUG, "conn_open", "conn", conn_s, "peer", peer, "identity",
-                  m2msec_tls_psk_identity(c.tls), "sni", m2msec_tls_sni(c.tls), "cipher",
+                  conn_identity(c.tls), "sni", m2msec_tls_sni(c.tls), "cipher",
                   m2msec_tls_cipher(c.tls), NULL);
 
     parser = m2msec_http_parser_new(1, &e);
@@ -809,11 +824,12 @@ srv_new(const struct srv_config *cfg, const struct srv_handlers *h, struct m2mse
     struct srv *rv = NULL;
     unsigned i = 0;
 
-    if (cfg == NULL || h == NULL || h->handle == NULL || h->psk_lookup == NULL ||
-        cfg->listen == NULL || cfg->workers == 0 || cfg->max_queue == 0 || cfg->backlog == 0) {
+    if (cfg == NULL || h == NULL || h->handle == NULL ||
+        (h->psk_lookup == NULL && h->cert == NULL) || cfg->listen == NULL || cfg->workers == 0 ||
+        cfg->max_queue == 0 || cfg->backlog == 0) {
         (void)m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                                 "srv_new: listen, workers, max_queue, backlog, handle and "
-                                "psk_lookup are required");
+                                "psk_lookup (or cert) are required");
         goto out;
     }
     s = m2msec_calloc(1, sizeof(*s));
@@ -840,6 +856,8 @@ srv_new(const struct srv_config *cfg, const struct srv_handlers *h, struct m2mse
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
     s->sweep_interval_s = cfg->sweep_interval_s > 0 ? cfg->sweep_interval_s : 1;
     s->h = *h;
+    /* The options were borrowed for this call only. */
+    s->h.cert = NULL;
     s->listen = m2msec_strdup(cfg->listen);
     s->queue = m2msec_calloc(s->max_queue, sizeof(*s->queue));
     s->workers = m2msec_calloc(s->nworkers, sizeof(*s->workers));
@@ -857,9 +875,16 @@ srv_new(const struct srv_config *cfg, const struct srv_handlers *h, struct m2mse
     if (m2msec_tls_global_init(err) != 0) {
         goto out;
     }
-    s->tls = m2msec_tls_server_new_psk(h->psk_lookup, h->arg, err);
-    if (s->tls == NULL) {
-        goto out;
+    if (h->cert != NULL) {
+        s->cert_tls = m2msec_tls_cert_server_new(h->cert, err);
+        if (s->cert_tls == NULL) {
+            goto out;
+        }
+    } else {
+        s->tls = m2msec_tls_server_new_psk(h->psk_lookup, h->arg, err);
+        if (s->tls == NULL) {
+            goto out;
+        }
     }
     rv = s;
     s = NULL;
@@ -1190,6 +1215,7 @@ srv_free(struct srv *s)
         }
     }
     m2msec_tls_server_free(s->tls);
+    m2msec_tls_cert_server_free(s->cert_tls);
     m2msec_free(s->queue);
     m2msec_free(s->workers);
     m2msec_free(s->listen);

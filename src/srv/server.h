@@ -4,7 +4,9 @@
  * Runtime model (docs/ARCHITECTURE.md 5): one listener thread accepts into a
  * bounded queue; a fixed pool of workers each owns one connection at a time with
  * blocking I/O and a deadline on every handshake, read and write. A PSK lookup
- * may block without stalling other connections. A housekeeping thread calls
+ * may block without stalling other connections. A server speaks either TLS-PSK
+ * or, with srv_handlers.cert, certificate TLS; a daemon needing both runs two
+ * servers (only one of them installs the signal handlers). A housekeeping thread calls
  * tick() every sweep interval. SIGTERM/SIGINT: stop accepting, let in-flight
  * requests finish (up to shutdown_timeout_ms), close idle keep-alive
  * connections, return from srv_run with 0. SIGHUP sets a reload flag the app
@@ -24,6 +26,7 @@
 #include "config.h"
 #include "http/http.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -71,6 +74,13 @@ struct srv_handlers {
                   struct srv_response *resp);
     /* Housekeeping every sweep_interval_s, on its own thread with its own context. */
     void (*tick)(void *arg);
+    /*
+     * Certificate mode: when set, connections are TLS 1.2 ECDHE-ECDSA with
+     * this server certificate (tls/x509.h), client certificates verified as
+     * the options say, and psk_lookup is unused (may be NULL). Read by srv_new
+     * only (it loads the files then). NULL: TLS-PSK with psk_lookup.
+     */
+    const struct m2msec_tls_cert_opts *cert;
 };
 
 struct srv *srv_new(const struct srv_config *cfg, const struct srv_handlers *h,

@@ -43,9 +43,12 @@ json_get() {
     python3 -c 'import json,sys; j=json.load(open(sys.argv[1]) if sys.argv[1]!="-" else sys.stdin); v=eval(sys.argv[2]); print("" if v is None else (json.dumps(v) if isinstance(v,(dict,list,bool)) else v))' "$@"
 }
 
-# mefd_init DIR FQDN: a fresh MEF directory with short timeouts for tests.
+# mefd_init DIR FQDN [init args...]: a fresh MEF directory with short timeouts for tests.
 mefd_init() {
-    "$MEFD" init -d "$1" --fqdn "$2" --listen 127.0.0.1:0 >/dev/null
+    local dir=$1 fqdn=$2
+    shift 2
+    "$MEFD" init -d "$dir" --fqdn "$fqdn" --listen 127.0.0.1:0 "$@" >/dev/null
+    set -- "$dir"
     sed -i -e 's/^idle_timeout_ms = .*/idle_timeout_ms = 2000/' \
            -e 's/^handshake_timeout_ms = .*/handshake_timeout_ms = 3000/' \
            -e 's/^sweep_interval_s = .*/sweep_interval_s = 1/' \
@@ -64,6 +67,12 @@ mefd_start() {
             # The log may hold the address of an earlier run: wait for this run's line.
             if [ "$(grep -c 'event=listening' "$dir/mefd.log")" -ge "${MEF_STARTS:-1}" ]; then
                 MEF_PORT=${MEF_ADDR##*:}
+                # The Enrolment Target service, when configured, logs its own address.
+                TGT_ADDR=$(grep -o 'event=targets_listening addr=[^ ]*' "$dir/mefd.log" | tail -n 1 | sed 's/.*addr=//') || true
+                if grep -q '^target_listen *= *[0-9\[]' "$dir/mefd.conf" && [ -z "$TGT_ADDR" ]; then
+                    sleep 0.1
+                    continue
+                fi
                 return 0
             fi
         fi

@@ -2,7 +2,8 @@
  * tests/unit/test_codec.c - unit tests for src/lib/codec (json.c, mef_msg.c).
  *
  * Covers the strict JSON layer (depth, width, duplicates, UTF-8, NUL,
- * trailing bytes, the sticky reader), and for every MEF message: struct round
+ * trailing bytes, the sticky reader), and for every MEF message (the
+ * fetchCredentials response included): struct round
  * trips, canonical bytes (encode(decode(x)) == x), a table of rejected
  * neighbours (missing, wrong type, unknown, oversize, out of range,
  * instruction members of the wrong type...), generic mutations of every valid
@@ -27,6 +28,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/secret.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -55,6 +57,7 @@ enum kind {
     K_CFG,
     K_POLICY,
     K_DBG,
+    K_FETCH,
 };
 
 union any_msg {
@@ -67,6 +70,7 @@ union any_msg {
     struct m2msec_mefreg_cfg cfg;
     struct m2msec_enrolee_policy policy;
     char *dbg;
+    struct m2msec_fetch_resp fetch;
 };
 
 static size_t
@@ -92,6 +96,8 @@ kind_size(enum kind k)
         return sizeof(struct m2msec_enrolee_policy);
     case K_DBG:
         return sizeof(char *);
+    case K_FETCH:
+        return sizeof(struct m2msec_fetch_resp);
     }
     return 0;
 }
@@ -122,6 +128,8 @@ decode_kind(enum kind k, const char *buf, size_t len, union any_msg *u, struct m
         return m2msec_enrolee_policy_decode(b, len, &u->policy, err);
     case K_DBG:
         return m2msec_dbg_decode(b, len, &u->dbg, err);
+    case K_FETCH:
+        return m2msec_fetch_resp_decode(b, len, &u->fetch, err);
     }
     return -1;
 }
@@ -150,6 +158,8 @@ encode_kind(enum kind k, const union any_msg *u, struct m2msec_buf *out, struct 
         return m2msec_enrolee_policy_encode(&u->policy, out, err);
     case K_DBG:
         return m2msec_dbg_encode(u->dbg, out, err);
+    case K_FETCH:
+        return m2msec_fetch_resp_encode(&u->fetch, out, err);
     }
     return -1;
 }
@@ -186,6 +196,9 @@ clear_kind(enum kind k, union any_msg *u)
     case K_DBG:
         m2msec_free(u->dbg);
         u->dbg = NULL;
+        break;
+    case K_FETCH:
+        m2msec_fetch_resp_clear(&u->fetch);
         break;
     }
 }
@@ -279,7 +292,17 @@ expect_accept(enum kind k, const char *name, const char *buf, size_t len)
 #define V_POLICY                                                               \
     "{\"certificateEnrolmentURI\":\"https://ca.example.com/est\",\"mafURIs\":" \
     "[\"https://maf.example.com\"],\"remoteManagementURI\":\"coaps://dm.example.com\"}"
-#define V_DBG "{\"m2m:dbg\":\"member 'step': out of range\"}"
+#define V_DBG  "{\"m2m:dbg\":\"member 'step': out of range\"}"
+#define B64_16 "AAECAwQFBgcICQoLDA0ODw=="
+#define B64_32 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define B64_64                                                                             \
+    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+" \
+    "Pw=="
+#define V_FETCH_OK                                                             \
+    "{\"Credential\":\"" B64_32 "\",\"EnroleeID\":\"/cse-dev1\",\"Lifetime\":" \
+    "\"20300101T000000\",\"Status\":true}"
+#define V_FETCH_FAIL  "{\"ErrorString\":\"not authorised\",\"Status\":false}"
+#define FETCH_OK_REST "\"EnroleeID\":\"e\",\"Lifetime\":\"20300101T000000\""
 
 static const struct {
     enum kind kind;
@@ -305,6 +328,8 @@ static const struct {
     { K_POLICY, V_POLICY },
     { K_POLICY, "{}" },
     { K_DBG, V_DBG },
+    { K_FETCH, V_FETCH_OK },
+    { K_FETCH, V_FETCH_FAIL },
 };
 
 static void
@@ -860,6 +885,94 @@ static const struct {
     { K_DBG, "1024", "{\"m2m:dbg\":\"@\"}", 1024, NULL },
     { K_DBG, "1025", "{\"m2m:dbg\":\"@\"}", 1025, "member 'm2m:dbg': too long" },
     { K_DBG, "unknown", "{\"m2m:dbg\":\"x\",\"m2m:rsc\":4000}", 0, "member 'm2m:rsc': unknown" },
+
+    /* fetchCredentials response (TS-0003 tables 8.3.2.1-5 / -6) */
+    { K_FETCH, "no Status", "{\"ErrorString\":\"x\"}", 0, "member 'Status': missing" },
+    { K_FETCH, "Status string", "{\"Status\":\"false\",\"ErrorString\":\"x\"}", 0,
+      "member 'Status': wrong type" },
+    { K_FETCH, "Status null", "{\"Status\":null,\"ErrorString\":\"x\"}", 0,
+      "member 'Status': wrong type" },
+    { K_FETCH, "Status 1", "{\"Status\":1,\"ErrorString\":\"x\"}", 0,
+      "member 'Status': wrong type" },
+    { K_FETCH, "status lowercase", "{\"status\":false,\"ErrorString\":\"x\"}", 0,
+      "member 'Status': missing" },
+    { K_FETCH, "failure without ErrorString", "{\"Status\":false}", 0,
+      "member 'ErrorString': missing" },
+    { K_FETCH, "ErrorString empty", "{\"Status\":false,\"ErrorString\":\"\"}", 0,
+      "member 'ErrorString': empty" },
+    { K_FETCH, "ErrorString number", "{\"Status\":false,\"ErrorString\":4103}", 0,
+      "member 'ErrorString': wrong type" },
+    { K_FETCH, "ErrorString 1024", "{\"Status\":false,\"ErrorString\":\"@\"}", 1024, NULL },
+    { K_FETCH, "ErrorString 1025", "{\"Status\":false,\"ErrorString\":\"@\"}", 1025,
+      "member 'ErrorString': too long" },
+    { K_FETCH, "failure with Credential",
+      "{\"Status\":false,\"ErrorString\":\"x\",\"Credential\":\"" B64_16 "\"}", 0,
+      "member 'Credential': not allowed in a failure response" },
+    { K_FETCH, "failure with Lifetime",
+      "{\"Status\":false,\"ErrorString\":\"x\",\"Lifetime\":\"20300101T000000\"}", 0,
+      "member 'Lifetime': not allowed in a failure response" },
+    { K_FETCH, "success with ErrorString",
+      "{\"Status\":true,\"Credential\":\"" B64_16 "\"," FETCH_OK_REST ",\"ErrorString\":\"x\"}", 0,
+      "member 'ErrorString': not allowed in a success response" },
+    { K_FETCH, "success without Credential", "{\"Status\":true," FETCH_OK_REST "}", 0,
+      "member 'Credential': missing" },
+    { K_FETCH, "success without EnroleeID",
+      "{\"Status\":true,\"Credential\":\"" B64_16 "\",\"Lifetime\":\"20300101T000000\"}", 0,
+      "member 'EnroleeID': missing" },
+    { K_FETCH, "success without Lifetime",
+      "{\"Status\":true,\"Credential\":\"" B64_16 "\",\"EnroleeID\":\"e\"}", 0,
+      "member 'Lifetime': missing" },
+    { K_FETCH, "Lifetime with zone",
+      "{\"Status\":true,\"Credential\":\"" B64_16 "\",\"EnroleeID\":\"e\",\"Lifetime\":"
+      "\"20300101T000000+01\"}",
+      0, "member 'Lifetime'" },
+    { K_FETCH, "Lifetime number",
+      "{\"Status\":true,\"Credential\":\"" B64_16 "\",\"EnroleeID\":\"e\",\"Lifetime\":1}", 0,
+      "member 'Lifetime': wrong type" },
+    { K_FETCH, "EnroleeID 512",
+      "{\"Status\":true,\"Credential\":\"" B64_16 "\",\"EnroleeID\":"
+      "\"@\",\"Lifetime\":\"20300101T000000\"}",
+      512, NULL },
+    { K_FETCH, "EnroleeID 513",
+      "{\"Status\":true,\"Credential\":\"" B64_16 "\",\"EnroleeID\":"
+      "\"@\",\"Lifetime\":\"20300101T000000\"}",
+      513, "member 'EnroleeID': too long" },
+    { K_FETCH, "Credential 16 bytes",
+      "{\"Status\":true,\"Credential\":\"" B64_16 "\"," FETCH_OK_REST "}", 0, NULL },
+    { K_FETCH, "Credential 64 bytes",
+      "{\"Status\":true,\"Credential\":\"" B64_64 "\"," FETCH_OK_REST "}", 0, NULL },
+    { K_FETCH, "Credential 15 bytes",
+      "{\"Status\":true,\"Credential\":\"AAECAwQFBgcICQoLDA0O\"," FETCH_OK_REST "}", 0,
+      "member 'Credential': 15 bytes, expected 16 to 64" },
+    { K_FETCH, "Credential 65 bytes",
+      "{\"Status\":true,\"Credential\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUm"
+      "JygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A=\"," FETCH_OK_REST "}",
+      0, "member 'Credential': 65 bytes" },
+    { K_FETCH, "Credential 66 bytes", "{\"Status\":true,\"Credential\":\"@\"," FETCH_OK_REST "}",
+      88, "member 'Credential': 66 bytes" },
+    { K_FETCH, "Credential 63 bytes", "{\"Status\":true,\"Credential\":\"@\"," FETCH_OK_REST "}",
+      84, NULL },
+    { K_FETCH, "Credential 92 characters",
+      "{\"Status\":true,\"Credential\":\"@\"," FETCH_OK_REST "}", 92,
+      "member 'Credential': too long" },
+    { K_FETCH, "Credential unpadded",
+      "{\"Status\":true,\"Credential\":\"AAECAwQFBgcICQoLDA0ODw\"," FETCH_OK_REST "}", 0,
+      "member 'Credential': not canonical base64" },
+    { K_FETCH, "Credential stray bits",
+      "{\"Status\":true,\"Credential\":\"AAECAwQFBgcICQoLDA0ODx==\"," FETCH_OK_REST "}", 0,
+      "member 'Credential': not canonical base64" },
+    { K_FETCH, "Credential base64url",
+      "{\"Status\":true,\"Credential\":\"AAECAwQFBgcICQoLDA0-_w==\"," FETCH_OK_REST "}", 0,
+      "member 'Credential': not canonical base64" },
+    { K_FETCH, "Credential with space",
+      "{\"Status\":true,\"Credential\":\"AAECAwQF gcICQoLDA0ODw==\"," FETCH_OK_REST "}", 0,
+      "member 'Credential': not canonical base64" },
+    { K_FETCH, "Credential empty", "{\"Status\":true,\"Credential\":\"\"," FETCH_OK_REST "}", 0,
+      "member 'Credential': empty" },
+    { K_FETCH, "Credential array", "{\"Status\":true,\"Credential\":[1]," FETCH_OK_REST "}", 0,
+      "member 'Credential': wrong type" },
+    { K_FETCH, "unknown", "{\"Status\":false,\"ErrorString\":\"x\",\"RSC\":4103}", 0,
+      "member 'RSC': unknown" },
 };
 
 /* json with '@' replaced by fill copies of 'a'. */
@@ -1237,6 +1350,58 @@ test_roundtrip_policy_dbg(void **state)
     clear_kind(K_DBG, &out);
 }
 
+static void
+test_roundtrip_fetch(void **state)
+{
+    static char eid[] = "//sp.example/cse-1/Cae-1";
+    static char msg[] = "unknown or expired KeID";
+    union any_msg in;
+    union any_msg out;
+    uint8_t raw[64];
+    size_t len;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(raw); i++) {
+        raw[i] = (uint8_t)(0xff - i);
+    }
+    /* Every accepted key length survives the trip byte for byte. */
+    for (len = M2MSEC_FETCH_CRED_MIN; len <= M2MSEC_FETCH_CRED_MAX; len++) {
+        memset(&in, 0, sizeof(in));
+        in.fetch.status = 1;
+        in.fetch.credential = m2msec_secret_from(raw, len, NULL);
+        assert_non_null(in.fetch.credential);
+        in.fetch.enrolee_id = eid;
+        in.fetch.lifetime = T2030 + 59;
+        roundtrip(K_FETCH, &in, &out);
+        assert_int_equal(out.fetch.status, 1);
+        assert_true(m2msec_secret_equal(out.fetch.credential, in.fetch.credential));
+        assert_string_equal(out.fetch.enrolee_id, eid);
+        assert_int_equal(out.fetch.lifetime, T2030 + 59);
+        assert_null(out.fetch.error_string);
+        m2msec_secret_free(in.fetch.credential);
+        clear_kind(K_FETCH, &out);
+        assert_null(out.fetch.credential);
+    }
+
+    memset(&in, 0, sizeof(in));
+    in.fetch.error_string = msg;
+    roundtrip(K_FETCH, &in, &out);
+    assert_int_equal(out.fetch.status, 0);
+    assert_string_equal(out.fetch.error_string, msg);
+    assert_null(out.fetch.credential);
+    assert_null(out.fetch.enrolee_id);
+    assert_int_equal(out.fetch.lifetime, 0);
+    clear_kind(K_FETCH, &out);
+    /* A failure ignores success members the caller left set: only ErrorString goes out. */
+    in.fetch.enrolee_id = eid;
+    in.fetch.lifetime = T2030;
+    roundtrip(K_FETCH, &in, &out);
+    assert_null(out.fetch.enrolee_id);
+    clear_kind(K_FETCH, &out);
+    m2msec_fetch_resp_clear(NULL);
+}
+
 /* What the decoder would refuse, the encoder refuses too, leaving out untouched. */
 static void
 test_encode_refusals(void **state)
@@ -1257,11 +1422,17 @@ test_encode_refusals(void **state)
         enum kind kind;
         const char *name;
         const char *want;
-    } refusals[16];
-    union any_msg msgs[16];
+    } refusals[24];
+    union any_msg msgs[24];
     size_t n = 0;
+    struct m2msec_secret *short_key = m2msec_secret_random(15, NULL);
+    struct m2msec_secret *long_key = m2msec_secret_random(65, NULL);
+    struct m2msec_secret *key = m2msec_secret_random(32, NULL);
 
     (void)state;
+    assert_non_null(short_key);
+    assert_non_null(long_key);
+    assert_non_null(key);
     memset(msgs, 0, sizeof(msgs));
 #define REFUSE(k, nm, w)         \
     do {                         \
@@ -1332,6 +1503,37 @@ test_encode_refusals(void **state)
     msgs[n].dbg = empty;
     REFUSE(K_DBG, "empty dbg", "member 'm2m:dbg': empty");
     REFUSE(K_DBG, "NULL dbg", "member 'm2m:dbg': missing");
+    msgs[n].fetch.status = 1;
+    msgs[n].fetch.enrolee_id = admin;
+    msgs[n].fetch.lifetime = T2030;
+    REFUSE(K_FETCH, "success without credential", "member 'Credential': missing");
+    msgs[n].fetch.status = 1;
+    msgs[n].fetch.credential = short_key;
+    msgs[n].fetch.enrolee_id = admin;
+    msgs[n].fetch.lifetime = T2030;
+    REFUSE(K_FETCH, "credential 15 bytes", "member 'Credential': 15 bytes");
+    msgs[n].fetch.status = 1;
+    msgs[n].fetch.credential = long_key;
+    msgs[n].fetch.enrolee_id = admin;
+    msgs[n].fetch.lifetime = T2030;
+    REFUSE(K_FETCH, "credential 65 bytes", "member 'Credential': 65 bytes");
+    msgs[n].fetch.status = 1;
+    msgs[n].fetch.credential = key;
+    msgs[n].fetch.lifetime = T2030;
+    REFUSE(K_FETCH, "success without EnroleeID", "member 'EnroleeID': missing");
+    msgs[n].fetch.status = 1;
+    msgs[n].fetch.credential = key;
+    msgs[n].fetch.enrolee_id = admin;
+    msgs[n].fetch.lifetime = INT64_MAX;
+    REFUSE(K_FETCH, "lifetime unrepresentable", "member 'Lifetime'");
+    msgs[n].fetch.status = 1;
+    msgs[n].fetch.credential = key;
+    msgs[n].fetch.enrolee_id = bad_utf8;
+    msgs[n].fetch.lifetime = T2030;
+    REFUSE(K_FETCH, "EnroleeID not UTF-8", "member 'EnroleeID': not valid UTF-8");
+    REFUSE(K_FETCH, "failure without ErrorString", "member 'ErrorString': missing");
+    msgs[n].fetch.error_string = empty;
+    REFUSE(K_FETCH, "empty ErrorString", "member 'ErrorString': empty");
 #undef REFUSE
 
     m2msec_buf_init(&out, 1 << 20);
@@ -1349,6 +1551,9 @@ test_encode_refusals(void **state)
         assert_int_equal(out.len, 0);
     }
     m2msec_buf_free(&out);
+    m2msec_secret_free(short_key);
+    m2msec_secret_free(long_key);
+    m2msec_secret_free(key);
 
     /* The encoder's output buffer limit is honoured. */
     memset(&u, 0, sizeof(u));
@@ -1628,6 +1833,8 @@ test_alloc_failures(void **state)
         { K_MEFREG_REQ, V_MEFREG_REQ },
         { K_POLICY, V_POLICY },
         { K_DBG, V_DBG },
+        { K_FETCH, V_FETCH_OK },
+        { K_FETCH, V_FETCH_FAIL },
     };
     size_t i;
 
@@ -1683,6 +1890,7 @@ main(void)
         cmocka_unit_test(test_roundtrip_enrol),
         cmocka_unit_test(test_roundtrip_mefreg),
         cmocka_unit_test(test_roundtrip_policy_dbg),
+        cmocka_unit_test(test_roundtrip_fetch),
         cmocka_unit_test(test_encode_refusals),
         cmocka_unit_test(test_json_parse_limits),
         cmocka_unit_test(test_json_dump),

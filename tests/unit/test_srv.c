@@ -2,7 +2,10 @@
  * tests/unit/test_srv.c - daemon plumbing: log escaping and line shape, level
  * names, configuration files, path splitting, and an in-process server (TLS PSK
  * on 127.0.0.1, keep-alive, pipelining, common request checks, queue overflow,
- * unknown identities, graceful stop, signals).
+ * unknown identities, graceful stop, signals), and the same server in
+ * certificate mode (mutual TLS under a development PKI, foreign and missing
+ * client certificates refused at the handshake), plus the certificate keys of
+ * the configuration.
  */
 /* realpath(3) is an XSI interface. */
 #define _XOPEN_SOURCE 700
@@ -32,6 +35,7 @@
 #include "log.h"
 #include "server.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/secret.h"
@@ -568,6 +572,161 @@ test_config_write_roundtrip(void **state)
     unlink(path);
 }
 
+/* The certificate keys: optional, resolved like db/kek, and complete when the target service is on. */
+static void
+test_config_cert_keys(void **state)
+{
+    static const struct {
+        const char *lines;
+        const char *want; /* NULL: accepted */
+    } cases[] = {
+        { "", NULL },
+        { "cert = a.pem\nkey = a.key\n", NULL },
+        { "cert = a.pem\nkey = a.key\ntarget_ca = ca.pem\n", NULL },
+        { "target_ca = ca.pem\n", NULL },
+        { "target_listen = 127.0.0.1:0\ncert = a.pem\nkey = a.key\ntarget_ca = ca.pem\n", NULL },
+        { "target_listen = [::1]:8444\ncert = a.pem\nkey = a.key\ntarget_ca = ca.pem\n", NULL },
+        { "cert = a.pem\n", "missing key 'key' in [mefd] (required with 'cert')" },
+        { "key = a.key\n", "missing key 'cert' in [mefd] (required with 'key')" },
+        { "target_listen = 127.0.0.1:0\n", "missing key 'cert' in [mefd] (required with "
+                                           "'target_listen')" },
+        { "target_listen = 127.0.0.1:0\ncert = a.pem\nkey = a.key\n",
+          "missing key 'target_ca' in [mefd] (required with 'target_listen')" },
+        { "target_listen = 127.0.0.1:0\nkey = a.key\ntarget_ca = ca.pem\n",
+          "missing key 'cert' in [mefd] (required with 'key')" },
+        { "target_listen = localhost\ncert = a.pem\nkey = a.key\ntarget_ca = ca.pem\n",
+          ":3: 'target_listen' must be ip:port" },
+        { "target_listen = 127.0.0.1:65536\n", ":3: 'target_listen' must be ip:port" },
+        { "cert =\nkey = a.key\n", ":3: empty value for 'cert'" },
+        { "cert = a.pem\ncert = b.pem\nkey = a.key\n", ":4: duplicate key 'cert'" },
+        { "Cert = a.pem\n", ":3: unknown key 'Cert' in [mefd]" },
+        { "[store]\ncert = a.pem\n", "unknown key 'cert' in [store]" },
+    };
+    struct srv_config c;
+    struct m2msec_error err;
+    char text[512];
+    char expect[256];
+    char *real = NULL;
+    size_t i = 0;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        (void)snprintf(text, sizeof(text), "[mefd]\nfqdn = a.example\n%s", cases[i].lines);
+        m2msec_error_clear(&err);
+        if (cases[i].want == NULL) {
+            if (load_text(text, &c, &err) != 0) {
+                fail_msg("case %zu: %s", i, err.msg);
+            }
+            srv_config_clear(&c);
+            continue;
+        }
+        if (load_text(text, &c, &err) == 0) {
+            srv_config_clear(&c);
+            fail_msg("case %zu accepted", i);
+        }
+        if (strstr(err.msg, cases[i].want) == NULL || strstr(err.msg, "c.ini") == NULL) {
+            fail_msg("case %zu: unexpected error '%s'", i, err.msg);
+        }
+    }
+
+    /* Absent: NULL. Present: relative paths resolved against the file's directory. */
+    m2msec_error_clear(&err);
+    assert_int_equal(load_text("[mefd]\nfqdn = a.example\n", &c, &err), 0);
+    assert_null(c.target_listen);
+    assert_null(c.cert_path);
+    assert_null(c.key_path);
+    assert_null(c.target_ca_path);
+    srv_config_clear(&c);
+    assert_int_equal(load_text("[mefd]\nfqdn = a.example\ntarget_listen = 0.0.0.0:8444\n"
+                               "cert = mef.pem\nkey = /etc/m2msec/mef.key\n"
+                               "target_ca = pki/ca.pem\n",
+                               &c, &err),
+                     0);
+    real = realpath(tmpdir, NULL);
+    assert_non_null(real);
+    assert_string_equal(c.target_listen, "0.0.0.0:8444");
+    (void)snprintf(expect, sizeof(expect), "%s/mef.pem", real);
+    assert_string_equal(c.cert_path, expect);
+    assert_string_equal(c.key_path, "/etc/m2msec/mef.key");
+    (void)snprintf(expect, sizeof(expect), "%s/pki/ca.pem", real);
+    assert_string_equal(c.target_ca_path, expect);
+    free(real);
+    srv_config_clear(&c);
+    assert_null(c.cert_path);
+    assert_null(c.target_listen);
+}
+
+/* The certificate keys written commented out, or set. */
+static void
+test_config_write_tls(void **state)
+{
+    static const struct srv_config_tls all = { "127.0.0.1:0", "mef.pem", "mef.key", "pki/ca.pem" };
+    static const struct srv_config_tls listen_only = { "127.0.0.1:8444", NULL, NULL, NULL };
+    static const struct srv_config_tls bad_listen = { "localhost", "a", "b", "c" };
+    static const struct srv_config_tls bad_value = { NULL, "my cert.pem", "k", NULL };
+    static const struct srv_config_tls bad_comment = { NULL, "c.pem", "k;x", NULL };
+    struct srv_config c;
+    struct m2msec_error err;
+    char path[128];
+    char text[4096];
+    FILE *fp = NULL;
+    size_t n = 0;
+
+    (void)state;
+    tmp_path(path, sizeof(path), "tls.conf");
+    /* Plain srv_config_write: the keys are there, commented out, and load as absent. */
+    m2msec_error_clear(&err);
+    assert_int_equal(srv_config_write(path, "mefd", "mef.example.com", NULL, NULL, NULL, &err), 0);
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    n = fread(text, 1, sizeof(text) - 1, fp);
+    text[n] = '\0';
+    fclose(fp);
+    assert_non_null(strstr(text, "\n# target_listen = "));
+    assert_non_null(strstr(text, "\n# cert = "));
+    assert_non_null(strstr(text, "\n# key = "));
+    assert_non_null(strstr(text, "\n# target_ca = "));
+    assert_int_equal(srv_config_load(path, "mefd", &c, &err), 0);
+    assert_null(c.target_listen);
+    assert_null(c.cert_path);
+    srv_config_clear(&c);
+    unlink(path);
+
+    /* All four set: they load back. */
+    assert_int_equal(
+            srv_config_write_tls(path, "mefd", "mef.example.com", NULL, NULL, NULL, &all, &err), 0);
+    assert_int_equal(srv_config_load(path, "mefd", &c, &err), 0);
+    assert_string_equal(c.target_listen, "127.0.0.1:0");
+    assert_non_null(strstr(c.cert_path, "/mef.pem"));
+    assert_non_null(strstr(c.key_path, "/mef.key"));
+    assert_non_null(strstr(c.target_ca_path, "/pki/ca.pem"));
+    srv_config_clear(&c);
+    unlink(path);
+
+    /* Only target_listen: written, and loading then names the missing key. */
+    assert_int_equal(srv_config_write_tls(path, "mefd", "mef.example.com", NULL, NULL, NULL,
+                                          &listen_only, &err),
+                     0);
+    assert_int_equal(srv_config_load(path, "mefd", &c, &err), -1);
+    assert_non_null(strstr(err.msg, "missing key 'cert'"));
+    unlink(path);
+
+    /* Values that would not read back are refused, and nothing is written. */
+    assert_int_equal(srv_config_write_tls(path, "mefd", "mef.example.com", NULL, NULL, NULL,
+                                          &bad_listen, &err),
+                     -1);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(srv_config_write_tls(path, "mefd", "mef.example.com", NULL, NULL, NULL,
+                                          &bad_value, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "cert"));
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(srv_config_write_tls(path, "mefd", "mef.example.com", NULL, NULL, NULL,
+                                          &bad_comment, &err),
+                     -1);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 /* ---- path split ---------------------------------------------------------------------------- */
 
 static void
@@ -730,6 +889,16 @@ app_handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req,
         resp->rsc = 2000;
         return 0;
     }
+    if (req->method == M2MSEC_HTTP_GET && strcmp(req->target, "/whoami") == 0) {
+        /* Certificate mode: the verified client certificate's first name. */
+        const char *san = m2msec_tls_peer_san(c->tls, 0, NULL);
+
+        resp->rsc = 2000;
+        return m2msec_buf_appendf(&resp->body, NULL, "{\"san\":\"%s\"}", san != NULL ? san : "-") ==
+                               0
+                       ? 0
+                       : -1;
+    }
     if (strcmp(req->target, "/bye") == 0) {
         c->close_after = 1;
         resp->rsc = 2002;
@@ -769,6 +938,7 @@ struct opts {
     unsigned io_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned shutdown_timeout_ms;
+    const struct m2msec_tls_cert_opts *cert; /* certificate mode when set */
 };
 
 static void
@@ -798,6 +968,10 @@ server_start_opts(struct running *r, struct app *a, const struct opts *o)
     h.conn_close = app_close;
     h.handle = app_handle;
     h.tick = app_tick;
+    if (o->cert != NULL) {
+        h.cert = o->cert;
+        h.psk_lookup = NULL;
+    }
     m2msec_error_clear(&err);
     r->s = srv_new(&cfg, &h, &err);
     srv_config_clear(&cfg);
@@ -814,7 +988,7 @@ server_start_opts(struct running *r, struct app *a, const struct opts *o)
 static void
 server_start(struct running *r, struct app *a, unsigned workers, unsigned max_queue)
 {
-    const struct opts o = { workers, max_queue, 5000, 15000, 5000 };
+    const struct opts o = { workers, max_queue, 5000, 15000, 5000, NULL };
 
     server_start_opts(r, a, &o);
 }
@@ -1174,7 +1348,7 @@ test_server_queue_full(void **state)
 static void
 test_server_deadlines(void **state)
 {
-    const struct opts o = { 1, 4, 400, 300, 5000 };
+    const struct opts o = { 1, 4, 400, 300, 5000, NULL };
     static const char req[] = "GET /echo HTTP/1.1\r\nHost: mef\r\nX-M2M-Origin: C1\r\n";
     struct app a;
     struct running r;
@@ -1228,7 +1402,7 @@ test_server_deadlines(void **state)
 static void
 test_server_shutdown_timeout(void **state)
 {
-    const struct opts o = { 1, 4, 5000, 15000, 100 };
+    const struct opts o = { 1, 4, 5000, 15000, 100, NULL };
     struct app a;
     struct running r;
     struct m2msec_tls_conn *c = NULL;
@@ -1363,6 +1537,203 @@ test_server_signals(void **state)
     sigaction(SIGPIPE, &dfl, NULL);
 }
 
+/* ---- certificate mode --------------------------------------------------------------------- */
+
+/* tmpdir/pki/<name>, in one of a ring of buffers (several paths live at once). */
+static const char *
+pki_path(const char *name)
+{
+    static char ring[16][128];
+    static unsigned next;
+    char *b = ring[next++ % 16];
+
+    assert_true((size_t)snprintf(b, sizeof(ring[0]), "%s/pki/%s", tmpdir, name) < sizeof(ring[0]));
+    return b;
+}
+
+static const char *const pki_files[] = {
+    "ca.pem",  "ca.key",  "srv.pem", "srv.key",     "cli.pem",
+    "cli.key", "oca.pem", "oca.key", "foreign.pem", "foreign.key",
+};
+
+/* A development PKI (the library's own functions): our CA, another CA, and their certificates. */
+static void
+pki_make(void)
+{
+    struct m2msec_error err;
+    char dir[128];
+
+    tmp_path(dir, sizeof(dir), "pki");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    m2msec_error_clear(&err);
+    if (m2msec_pki_ca_create(pki_path("ca.pem"), pki_path("ca.key"), "test CA", 2, &err) != 0 ||
+        m2msec_pki_issue_fqdn(pki_path("ca.pem"), pki_path("ca.key"), "mef.example.com",
+                              pki_path("srv.pem"), pki_path("srv.key"), 2, 1, &err) != 0 ||
+        m2msec_pki_issue_fqdn(pki_path("ca.pem"), pki_path("ca.key"), "maf.example.com",
+                              pki_path("cli.pem"), pki_path("cli.key"), 2, 1, &err) != 0 ||
+        m2msec_pki_ca_create(pki_path("oca.pem"), pki_path("oca.key"), "other CA", 2, &err) != 0 ||
+        m2msec_pki_issue_fqdn(pki_path("oca.pem"), pki_path("oca.key"), "maf.example.com",
+                              pki_path("foreign.pem"), pki_path("foreign.key"), 2, 1, &err) != 0) {
+        fail_msg("pki: %s", err.msg);
+    }
+}
+
+static void
+pki_remove(void)
+{
+    char dir[128];
+    size_t i = 0;
+
+    for (i = 0; i < sizeof(pki_files) / sizeof(pki_files[0]); i++) {
+        (void)unlink(pki_path(pki_files[i]));
+    }
+    tmp_path(dir, sizeof(dir), "pki");
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* A mutual-TLS client; NULL when the handshake fails. */
+static struct m2msec_tls_conn *
+cert_connect(const char *bound, const char *cert, const char *key, struct m2msec_error *err)
+{
+    const char *anchors[1] = { pki_path("ca.pem") };
+    struct m2msec_tls_cert_client o;
+
+    memset(&o, 0, sizeof(o));
+    o.hostport = bound;
+    o.sni = "mef.example.com";
+    o.cert_file = cert;
+    o.key_file = key;
+    o.server.flavour = M2MSEC_CERT_FQDN;
+    o.server.id = "mef.example.com";
+    o.server.ca_files = anchors;
+    o.server.n_ca_files = 1;
+    o.timeout_ms = 10000;
+    m2msec_error_clear(err);
+    return m2msec_tls_connect_cert(&o, err);
+}
+
+/*
+ * A refused client: the server verifies the client certificate inside the
+ * handshake (before its Finished), so the client's handshake fails with the
+ * server's alert (tls/x509.h: M2MSEC_ERR_AUTH).
+ */
+static void
+expect_refused(const char *bound, const char *cert, const char *key)
+{
+    struct m2msec_tls_conn *c = NULL;
+    struct m2msec_error err;
+
+    c = cert_connect(bound, cert, key, &err);
+    if (c != NULL) {
+        m2msec_tls_conn_free(c);
+        fail_msg("handshake with %s accepted", cert != NULL ? cert : "no client certificate");
+    }
+    if (err.code != M2MSEC_ERR_AUTH) {
+        fail_msg("refused with code %d: %s", (int)err.code, err.msg);
+    }
+}
+
+static void
+test_server_cert(void **state)
+{
+    const char *anchors[1];
+    struct m2msec_tls_cert_opts co;
+    struct opts o = { 2, 8, 5000, 15000, 5000, NULL };
+    struct app a;
+    struct running r;
+    struct m2msec_tls_conn *c = NULL;
+    struct m2msec_http_parser *p = NULL;
+    struct m2msec_buf out;
+    struct m2msec_buf pending;
+    struct m2msec_error err;
+    char logpath[128];
+    int logfd = -1;
+
+    (void)state;
+    pki_make();
+    anchors[0] = pki_path("ca.pem");
+    memset(&co, 0, sizeof(co));
+    co.cert_file = pki_path("srv.pem");
+    co.key_file = pki_path("srv.key");
+    co.require_client_cert = 1;
+    co.client.flavour = M2MSEC_CERT_ANY;
+    co.client.ca_files = anchors;
+    co.client.n_ca_files = 1;
+    o.cert = &co;
+    memset(&a, 0, sizeof(a));
+    logfd = open_log(logpath, sizeof(logpath), "cert.log");
+    server_start_opts(&r, &a, &o);
+
+    /* Mutual TLS: request and response, keep-alive, the client's name visible to the app. */
+    c = cert_connect(r.bound, pki_path("cli.pem"), pki_path("cli.key"), &err);
+    if (c == NULL) {
+        fail_msg("connect: %s", err.msg);
+    }
+    assert_null(m2msec_tls_psk_identity(c));
+    m2msec_buf_init(&out, 1 << 16);
+    m2msec_buf_init(&pending, 1 << 16);
+    p = m2msec_http_parser_new(0, &err);
+    assert_non_null(p);
+    append_get(&out, "/whoami", "maf.example.com", "r1");
+    send_buf(c, &out);
+    expect_response(c, p, &pending, 2000, "r1", "{\"san\":\"maf.example.com\"}");
+    append_get(&out, "/echo", "maf.example.com", "r2");
+    send_buf(c, &out);
+    expect_response(c, p, &pending, 2000, "r2", "\"echo\":\"maf.example.com\"");
+    /* The common checks apply as in PSK mode. */
+    append_get(&out, "/echo", NULL, "r3");
+    send_buf(c, &out);
+    expect_response(c, p, &pending, 4000, "r3", "X-M2M-Origin");
+    m2msec_http_parser_free(p);
+    m2msec_buf_free(&out);
+    m2msec_buf_free(&pending);
+    (void)m2msec_tls_close(c);
+    m2msec_tls_conn_free(c);
+
+    /* Refused at the handshake: another CA's client, no client certificate. */
+    expect_refused(r.bound, pki_path("foreign.pem"), pki_path("foreign.key"));
+    expect_refused(r.bound, NULL, NULL);
+    /* A PSK client gets nowhere with a certificate server. */
+    c = client_connect(r.bound, "dev1");
+    assert_null(c);
+
+    assert_int_equal(server_stop(&r), 0);
+    srv_free(r.s);
+    assert_int_equal(atomic_load(&a.wrong_ctx), 0);
+    assert_int_equal(atomic_load(&a.opens), 1);
+    assert_int_equal(atomic_load(&a.closes), 1);
+    assert_true(log_contains(logpath, "event=conn_open"));
+    assert_true(log_contains(logpath, "identity=maf.example.com"));
+    assert_true(log_contains(logpath, "event=handshake_failed"));
+    close(logfd);
+    unlink(logpath);
+
+    /* srv_new fails cleanly on unusable certificate options. */
+    {
+        struct srv_config cfg;
+        struct srv_handlers h;
+
+        srv_config_defaults(&cfg);
+        memset(&h, 0, sizeof(h));
+        h.handle = app_handle;
+        h.cert = &co;
+        co.key_file = pki_path("missing.key");
+        m2msec_error_clear(&err);
+        assert_null(srv_new(&cfg, &h, &err));
+        assert_true(err.code == M2MSEC_ERR_IO || err.code == M2MSEC_ERR_INVALID_ARGUMENT);
+        co.key_file = pki_path("srv.key");
+        co.client.flavour = M2MSEC_CERT_UNSET;
+        assert_null(srv_new(&cfg, &h, &err));
+        co.client.flavour = M2MSEC_CERT_ANY;
+        /* Neither PSK nor certificates: refused. */
+        h.cert = NULL;
+        assert_null(srv_new(&cfg, &h, &err));
+        assert_non_null(strstr(err.msg, "psk_lookup"));
+        srv_config_clear(&cfg);
+    }
+    pki_remove();
+}
+
 static void
 test_srv_new_rejects(void **state)
 {
@@ -1439,6 +1810,8 @@ main(void)
         cmocka_unit_test(test_config_values),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_write_roundtrip),
+        cmocka_unit_test(test_config_cert_keys),
+        cmocka_unit_test(test_config_write_tls),
         cmocka_unit_test(test_path_split),
         cmocka_unit_test(test_response_error),
         cmocka_unit_test(test_srv_new_rejects),
@@ -1448,6 +1821,7 @@ main(void)
         cmocka_unit_test(test_server_shutdown_timeout),
         cmocka_unit_test(test_server_init_fails),
         cmocka_unit_test(test_server_signals),
+        cmocka_unit_test(test_server_cert),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -2,8 +2,9 @@
  * tests/unit/test_store.c - unit tests for src/lib/store.
  *
  * Covers opening (file mode, WAL and the other pragmas, reopen, schema kind
- * and version checks, foreign files), the MEF tables (Enrolees, Ke,
- * registrations, expiry, sweeping, cascades), the device enrolment, sealing
+ * and version checks, foreign files, migration from version 1), the MEF
+ * tables (Enrolees, Ke, registrations, Enrolment Targets, expiry, sweeping,
+ * cascades), the device enrolment, sealing
  * at rest (no key in clear in the file, tampered or moved blobs, wrong KEK)
  * and two connections writing at once. Tests never include sqlite3.h: raw SQL
  * goes through the M2MSEC_TESTING hooks of store.h.
@@ -263,7 +264,7 @@ test_open_creates_0600_wal(void **state)
     umask(old);
     assert_int_equal(stat(fx->path, &stb), 0);
     assert_int_equal(stb.st_mode & 0777, 0600);
-    assert_int_equal(m2msec_db_schema_version(db), 1);
+    assert_int_equal(m2msec_db_schema_version(db), 2);
     assert_int_equal(
             query(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
     assert_int_equal(query(db, "PRAGMA synchronous"), 2); /* FULL */
@@ -346,7 +347,7 @@ test_reopen_keeps_data(void **state)
 
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    assert_int_equal(m2msec_db_schema_version(db), 1);
+    assert_int_equal(m2msec_db_schema_version(db), 2);
     assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
     assert_true(m2msec_secret_equal(r->kpm, kpm));
     m2msec_enrolee_rec_free(r);
@@ -389,10 +390,10 @@ test_future_version_refused(void **state)
     struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
 
     /* The version this code knows reopens; one more is refused. */
-    exec(db, "PRAGMA user_version = 1");
+    exec(db, "PRAGMA user_version = 2");
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    exec(db, "PRAGMA user_version = 2");
+    exec(db, "PRAGMA user_version = 3");
     m2msec_db_close(db);
     assert_null(m2msec_db_open(fx->path, M2MSEC_SCHEMA_MEF, fx->kek, &err));
     assert_int_equal(err.code, M2MSEC_ERR_STORE);
@@ -1314,6 +1315,255 @@ test_failure_rolls_back(void **state)
 }
 
 /*
+ * Enrolment Targets
+ */
+
+static void
+make_target(struct m2msec_target_rec *r, const char *id, const char *cert, const char *suids)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = mut(id);
+    r->cert_fqdn = mut(cert);
+    r->suids = mut(suids);
+    r->created = 1234;
+}
+
+static void
+test_target_crud(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_target_rec in;
+    struct m2msec_target_rec *got = NULL;
+    struct m2msec_target_rec **list = NULL;
+    size_t n = 99;
+
+    /* Empty list: a NULL-terminated array of nothing. */
+    assert_ok(m2msec_mef_target_list(db, &list, &n, &err), &err);
+    assert_int_equal(n, 0);
+    assert_non_null(list);
+    assert_null(list[0]);
+    m2msec_target_list_free(list);
+    list = NULL;
+
+    make_target(&in, "maf.example.com", "maf.example.com", "21");
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    make_target(&in, "/cse-b", "cse-b.example.com", "22,23");
+    in.legacy = 1;
+    in.lifetime_s = 600;
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+
+    assert_ok(m2msec_mef_target_get(db, "/cse-b", &got, &err), &err);
+    assert_string_equal(got->id, "/cse-b");
+    assert_string_equal(got->cert_fqdn, "cse-b.example.com");
+    assert_string_equal(got->suids, "22,23");
+    assert_int_equal(got->legacy, 1);
+    assert_int_equal(got->lifetime_s, 600);
+    assert_int_equal(got->created, 1234);
+    m2msec_target_rec_free(got);
+    got = NULL;
+
+    /* By certificate name, whatever its case; the id is compared exactly. */
+    assert_ok(m2msec_mef_target_get_by_cert(db, "MAF.Example.COM", &got, &err), &err);
+    assert_string_equal(got->id, "maf.example.com");
+    assert_int_equal(got->legacy, 0);
+    assert_int_equal(got->lifetime_s, 0);
+    m2msec_target_rec_free(got);
+    got = NULL;
+    assert_fails(m2msec_mef_target_get(db, "MAF.example.com", &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_null(got);
+    assert_fails(m2msec_mef_target_get_by_cert(db, "maf.example.co", &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_fails(m2msec_mef_target_get_by_cert(db, "/cse-b", &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_null(got);
+
+    /* Ordered by id. */
+    assert_ok(m2msec_mef_target_list(db, &list, &n, &err), &err);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0]->id, "/cse-b");
+    assert_string_equal(list[1]->id, "maf.example.com");
+    assert_null(list[2]);
+    m2msec_target_list_free(list);
+    list = NULL;
+
+    assert_ok(m2msec_mef_target_remove(db, "/cse-b", &err), &err);
+    assert_fails(m2msec_mef_target_remove(db, "/cse-b", &err), &err, M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_fails(m2msec_mef_target_get(db, "/cse-b", &got, &err), &err, M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_fails(m2msec_mef_target_get_by_cert(db, "cse-b.example.com", &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_int_equal(query(db, "SELECT count(*) FROM target"), 1);
+
+    /* Many targets: the list grows past its first allocation. */
+    {
+        char id[32];
+        char cert[32];
+        int i;
+
+        for (i = 0; i < 20; i++) {
+            snprintf(id, sizeof(id), "maf%02d.example", i);
+            snprintf(cert, sizeof(cert), "c%02d.example", i);
+            make_target(&in, id, cert, "21");
+            assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+        }
+    }
+    assert_ok(m2msec_mef_target_list(db, &list, NULL, &err), &err);
+    for (n = 0; list[n] != NULL; n++) {
+    }
+    assert_int_equal(n, 21);
+    m2msec_target_list_free(list);
+    m2msec_target_list_free(NULL);
+    m2msec_target_rec_free(NULL);
+    m2msec_db_close(db);
+
+    /* Targets persist. */
+    db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    assert_ok(m2msec_mef_target_get(db, "maf.example.com", &got, &err), &err);
+    m2msec_target_rec_free(got);
+    m2msec_db_close(db);
+}
+
+static void
+test_target_duplicates(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_target_rec in;
+
+    make_target(&in, "maf.example.com", "maf.example.com", "21");
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+
+    /* Same id, another certificate. */
+    make_target(&in, "maf.example.com", "other.example.com", "21");
+    assert_fails(m2msec_mef_target_add(db, &in, &err), &err, M2MSEC_ERR_REFUSED, 4105);
+    assert_contains(err.msg, "target maf.example.com exists");
+    /* Another id, the same certificate name in another case. */
+    make_target(&in, "/cse-b", "MAF.EXAMPLE.com", "22");
+    assert_fails(m2msec_mef_target_add(db, &in, &err), &err, M2MSEC_ERR_REFUSED, 4105);
+    assert_contains(err.msg, "already bound to target maf.example.com");
+    /* The id is exact: a differently cased id with a free certificate name is stored. */
+    make_target(&in, "MAF.example.com", "maf2.example.com", "21");
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    assert_int_equal(query(db, "SELECT count(*) FROM target"), 2);
+    /* The connection is usable after the refusals (no transaction left open). */
+    make_target(&in, "/cse-c", "cse-c.example.com", "22");
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    m2msec_db_close(db);
+}
+
+static void
+test_target_add_rejects(void **state)
+{
+    static const struct {
+        const char *id;
+        const char *cert;
+        const char *suids;
+        int ok;
+    } cases[] = {
+        { "t1", "c1.example", "21", 1 }, { "t2", "c2.example", "22,23,24,25", 1 },
+        { "t3", "c3.example", "0", 1 },  { "t4", "c4.example", "999", 1 },
+        { NULL, "c.example", "21", 0 },  { "", "c.example", "21", 0 },
+        { "t", NULL, "21", 0 },          { "t", "", "21", 0 },
+        { "t", "c.example", NULL, 0 },   { "t", "c.example", "", 0 },
+        { "t", "c.example", "1000", 0 }, { "t", "c.example", "21,", 0 },
+        { "t", "c.example", ",21", 0 },  { "t", "c.example", "21,,22", 0 },
+        { "t", "c.example", "21 ", 0 },  { "t", "c.example", "-21", 0 },
+        { "t", "c.example", "2a", 0 },   { "t", "c.example", "21;22", 0 },
+    };
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_target_rec in;
+    struct m2msec_target_rec *got = NULL;
+    struct m2msec_target_rec **list = NULL;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        memset(&in, 0, sizeof(in));
+        in.id = mut(cases[i].id);
+        in.cert_fqdn = mut(cases[i].cert);
+        in.suids = mut(cases[i].suids);
+        memset(&err, 0, sizeof(err));
+        rc = m2msec_mef_target_add(db, &in, &err);
+        if (cases[i].ok) {
+            assert_ok(rc, &err);
+        } else {
+            assert_fails(rc, &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+        }
+    }
+    assert_int_equal(query(db, "SELECT count(*) FROM target"), 4);
+    /* Lifetime beyond int64 and a NULL record or store. */
+    make_target(&in, "t9", "c9.example", "21");
+    in.lifetime_s = (uint64_t)INT64_MAX + 1;
+    assert_fails(m2msec_mef_target_add(db, &in, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    in.lifetime_s = (uint64_t)INT64_MAX;
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    assert_fails(m2msec_mef_target_add(db, NULL, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(m2msec_mef_target_add(NULL, &in, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(m2msec_mef_target_get(db, NULL, &got, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(m2msec_mef_target_get(db, "", &got, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(m2msec_mef_target_get_by_cert(NULL, "c", &got, &err), &err,
+                 M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_null(got);
+    assert_fails(m2msec_mef_target_list(NULL, &list, NULL, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT,
+                 0);
+    assert_null(list);
+    assert_fails(m2msec_mef_target_remove(db, "", &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(m2msec_mef_target_remove(NULL, "t1", &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    /* Constraints hold even for rows written behind the API's back. */
+    assert_fails(m2msec_db_test_exec(
+                         db, "INSERT INTO target VALUES ('x', 'x.example', '21', 2, 0, 0)", &err),
+                 &err, M2MSEC_ERR_STORE, 0);
+    assert_fails(m2msec_db_test_exec(
+                         db, "INSERT INTO target VALUES ('x', 'x.example', '21', 0, -1, 0)", &err),
+                 &err, M2MSEC_ERR_STORE, 0);
+    m2msec_db_close(db);
+}
+
+/* A file at schema version 1 (milestone 1) gains the target table and keeps its data. */
+static void
+test_migration_from_v1(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_secret *kpm = NULL;
+    struct m2msec_enrolee_rec *r = NULL;
+    struct m2msec_target_rec in;
+
+    assert_int_equal(m2msec_db_schema_version(db), 2);
+    assert_int_equal(query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                               " AND name = 'target'"),
+                     1);
+    kpm = add_enrolee(db, "kpm-a", NULL, 0);
+    /* Back to what milestone 1 wrote. */
+    exec(db, "DROP TABLE target; PRAGMA user_version = 1");
+    m2msec_db_close(db);
+
+    db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    assert_int_equal(m2msec_db_schema_version(db), 2);
+    assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
+    assert_true(m2msec_secret_equal(r->kpm, kpm));
+    make_target(&in, "maf.example.com", "maf.example.com", "21");
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    m2msec_db_close(db);
+
+    /* A version 1 file whose target table already exists cannot migrate: refused, untouched. */
+    db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    exec(db, "PRAGMA user_version = 1");
+    m2msec_db_close(db);
+    assert_null(m2msec_db_open(fx->path, M2MSEC_SCHEMA_MEF, fx->kek, &err));
+    assert_int_equal(err.code, M2MSEC_ERR_STORE);
+    assert_contains(err.msg, "to version 2");
+    m2msec_enrolee_rec_free(r);
+    m2msec_secret_free(kpm);
+}
+
+/*
  * Two connections writing at once
  */
 
@@ -1544,6 +1794,38 @@ op_dev_get(struct m2msec_db *db, struct tctx *t, struct m2msec_error *err)
     return rc;
 }
 
+static int
+op_target_add(struct m2msec_db *db, struct tctx *t, struct m2msec_error *err)
+{
+    struct m2msec_target_rec r;
+
+    (void)t;
+    make_target(&r, "maf.example.com", "maf.example.com", "21");
+    return m2msec_mef_target_add(db, &r, err);
+}
+
+static int
+op_target_get(struct m2msec_db *db, struct tctx *t, struct m2msec_error *err)
+{
+    struct m2msec_target_rec *r = NULL;
+    int rc = m2msec_mef_target_get_by_cert(db, "maf.example.com", &r, err);
+
+    (void)t;
+    m2msec_target_rec_free(r);
+    return rc;
+}
+
+static int
+op_target_list(struct m2msec_db *db, struct tctx *t, struct m2msec_error *err)
+{
+    struct m2msec_target_rec **list = NULL;
+    int rc = m2msec_mef_target_list(db, &list, NULL, err);
+
+    (void)t;
+    m2msec_target_list_free(list);
+    return rc;
+}
+
 /*
  * Fail allocation n = 1, 2, ... of op until it succeeds. Each failure must be
  * NOMEM and leave the state query `check` (when set) at its value before.
@@ -1610,6 +1892,9 @@ test_alloc_failures(void **state)
     torture(db, "reg_get", op_reg_get, &t, NULL, 1);
     torture(db, "reg_update", op_reg_update, &t,
             "SELECT count(*) FROM mefreg_label WHERE label = 'c'", 0);
+    torture(db, "target_add", op_target_add, &t, "SELECT count(*) FROM target", 0);
+    torture(db, "target_get", op_target_get, &t, NULL, 1);
+    torture(db, "target_list", op_target_list, &t, NULL, 1);
     m2msec_db_close(db);
 
     snprintf(devpath, sizeof(devpath), "%s/dev.db", fx->dir);
@@ -1971,6 +2256,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reg_conflict_and_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_enrolment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_wrong_kek_and_tamper, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_add_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),

@@ -63,6 +63,7 @@ struct m2msec_mef_reg {
 };
 
 struct m2msec_state {
+    struct m2msec_secret *ke; /* live Ke, NULL when none or expired */
     char *keid;
     int64_t expires;
     int expired;

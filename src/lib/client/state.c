@@ -9,6 +9,7 @@
 
 #include "client/client_int.h"
 #include "crypto/kdf.h"
+#include "proto/ids.h"
 #include "util/encoding.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -61,6 +62,8 @@ m2msec_state_open(const char *dir, const char **err_out)
             goto fail;
         }
         st->has_kcv = 1;
+        st->ke = rec->ke;
+        rec->ke = NULL;
     }
     m2msec_enrolment_rec_free(rec);
     m2msec_db_close(db);
@@ -82,6 +85,7 @@ m2msec_state_free(struct m2msec_state *st)
     if (st == NULL) {
         return;
     }
+    m2msec_secret_free(st->ke);
     m2msec_free(st->keid);
     m2msec_wipe(st->kcv, sizeof(st->kcv));
     m2msec_free(st);
@@ -113,4 +117,32 @@ m2msec_state_ke_kcv(const struct m2msec_state *st, char out[17])
     }
     memcpy(out, st->kcv, 17);
     return 0;
+}
+
+/* @spec TS-0003 10.3.2, 10.3.3, 10.3.7: the same derivations the MEF applies for a target. */
+M2MSEC_API int
+m2msec_state_derived_kcv(const struct m2msec_state *st, unsigned suid, const char *target_id,
+                         int legacy, char out[17])
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_secret *k = NULL;
+    int rv = -1;
+
+    if (st == NULL || st->ke == NULL || target_id == NULL || !m2msec_suid_valid(suid)) {
+        return -1;
+    }
+    if (legacy && suid == 21) {
+        rv = m2msec_derive_km_legacy(st->ke, target_id, &k, &err);
+    } else if (legacy && suid == 22) {
+        rv = m2msec_derive_kpsa_legacy(st->ke, target_id, &k, &err);
+    } else if (legacy) {
+        return -1; /* the legacy forms exist for Km and Kpsa only */
+    } else {
+        rv = m2msec_derive_usage_constrained(st->ke, suid, target_id, &k, &err);
+    }
+    if (rv == 0) {
+        rv = m2msec_key_check_value(k, out, &err);
+    }
+    m2msec_secret_free(k);
+    return rv;
 }

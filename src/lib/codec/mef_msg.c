@@ -15,6 +15,7 @@
 #include "codec/mef_msg.h"
 #include "util/encoding.h"
 #include "util/mem.h"
+#include "util/secret.h"
 #include "util/time.h"
 #include "util/unicode.h"
 
@@ -31,6 +32,9 @@
 #define MSG_DBG_MAX         1024
 #define MSG_POLICY_MAF_MAX  8
 #define MSG_EXPIRY_MAX      UINT32_MAX /* seconds; keeps now + expiry far from overflow */
+/* base64 of M2MSEC_FETCH_CRED_MAX bytes */
+#define MSG_CRED_B64_MAX    (4 * ((M2MSEC_FETCH_CRED_MAX + 2) / 3))
+#define MSG_RSC_BAD_REQUEST 4000
 
 /*
  * Writer: builds a jansson object with a sticky error, like the reader.
@@ -1131,6 +1135,156 @@ m2msec_enrolee_policy_decode(const uint8_t *buf, size_t len, struct m2msec_enrol
 {
     memset(out, 0, sizeof(*out));
     return msg_decode(buf, len, enrolee_policy_from_json, out, err);
+}
+
+/*
+ * fetchCredentials response.
+ * @spec TS-0003 8.3.2.1 tables 8.3.2.1-5 (Status, Credential, EnroleeID,
+ * Lifetime) and 8.3.2.1-6 (Status, ErrorString)
+ */
+
+static const char *const fetch_success_members[] = { "Credential", "EnroleeID", "Lifetime", NULL };
+static const char *const fetch_failure_members[] = { "ErrorString", NULL };
+
+void
+m2msec_fetch_resp_clear(struct m2msec_fetch_resp *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_secret_free(m->credential);
+    m2msec_free(m->enrolee_id);
+    m2msec_free(m->error_string);
+    memset(m, 0, sizeof(*m));
+}
+
+/* The base64 text of a key: wiped before it is freed. */
+static void
+fetch_b64_free(char *b64)
+{
+    if (b64 != NULL) {
+        m2msec_wipe(b64, strlen(b64));
+        m2msec_free(b64);
+    }
+}
+
+/* Credential text -> secret of M2MSEC_FETCH_CRED_MIN..MAX bytes (after the reader's checks). */
+static int
+fetch_credential(const char *b64, struct m2msec_secret **out, struct m2msec_error *err)
+{
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    int rv = -1;
+
+    if (m2msec_b64_decode(b64, strlen(b64), &raw, &rawlen, err) == -1) {
+        if (m2msec_error_code(err) != M2MSEC_ERR_NOMEM) {
+            m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST,
+                              "member 'Credential': not canonical base64");
+        }
+        goto out;
+    }
+    if (rawlen < M2MSEC_FETCH_CRED_MIN || rawlen > M2MSEC_FETCH_CRED_MAX) {
+        m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST,
+                          "member 'Credential': %zu bytes, expected %d to %d", rawlen,
+                          M2MSEC_FETCH_CRED_MIN, M2MSEC_FETCH_CRED_MAX);
+        goto out;
+    }
+    *out = m2msec_secret_from(raw, rawlen, err);
+    if (*out == NULL) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (raw != NULL) {
+        m2msec_wipe(raw, rawlen);
+        m2msec_free(raw);
+    }
+    return rv;
+}
+
+static int
+fetch_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_fetch_resp *out = vout;
+    struct m2msec_jr jr;
+    char *cred = NULL;
+    int status = 0;
+    int rv = -1;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_bool(&jr, "Status", 1, &status, NULL);
+    if (!jr.failed && status) {
+        jr_forbid(&jr, fetch_failure_members, "a success response");
+        m2msec_jr_str(&jr, "Credential", 1, MSG_CRED_B64_MAX, &cred);
+        m2msec_jr_str(&jr, "EnroleeID", 1, MSG_ID_MAX, &out->enrolee_id);
+        m2msec_jr_time(&jr, "Lifetime", 1, &out->lifetime, NULL);
+    } else if (!jr.failed) {
+        jr_forbid(&jr, fetch_success_members, "a failure response");
+        m2msec_jr_str(&jr, "ErrorString", 1, MSG_DBG_MAX, &out->error_string);
+    }
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        goto out;
+    }
+    if (status && fetch_credential(cred, &out->credential, err) == -1) {
+        goto out;
+    }
+    out->status = status;
+    rv = 0;
+out:
+    fetch_b64_free(cred);
+    if (rv == -1) {
+        m2msec_fetch_resp_clear(out);
+    }
+    return rv;
+}
+
+static int
+fetch_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_fetch_resp tmp;
+    int rv = fetch_resp_from_json(v, &tmp, err);
+
+    m2msec_fetch_resp_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_fetch_resp_encode(const struct m2msec_fetch_resp *m, struct m2msec_buf *out,
+                         struct m2msec_error *err)
+{
+    struct jw w;
+    char *b64 = NULL;
+    int rv;
+
+    jw_init(&w);
+    jw_bool(&w, "Status", m->status != 0);
+    if (m->status) {
+        if (m->credential == NULL) {
+            jw_fail(&w, "Credential", "missing");
+        } else if (!w.failed &&
+                   m2msec_b64_encode(m2msec_secret_bytes(m->credential),
+                                     m2msec_secret_len(m->credential), &b64, NULL) == -1) {
+            /* The only failure left for a secret's bytes is memory. */
+            jw_set(&w, "Credential", NULL);
+        }
+        jw_str(&w, "Credential", b64);
+        jw_str(&w, "EnroleeID", m->enrolee_id);
+        jw_time(&w, "Lifetime", m->lifetime);
+    } else {
+        jw_str(&w, "ErrorString", m->error_string);
+    }
+    rv = jw_finish(&w, fetch_resp_check, out, err);
+    fetch_b64_free(b64);
+    return rv;
+}
+
+int
+m2msec_fetch_resp_decode(const uint8_t *buf, size_t len, struct m2msec_fetch_resp *out,
+                         struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, fetch_resp_from_json, out, err);
 }
 
 /*

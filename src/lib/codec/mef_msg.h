@@ -15,6 +15,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/secret.h"
 
 #define M2MSEC_URI_MAX     1024
 #define M2MSEC_REASON_MAX  256
@@ -167,6 +168,32 @@ int m2msec_enrolee_policy_encode(const struct m2msec_enrolee_policy *m, struct m
 int m2msec_enrolee_policy_decode(const uint8_t *buf, size_t len, struct m2msec_enrolee_policy *out,
                                  struct m2msec_error *err);
 void m2msec_enrolee_policy_clear(struct m2msec_enrolee_policy *m);
+
+/*
+ * @spec TS-0003 8.3.2.1 "Use of Remotely Provisioned Credential": the response
+ * to GET /fetchCredentials/<KeID>/<SUID>. Success (table 8.3.2.1-5):
+ * {"Status":true,"Credential":"<base64>","EnroleeID":"...","Lifetime":"<m2m:timestamp>"};
+ * failure (table 8.3.2.1-6): {"Status":false,"ErrorString":"..."}. The member
+ * names are the table's element names. The Credential decodes to
+ * M2MSEC_FETCH_CRED_MIN..M2MSEC_FETCH_CRED_MAX bytes; the decoder puts it in a
+ * struct m2msec_secret and wipes its own copies (jansson's copy of the base64
+ * text is not under our control).
+ */
+#define M2MSEC_FETCH_CRED_MIN 16
+#define M2MSEC_FETCH_CRED_MAX 64
+struct m2msec_fetch_resp {
+    int status; /* 1: success (Credential, EnroleeID, Lifetime), 0: failure (ErrorString) */
+    struct m2msec_secret *credential; /* success: the derived key */
+    char *enrolee_id;                 /* success */
+    int64_t lifetime;                 /* success: absolute expiry of the credential (UTC) */
+    char *error_string;               /* failure */
+};
+int m2msec_fetch_resp_encode(const struct m2msec_fetch_resp *m, struct m2msec_buf *out,
+                             struct m2msec_error *err);
+int m2msec_fetch_resp_decode(const uint8_t *buf, size_t len, struct m2msec_fetch_resp *out,
+                             struct m2msec_error *err);
+/* Frees (and wipes) the members; accepts a zeroed struct. */
+void m2msec_fetch_resp_clear(struct m2msec_fetch_resp *m);
 
 /* oneM2M error body {"m2m:dbg": "<message>"}. Decode gives an allocated string. */
 int m2msec_dbg_encode(const char *msg, struct m2msec_buf *out, struct m2msec_error *err);

@@ -1,10 +1,11 @@
 /*
- * store/mef.c - the MEF's tables: Enrolees, Enrolment Keys, MEF Client Registrations.
+ * store/mef.c - the MEF's tables: Enrolees, Enrolment Keys, MEF Client Registrations,
+ * Enrolment Targets.
  *
  * Layer: store. Depends on util and crypto only. Each public function is one
  * transaction: a write either fully happens or leaves nothing behind. Kpm and
  * Ke are stored only as sealed blobs whose AAD names the row
- * ("kpm:<KpmID>", "ke:<hex RelativeKeID>").
+ * ("kpm:<KpmID>", "ke:<hex RelativeKeID>"). Enrolment Targets hold no secret.
  */
 #include <stdint.h>
 #include <string.h>
@@ -64,6 +65,18 @@ const char *const m2msec_db_mef_migrations[] = {
     " label TEXT NOT NULL,"
     " PRIMARY KEY (reg_id, pos));"
     "PRAGMA user_version = 1;",
+    /*
+     * 2: Enrolment Targets. cert_fqdn carries NOCASE so that both its UNIQUE
+     * constraint and every "cert_fqdn = ?" compare host names case-insensitively.
+     */
+    "CREATE TABLE target ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " cert_fqdn TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    " suids TEXT NOT NULL,"
+    " legacy INTEGER NOT NULL CHECK (legacy IN (0, 1)),"
+    " lifetime_s INTEGER NOT NULL CHECK (lifetime_s >= 0),"
+    " created INTEGER NOT NULL);"
+    "PRAGMA user_version = 2;",
     NULL,
 };
 
@@ -116,6 +129,18 @@ static const char sql_label_insert[] =
 static const char sql_label_select[] =
         "SELECT label FROM mefreg_label WHERE reg_id = ?1 ORDER BY pos";
 static const char sql_label_delete[] = "DELETE FROM mefreg_label WHERE reg_id = ?1";
+
+static const char sql_tgt_conflict[] = "SELECT id FROM target WHERE id = ?1 OR cert_fqdn = ?2";
+static const char sql_tgt_insert[] =
+        "INSERT INTO target (id, cert_fqdn, suids, legacy, lifetime_s, created)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_tgt_by_id[] = "SELECT id, cert_fqdn, suids, legacy, lifetime_s, created"
+                                    " FROM target WHERE id = ?1";
+static const char sql_tgt_by_cert[] = "SELECT id, cert_fqdn, suids, legacy, lifetime_s, created"
+                                      " FROM target WHERE cert_fqdn = ?1";
+static const char sql_tgt_list[] = "SELECT id, cert_fqdn, suids, legacy, lifetime_s, created"
+                                   " FROM target ORDER BY id";
+static const char sql_tgt_delete[] = "DELETE FROM target WHERE id = ?1";
 
 /*
  * Shared statement shapes
@@ -1088,6 +1113,308 @@ m2msec_mef_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now,
     if (changes == 0) {
         m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
                           reg_id);
+        goto out;
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/*
+ * Enrolment Targets
+ */
+
+void
+m2msec_target_rec_free(struct m2msec_target_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->id);
+    m2msec_free(r->cert_fqdn);
+    m2msec_free(r->suids);
+    m2msec_free(r);
+}
+
+void
+m2msec_target_list_free(struct m2msec_target_rec **list)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; list[i] != NULL; i++) {
+        m2msec_target_rec_free(list[i]);
+    }
+    m2msec_free(list);
+}
+
+/* "21", "22,23": one to three digits per item, single commas between items. */
+static int
+suids_valid(const char *s)
+{
+    size_t digits = 0;
+
+    for (; *s != '\0'; s++) {
+        if (*s >= '0' && *s <= '9') {
+            if (++digits > 3) {
+                return 0;
+            }
+        } else if (*s == ',' && digits > 0) {
+            digits = 0;
+        } else {
+            return 0;
+        }
+    }
+    return digits > 0;
+}
+
+/* @spec TS-0003 8.3.2.1 the MEF is configured with the Enrolment Targets it serves */
+int
+m2msec_mef_target_add(struct m2msec_db *db, const struct m2msec_target_rec *r,
+                      struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    char *taken = NULL;
+    int rc;
+    int rv = -1;
+
+    if (db == NULL || r == NULL || !m2msec_db_str_set(r->id) || !m2msec_db_str_set(r->cert_fqdn) ||
+        !m2msec_db_str_set(r->suids)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "target needs an id, a certificate FQDN and SUIDs");
+        goto out;
+    }
+    if (!suids_valid(r->suids)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "target SUIDs must be decimal numbers separated by ','");
+        goto out;
+    }
+    if (r->lifetime_s > (uint64_t)INT64_MAX) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "target lifetime out of range");
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_tgt_conflict, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->cert_fqdn, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "checking targets", err);
+    if (rc == -1 || (rc == 1 && m2msec_db_column_str(st, 0, 1, &taken, err) == -1)) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (rc == 1) {
+        if (strcmp(taken, r->id) == 0) {
+            m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT, "target %s exists",
+                              r->id);
+        } else {
+            m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                              "certificate FQDN %s is already bound to target %s", r->cert_fqdn,
+                              taken);
+        }
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_tgt_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->cert_fqdn, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->suids, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 4, r->legacy ? 1 : 0, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 5, (int64_t)r->lifetime_s, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 6, r->created, err) == -1 ||
+        m2msec_db_step_done(db, st, "adding target", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(taken);
+    return rv;
+}
+
+/* One target row (columns of sql_tgt_by_id). */
+static int
+read_target(sqlite3_stmt *st, struct m2msec_target_rec **out, struct m2msec_error *err)
+{
+    struct m2msec_target_rec *r = NULL;
+    int64_t lifetime;
+    int rv = -1;
+
+    *out = NULL;
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading target");
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &r->id, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->cert_fqdn, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->suids, err) == -1) {
+        goto out;
+    }
+    r->legacy = sqlite3_column_int64(st, 3) != 0;
+    lifetime = sqlite3_column_int64(st, 4);
+    r->lifetime_s = lifetime < 0 ? 0 : (uint64_t)lifetime;
+    r->created = sqlite3_column_int64(st, 5);
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_target_rec_free(r);
+    return rv;
+}
+
+/* The target selected by sql (?1 = key), or NOT_FOUND. */
+static int
+target_get(struct m2msec_db *db, const char *sql, const char *key, const char *what,
+           struct m2msec_target_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(key)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "target %s missing", what);
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql, &st, err) == -1 || m2msec_db_bind_text(db, st, 1, key, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading target", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no target with %s %s",
+                          what, key);
+        goto out;
+    }
+    if (read_target(st, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_mef_target_get(struct m2msec_db *db, const char *id, struct m2msec_target_rec **out,
+                      struct m2msec_error *err)
+{
+    return target_get(db, sql_tgt_by_id, id, "id", out, err);
+}
+
+int
+m2msec_mef_target_get_by_cert(struct m2msec_db *db, const char *cert_fqdn,
+                              struct m2msec_target_rec **out, struct m2msec_error *err)
+{
+    return target_get(db, sql_tgt_by_cert, cert_fqdn, "certificate FQDN", out, err);
+}
+
+int
+m2msec_mef_target_list(struct m2msec_db *db, struct m2msec_target_rec ***out, size_t *n,
+                       struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_target_rec **list = NULL;
+    struct m2msec_target_rec **grown = NULL;
+    size_t count = 0;
+    size_t cap = 8;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (n != NULL) {
+        *n = 0;
+    }
+    if (db == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no store");
+        goto out;
+    }
+    list = m2msec_calloc(cap, sizeof(*list));
+    if (list == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "listing targets");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_tgt_list, &st, err) == -1) {
+        goto out;
+    }
+    for (;;) {
+        rc = m2msec_db_step_row(db, st, "listing targets", err);
+        if (rc == -1) {
+            goto out;
+        }
+        if (rc == 0) {
+            break;
+        }
+        /* One free slot is kept so the array is always NULL-terminated. */
+        if (count + 1 == cap) {
+            if (cap > SIZE_MAX / (2 * sizeof(*list))) {
+                m2msec_error_setx(err, M2MSEC_ERR_TOO_LARGE, "too many targets");
+                goto out;
+            }
+            grown = m2msec_realloc(list, 2 * cap * sizeof(*list));
+            if (grown == NULL) {
+                m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "listing targets");
+                goto out;
+            }
+            list = grown;
+            memset(list + cap, 0, cap * sizeof(*list));
+            cap *= 2;
+        }
+        if (read_target(st, &list[count], err) == -1) {
+            goto out;
+        }
+        count++;
+    }
+    *out = list;
+    if (n != NULL) {
+        *n = count;
+    }
+    list = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_target_list_free(list);
+    return rv;
+}
+
+int
+m2msec_mef_target_remove(struct m2msec_db *db, const char *id, struct m2msec_error *err)
+{
+    size_t changes = 0;
+    int rv = -1;
+
+    if (db == NULL || !m2msec_db_str_set(id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "target id missing");
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1 ||
+        write_key(db, sql_tgt_delete, id, 0, 0, "removing target", &changes, err) == -1) {
+        goto out;
+    }
+    if (changes == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no target %s", id);
         goto out;
     }
     if (m2msec_db_commit(db, err) == -1) {

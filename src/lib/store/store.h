@@ -151,6 +151,41 @@ int m2msec_mef_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now,
                           struct m2msec_error *err);
 
 /*
+ * MEF: Enrolment Targets (TS-0003 8.3.2.1 "Use of Remotely Provisioned
+ * Credential"): who may fetch keys derived from an Enrolee's Ke. A target
+ * authenticates with a TLS client certificate; cert_fqdn is the SAN dNSName
+ * that binds the connection to the target (unique, ASCII case-insensitive).
+ * id is the Enrolment-Target-ID: it must appear in the Enrolee's target list
+ * and it is the identity input of the key derivation, byte for byte.
+ * Validation of ids and SUIDs against their meaning is the caller's; the
+ * store only requires non-empty strings and suids of the form "21" / "22,23".
+ */
+struct m2msec_target_rec {
+    char *id;
+    char *cert_fqdn;
+    char *suids;         /* allowed SUIDs: decimal numbers separated by ',' */
+    int legacy;          /* 1: TS-0003 10.3.2 / 10.3.3 derivations instead of 10.3.7 */
+    uint64_t lifetime_s; /* cap on the credential lifetime; 0: only the Ke expiry */
+    int64_t created;
+};
+void m2msec_target_rec_free(struct m2msec_target_rec *r);
+void m2msec_target_list_free(struct m2msec_target_rec **list);
+/* REFUSED (rsc 4105) when the id or the cert_fqdn (case-insensitively) is taken. */
+int m2msec_mef_target_add(struct m2msec_db *db, const struct m2msec_target_rec *r,
+                          struct m2msec_error *err);
+/* NOT_FOUND (rsc 4004) when absent. id is compared exactly. */
+int m2msec_mef_target_get(struct m2msec_db *db, const char *id, struct m2msec_target_rec **out,
+                          struct m2msec_error *err);
+/* By certificate name, ASCII case-insensitively; NOT_FOUND when no target has it. */
+int m2msec_mef_target_get_by_cert(struct m2msec_db *db, const char *cert_fqdn,
+                                  struct m2msec_target_rec **out, struct m2msec_error *err);
+/* All targets ordered by id. *out is a NULL-terminated array. */
+int m2msec_mef_target_list(struct m2msec_db *db, struct m2msec_target_rec ***out, size_t *n,
+                           struct m2msec_error *err);
+/* NOT_FOUND when absent. */
+int m2msec_mef_target_remove(struct m2msec_db *db, const char *id, struct m2msec_error *err);
+
+/*
  * Device state (libm2msec): the current enrolment.
  */
 struct m2msec_enrolment_rec {
