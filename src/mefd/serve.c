@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/json.h"
 #include "codec/mef_msg.h"
 #include "crypto/kdf.h"
 #include "crypto/rand.h"
@@ -806,6 +807,8 @@ mefd_cmd_serve(int argc, char **argv)
     if (dir == NULL || optind != argc) {
         return mefd_fail("usage: mefd serve -d DIR [--listen ADDR:PORT]");
     }
+    /* Before any JSON is made: jansson's copies of a Credential must be wiped on free. */
+    m2msec_json_use_wiping_allocator();
     /* Keys live on the secure heap (locked, guarded) in the daemon. */
     if (m2msec_secure_heap_init(1 << 20) == -1) {
         fprintf(stderr, "mefd: warning: secure heap unavailable, using the normal heap\n");

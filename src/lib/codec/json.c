@@ -12,6 +12,7 @@
  * allocations are outside the torture-test hook. Everything this file
  * allocates for callers goes through util/mem.h.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -149,6 +150,47 @@ m2msec_json_parse(const uint8_t *buf, size_t len, json_t **out, struct m2msec_er
 out:
     json_decref(v);
     return rv;
+}
+
+/* Each block carries its size in front so the free can wipe it; 16 keeps max alignment. */
+#define WIPE_HDR 16
+
+static void *
+wipe_malloc(size_t n)
+{
+    unsigned char *p;
+
+    if (n > SIZE_MAX - WIPE_HDR) {
+        return NULL;
+    }
+    p = m2msec_malloc(n + WIPE_HDR);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &n, sizeof(n));
+    return p + WIPE_HDR;
+}
+
+static void
+wipe_free(void *q)
+{
+    unsigned char *p;
+    size_t n;
+
+    if (q == NULL) {
+        return;
+    }
+    p = (unsigned char *)q - WIPE_HDR;
+    memcpy(&n, p, sizeof(n));
+    m2msec_wipe(q, n);
+    m2msec_free(p);
+}
+
+int
+m2msec_json_use_wiping_allocator(void)
+{
+    json_set_alloc_funcs(wipe_malloc, wipe_free);
+    return 0;
 }
 
 int

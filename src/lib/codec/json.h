@@ -22,6 +22,15 @@
 #define M2MSEC_JSON_MAX_MEMBERS 32
 #define M2MSEC_JSON_MAX_LIST    64
 
+/*
+ * Make jansson wipe every block it frees (its internal copies of member
+ * strings can hold key material, e.g. the fetchCredentials Credential).
+ * Process-wide: daemons call it once at start-up, before any other jansson use.
+ * A library must not: objects allocated before the switch would be freed with
+ * the wrong function. Returns 0.
+ */
+int m2msec_json_use_wiping_allocator(void);
+
 /* Parse one JSON object; errors carry rsc 4000 and code PROTOCOL. */
 int m2msec_json_parse(const uint8_t *buf, size_t len, json_t **out, struct m2msec_error *err);
 /* Serialise compactly (sorted keys) and append to out. */
