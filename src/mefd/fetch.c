@@ -146,6 +146,45 @@ tgt_conn_free(struct tgt_conn *tc)
 }
 
 /*
+ * Bind tc to the target whose certificate name is cert_fqdn, as the store has
+ * it now (none: tc->target stays NULL). Also run before every request, so a
+ * target removed or re-added by the administrator takes effect at once, not
+ * when a keep-alive connection ends. 0, or -1 on a store failure.
+ */
+static int
+tgt_bind(struct tgt_worker *w, struct tgt_conn *tc, const char *cert_fqdn)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_target_rec *t = NULL;
+    size_t i = 0;
+
+    m2msec_target_rec_free(tc->target);
+    tc->target = NULL;
+    tc->nsuids = 0;
+    tc->is_maf = 0;
+    if (m2msec_mef_target_get_by_cert(w->db, cert_fqdn, &t, &err) == -1) {
+        if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
+            return 0;
+        }
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "target_lookup", "error",
+                      m2msec_error_msg(&err), NULL);
+        return -1;
+    }
+    if (mefd_suids_parse(t->suids, tc->suids, &tc->nsuids) == -1) {
+        /* Only a hand-edited store gets here: `mefd target add` validates. */
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "target_lookup", "target", t->id, "error",
+                      "malformed SUID list", NULL);
+        m2msec_target_rec_free(t);
+        return -1;
+    }
+    for (i = 0; i < tc->nsuids; i++) {
+        tc->is_maf |= tc->suids[i] == SUID_MAF;
+    }
+    tc->target = t;
+    return 0;
+}
+
+/*
  * Bind the connection to the target named by the certificate. The TLS layer
  * verified the chain under target_ca; which target the certificate stands
  * for is decided here, by its dNSName entries only.
@@ -154,9 +193,7 @@ static int
 tgt_conn_open(void *arg, struct srv_conn *c)
 {
     struct tgt_worker *w = c->wctx;
-    struct m2msec_error err = { 0 };
     struct tgt_conn *tc = NULL;
-    struct m2msec_target_rec *t = NULL;
     enum m2msec_san_type type = M2MSEC_SAN_DNS;
     const char *san = NULL;
     size_t n = m2msec_tls_peer_san_count(c->tls);
@@ -172,26 +209,9 @@ tgt_conn_open(void *arg, struct srv_conn *c)
         if (san == NULL || type != M2MSEC_SAN_DNS || !m2msec_fqdn_valid(san)) {
             continue;
         }
-        m2msec_error_clear(&err);
-        if (m2msec_mef_target_get_by_cert(w->db, san, &t, &err) == -1) {
-            if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
-                continue;
-            }
-            srv_log_event(SRV_LOG_ERR, "store_error", "op", "target_lookup", "error",
-                          m2msec_error_msg(&err), NULL);
+        if (tgt_bind(w, tc, san) == -1) {
             tgt_conn_free(tc);
             return -1;
-        }
-        tc->target = t;
-        if (mefd_suids_parse(t->suids, tc->suids, &tc->nsuids) == -1) {
-            /* Only a hand-edited store gets here: `mefd target add` validates. */
-            srv_log_event(SRV_LOG_ERR, "store_error", "op", "target_lookup", "target", t->id,
-                          "error", "malformed SUID list", NULL);
-            tgt_conn_free(tc);
-            return -1;
-        }
-        for (i = 0; i < tc->nsuids; i++) {
-            tc->is_maf |= tc->suids[i] == SUID_MAF;
         }
     }
     c->state = tc;
@@ -428,6 +448,16 @@ tgt_handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req,
     int n = 0;
 
     (void)arg;
+    /* Re-read the bound target: revocation applies to the next request. */
+    if (tc != NULL && tc->target != NULL) {
+        char bound[M2MSEC_FQDN_MAX + 1];
+
+        m2msec_strlcpy(bound, tc->target->cert_fqdn, sizeof(bound));
+        if (tgt_bind(w, tc, bound) == -1) {
+            return refuse(resp, tc, M2MSEC_RSC_INTERNAL_SERVER_ERROR, "internal error",
+                          "target lookup failed");
+        }
+    }
     if (tc == NULL || tc->target == NULL) {
         return refuse(resp, tc, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE, TXT_UNBOUND,
                       "certificate names no configured target");

@@ -149,10 +149,18 @@ grep -aq "X-M2M-RSC" "$T/foreign.out" && fail "a certificate from another CA was
 ok "no client certificate, or one from another CA: refused at the handshake"
 grep -q "event=fetch_refused" "$MEF/mefd.log" || fail "refusals not logged"
 
-# Removing the target revokes its access at once.
-"$MEFD" target remove -d "$MEF" --id maf.test.example >/dev/null
+# Removing the target revokes its access at once, even on an open keep-alive connection:
+# two requests on one TLS session, with `mefd target remove` in between.
+req() { printf 'GET /fetchCredentials/%s/21 HTTP/1.1\r\nHost: mef.test.example\r\nX-M2M-Origin: maf.test.example\r\nX-M2M-RI: %s\r\nConnection: %s\r\n\r\n' "$keid1" "$1" "$2"; }
+{ req ka-1 keep-alive; sleep 1; "$MEFD" target remove -d "$MEF" --id maf.test.example >/dev/null
+  req ka-2 close; } |
+    timeout 20 openssl s_client -connect "$TGT_ADDR" -tls1_2 -cert "$T/maf.pem" -key "$T/maf.key" \
+        -CAfile "$MEF/pki/ca.pem" -servername mef.test.example -ign_eof >"$T/keepalive.out" 2>&1 || true
+[ "$(grep -ao 'X-M2M-RSC: [0-9]*' "$T/keepalive.out" | sed 's/.*: //' | tr '\n' ' ')" = "2000 4103 " ] \
+    || fail "keep-alive revocation: $(grep -a 'X-M2M-RSC' "$T/keepalive.out")"
+ok "a target removed while its connection is open is refused at its next request (4103)"
 fetch removed "$T/maf.pem" "$T/maf.key" maf.test.example "/fetchCredentials/$keid1/21"
 expect removed 4103
-ok "a removed target is refused (4103) while mefd runs"
+ok "a removed target is refused (4103) on a new connection"
 mefd_stop
 done_tests
