@@ -291,7 +291,14 @@ h_enrol_start(struct mef *mef, struct srv_conn *c, struct mef_conn *mc,
     }
     /* Durable before the KeID leaves this process. */
     if (mefd_ke_commit(mef->committer, mc->kpm_id, rel, ke, now, expires, &err) == -1) {
-        err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
+            /* Removed by the administrator while this session was open. */
+            c->close_after = 1;
+            m2msec_error_setr(&err, M2MSEC_ERR_AUTH, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                              "the credential of this session was revoked");
+        } else {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        }
         goto fail;
     }
     mc->exchange_started = 1;
@@ -577,6 +584,25 @@ h_reg_delete(struct mef_worker *w, struct mef_conn *mc, const char *reg_id,
     return 0;
 }
 
+/*
+ * 1 when the session's Enrolee was removed while the session is open. The
+ * registration table is keyed by KpmID without a foreign key (a registration
+ * may outlive re-enrolment), so the handlers must not act for a removed
+ * credential. Store failures count as revoked: refuse rather than guess.
+ */
+static int
+credential_revoked(struct mef_worker *w, const struct mef_conn *mc)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_enrolee_rec *r = NULL;
+
+    if (m2msec_mef_enrolee_get(w->db, mc->kpm_id, 0, &r, &err) == -1) {
+        return 1;
+    }
+    m2msec_enrolee_rec_free(r);
+    return 0;
+}
+
 static int
 handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct srv_response *resp)
 {
@@ -608,6 +634,11 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
             return h_enrol_report(c, mc, segs[2], req, resp);
         }
     } else if (strcmp(segs[1], M2MSEC_PATH_REG) == 0) {
+        if (credential_revoked(w, mc)) {
+            c->close_after = 1;
+            return srv_response_error(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                                      "the credential of this session was revoked");
+        }
         if (n == 2 && req->method == M2MSEC_HTTP_POST) {
             return h_reg_create(mef, w, mc, req, resp);
         }

@@ -105,6 +105,18 @@ ok "registration with a past expirationTime or another MEF's FQDN -> 4000"
 n=$(sqlite_count "$MEF/mef.db" "select count(*) from mefreg")
 [ "$n" = 0 ] || fail "refused registrations stored $n rows"
 
+# --- an Enrolee removed while its session is open loses it at the next request
+add_enrolee "$MEF" dev-rev /cse-rev 3600
+regbody() { printf '{"mefFQDN":"mef.test.example","et":"20991231T000000","adminFQDN":"%s"}' "$1"; }
+regreq() { local b; b=$(regbody "$1"); printf 'POST /mef/reg HTTP/1.1\r\nHost: x\r\nX-M2M-Origin: 10-dev-rev\r\nX-M2M-RI: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: %s\r\n\r\n%s' "$1" "${#b}" "$2" "$b"; }
+{ regreq sp1.test.example keep-alive; sleep 1; "$MEFD" enrolee remove -d "$MEF" --kpm-id dev-rev >/dev/null
+  regreq sp2.test.example close; } | s_client_psk dev-rev "$(cat "$T/dev-rev.kpm")" >"$T/revoked.out" || true
+[ "$(grep -ao 'X-M2M-RSC: [0-9]*' "$T/revoked.out" | sed 's/.*: //' | tr '\n' ' ')" = "2001 4103 " ] \
+    || fail "revoked session: $(grep -a 'X-M2M-RSC' "$T/revoked.out")"
+n=$(sqlite_count "$MEF/mef.db" "select count(*) from mefreg where kpm_id='dev-rev'")
+[ "$n" = 0 ] || fail "registrations of a removed Enrolee remain or were created ($n)"
+ok "an Enrolee removed during its session is refused at its next request (4103), nothing stored"
+
 # --- the daemon kept serving throughout
 enrol dev-1 "$T/dev-1.kpm" "$T/s-ok" || fail "mefd stopped serving: $(cat "$T/err")"
 [ -n "$(ke_of dev-1)" ] || fail "good enrolment not stored"
