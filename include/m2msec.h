@@ -155,6 +155,40 @@ M2MSEC_API int m2msec_client_mef_update(struct m2msec_client *c, const char *reg
 M2MSEC_API int m2msec_client_mef_deregister(struct m2msec_client *c, const char *reg_id);
 
 /*
+ * MAF Client Registration (TS-0003 8.8.2.3) with a remotely provisioned Km.
+ * The first registration with a MAF connects with psk_identity = KeID and
+ * psk = Km = TS-0003 10.3.7 (Ke, SUID 21, MAF-FQDN); the MAF fetches the same
+ * Km from the MEF during the handshake and assigns a KmID
+ * (assignedSymmKeyID), which is stored sealed with Km in the state
+ * directory. Later registrations run the MAF Handshake with that KmID/Km
+ * (8.8.2.2) while the enrolment it came from is current.
+ */
+struct m2msec_maf_reg;
+
+/**
+ * MAF address as "host:port" and the MAF's FQDN (TLS server name, HTTP Host,
+ * mafFQDN and the MAF-FQDN input of the Km derivation). fqdn NULL: the host
+ * of hostport, which must then be a name. Copied.
+ */
+M2MSEC_API int m2msec_config_set_maf(struct m2msec_config *cfg, const char *hostport,
+                                     const char *fqdn);
+/** Register with the configured MAF for the administrating stakeholder admin_fqdn. */
+M2MSEC_API int m2msec_client_maf_register(struct m2msec_client *c, const char *admin_fqdn,
+                                          struct m2msec_maf_reg **out);
+/** Borrowed fields of a MAF registration result. */
+M2MSEC_API const char *m2msec_maf_reg_id(const struct m2msec_maf_reg *r);
+M2MSEC_API const char *m2msec_maf_reg_client_id(const struct m2msec_maf_reg *r);
+M2MSEC_API const char *m2msec_maf_reg_admin_fqdn(const struct m2msec_maf_reg *r);
+/** The KmID in use ("<relative KmID>@<MAF-FQDN>"). */
+M2MSEC_API const char *m2msec_maf_reg_kmid(const struct m2msec_maf_reg *r);
+/** 1 when this registration's session used the KeID (and the MAF assigned the KmID). */
+M2MSEC_API int m2msec_maf_reg_km_assigned(const struct m2msec_maf_reg *r);
+/** expirationTime granted by the MAF, and the Km expiry (seconds since the epoch, UTC). */
+M2MSEC_API int64_t m2msec_maf_reg_expires(const struct m2msec_maf_reg *r);
+M2MSEC_API int64_t m2msec_maf_reg_km_expires(const struct m2msec_maf_reg *r);
+M2MSEC_API void m2msec_maf_reg_free(struct m2msec_maf_reg *r);
+
+/*
  * State: what an enrolled device holds (read-only view).
  */
 struct m2msec_state;

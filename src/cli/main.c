@@ -20,6 +20,7 @@ struct common {
     const char *kpm_hex;
     const char *sni;
     const char *state;
+    const char *maf;
     unsigned timeout_ms;
     int json;
     int quiet;
@@ -43,6 +44,7 @@ enum {
     OPT_CERT,
     OPT_DERIVE,
     OPT_LEGACY,
+    OPT_MAF,
 };
 
 static const struct option common_opts[] = {
@@ -63,6 +65,7 @@ static const struct option common_opts[] = {
     { "cert-enrolment", no_argument, NULL, OPT_CERT },
     { "derive", required_argument, NULL, OPT_DERIVE },
     { "legacy", no_argument, NULL, OPT_LEGACY },
+    { "maf", required_argument, NULL, OPT_MAF },
     { NULL, 0, NULL, 0 },
 };
 
@@ -88,6 +91,11 @@ usage(FILE *f)
           "  mef deregister --reg-id ID                            (+ MEF options)\n"
           "        MEF Client Registration procedures (TS-0003 8.3.5.2.3-6); MEF options are\n"
           "        --mef, --kpm-id, --kpm-file/--kpm, [--sni], [--json]\n"
+          "  maf register --maf HOST:PORT --sni MAF-FQDN --admin-fqdn FQDN --state DIR\n"
+          "        [--json] [--quiet] [--timeout MS]\n"
+          "        MAF Client Registration (TS-0003 8.8.2.3): the first time with the KeID and\n"
+          "        Km derived from Ke (remote provisioning), storing the KmID the MAF assigns;\n"
+          "        afterwards with that KmID (MAF Handshake, 8.8.2.2)\n"
           "  help | --help\n"
           "\n"
           "Keys given with --kpm are visible in the process list: prefer --kpm-file.\n"
@@ -447,6 +455,77 @@ out:
     return rv;
 }
 
+/* `m2msec maf register`: needs only the state directory and the MAF. */
+static int
+cmd_maf(const char *sub, const struct common *o, const char *admin)
+{
+    struct m2msec_config *cfg = NULL;
+    struct m2msec_client *c = NULL;
+    struct m2msec_maf_reg *r = NULL;
+    char ts[32], kts[32];
+    int rv = 1;
+
+    if (strcmp(sub, "register") != 0) {
+        fprintf(stderr, "m2msec: unknown maf command '%s'\n", sub);
+        return 2;
+    }
+    if (o->maf == NULL || o->sni == NULL || o->state == NULL || admin == NULL) {
+        fprintf(stderr, "m2msec: --maf, --sni (the MAF FQDN), --state and --admin-fqdn are "
+                        "required\n");
+        return 2;
+    }
+    cfg = m2msec_config_new();
+    if (cfg == NULL) {
+        fprintf(stderr, "m2msec: out of memory\n");
+        return 1;
+    }
+    if (m2msec_config_set_maf(cfg, o->maf, o->sni) == -1 ||
+        m2msec_config_set_state_dir(cfg, o->state) == -1 ||
+        (o->timeout_ms != 0 && m2msec_config_set_timeout_ms(cfg, o->timeout_ms) == -1)) {
+        fprintf(stderr, "m2msec: %s\n", m2msec_config_error(cfg));
+        goto out;
+    }
+    c = m2msec_client_new();
+    if (c == NULL || m2msec_client_configure(c, cfg) == -1) {
+        fprintf(stderr, "m2msec: cannot create client\n");
+        goto out;
+    }
+    if (!o->quiet && !o->json) {
+        m2msec_client_set_step_cb(c, on_step, NULL);
+    }
+    if (m2msec_client_maf_register(c, admin, &r) == -1) {
+        rv = fail_client("MAF registration", c);
+        goto out;
+    }
+    fmt_time(m2msec_maf_reg_expires(r), ts);
+    fmt_time(m2msec_maf_reg_km_expires(r), kts);
+    if (o->json) {
+        printf("{\"reg_id\":");
+        json_str(stdout, m2msec_maf_reg_id(r));
+        printf(",\"kmid\":");
+        json_str(stdout, m2msec_maf_reg_kmid(r));
+        printf(",\"km_assigned\":%s,\"client_id\":",
+               m2msec_maf_reg_km_assigned(r) ? "true" : "false");
+        json_str(stdout, m2msec_maf_reg_client_id(r));
+        printf(",\"admin_fqdn\":");
+        json_str(stdout, m2msec_maf_reg_admin_fqdn(r));
+        printf(",\"expires\":");
+        json_str(stdout, ts);
+        printf(",\"km_expires\":");
+        json_str(stdout, kts);
+        printf("}\n");
+    } else {
+        printf("registered: reg-id=%s kmid=%s expires=%s km-expires=%s\n", m2msec_maf_reg_id(r),
+               m2msec_maf_reg_kmid(r), ts, kts);
+    }
+    rv = 0;
+out:
+    m2msec_maf_reg_free(r);
+    m2msec_client_free(c);
+    m2msec_config_free(cfg);
+    return rv;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -464,7 +543,7 @@ main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "mef") == 0) {
+    if (strcmp(cmd, "mef") == 0 || strcmp(cmd, "maf") == 0) {
         if (argc < 3) {
             usage(stderr);
             return 2;
@@ -533,6 +612,9 @@ main(int argc, char **argv)
         case OPT_LEGACY:
             legacy = 1;
             break;
+        case OPT_MAF:
+            o.maf = optarg;
+            break;
         default:
             usage(stderr);
             return 2;
@@ -550,6 +632,9 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd, "mef") == 0) {
         return cmd_mef(sub, &o, admin, reg_id, lifetime, has_lifetime);
+    }
+    if (strcmp(cmd, "maf") == 0) {
+        return cmd_maf(sub, &o, admin);
     }
     fprintf(stderr, "m2msec: unknown command '%s'\n", cmd);
     usage(stderr);

@@ -30,6 +30,8 @@ struct m2msec_config {
     char *kpm_id;
     struct m2msec_secret *kpm;
     char *state_dir;
+    char *maf;      /* host:port (client/maf.c) */
+    char *maf_fqdn; /* the MAF's FQDN */
     unsigned timeout_ms;
     struct m2msec_enrol_req ind;
     struct m2msec_error err;
@@ -60,6 +62,16 @@ struct m2msec_mef_reg {
     char *admin_fqdn;
     int64_t expires;
     char *config_json;
+};
+
+struct m2msec_maf_reg {
+    char *reg_id;
+    char *client_id;
+    char *admin_fqdn;
+    char *kmid;
+    int64_t expires;
+    int64_t km_expires;
+    int km_assigned;
 };
 
 struct m2msec_state {

@@ -37,6 +37,8 @@ m2msec_config_unref(struct m2msec_config *cfg)
     m2msec_free(cfg->kpm_id);
     m2msec_secret_free(cfg->kpm);
     m2msec_free(cfg->state_dir);
+    m2msec_free(cfg->maf);
+    m2msec_free(cfg->maf_fqdn);
     m2msec_free(cfg);
 }
 

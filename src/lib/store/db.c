@@ -436,6 +436,8 @@ kind_name(enum m2msec_schema schema)
         return "mef";
     case M2MSEC_SCHEMA_DEVICE:
         return "device";
+    case M2MSEC_SCHEMA_MAF:
+        return "maf";
     }
     return "?";
 }
@@ -521,8 +523,9 @@ out:
 static int
 migrate(struct m2msec_db *db, struct m2msec_error *err)
 {
-    const char *const *steps =
-            db->schema == M2MSEC_SCHEMA_MEF ? m2msec_db_mef_migrations : m2msec_db_dev_migrations;
+    const char *const *steps = db->schema == M2MSEC_SCHEMA_MEF   ? m2msec_db_mef_migrations
+                               : db->schema == M2MSEC_SCHEMA_MAF ? m2msec_db_maf_migrations
+                                                                 : m2msec_db_dev_migrations;
     const char *want = kind_name(db->schema);
     sqlite3_stmt *st = NULL;
     char *kind = NULL;
@@ -611,7 +614,8 @@ m2msec_db_open(const char *path, enum m2msec_schema schema, const struct m2msec_
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "store path missing");
         goto out;
     }
-    if (schema != M2MSEC_SCHEMA_MEF && schema != M2MSEC_SCHEMA_DEVICE) {
+    if (schema != M2MSEC_SCHEMA_MEF && schema != M2MSEC_SCHEMA_DEVICE &&
+        schema != M2MSEC_SCHEMA_MAF) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "unknown schema kind %d", (int)schema);
         goto out;
     }

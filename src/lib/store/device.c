@@ -33,6 +33,15 @@ const char *const m2msec_db_dev_migrations[] = {
     " exchange_json TEXT,"
     " ke BLOB);"
     "PRAGMA user_version = 1;",
+    /* 2: Km/KmID assigned by MAFs (store/maf.c) */
+    "CREATE TABLE dev_maf ("
+    " maf_fqdn TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+    " kmid TEXT NOT NULL,"
+    " keid TEXT NOT NULL,"
+    " reg_id TEXT,"
+    " expires INTEGER NOT NULL,"
+    " km BLOB NOT NULL);"
+    "PRAGMA user_version = 2;",
     NULL,
 };
 

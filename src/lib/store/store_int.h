@@ -44,6 +44,7 @@ struct m2msec_db {
  */
 extern const char *const m2msec_db_mef_migrations[];
 extern const char *const m2msec_db_dev_migrations[];
+extern const char *const m2msec_db_maf_migrations[];
 
 /* Copy sqlite3_errmsg into err (M2MSEC_ERR_STORE). Call before any other sqlite call. Returns -1. */
 int m2msec_db_sqlerr(struct m2msec_db *db, const char *what, struct m2msec_error *err);

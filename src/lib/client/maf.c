@@ -1,0 +1,339 @@
+/*
+ * client/maf.c - MAF Client Registration with a remotely provisioned Km, client side.
+ *
+ * Layer: client. @spec TS-0003 8.8.2.3 and 8.8.2.2. First contact with a MAF:
+ * psk_identity = KeID, psk = Km = 10.3.7(Ke, SUID 21, MAF-FQDN), originator =
+ * the Enrolee-ID the MEF returned; the MAF answers with assignedSymmKeyID,
+ * stored with Km (sealed) in the device state. While that enrolment is
+ * current, later sessions use psk_identity = KmID and originator = the
+ * Credential-ID "11-<KmID>" (10.4).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "client/client_int.h"
+#include "codec/maf_msg.h"
+#include "crypto/kdf.h"
+#include "util/buf.h"
+#include "util/encoding.h"
+#include "util/mem.h"
+#include "util/time.h"
+
+#define MAF_TARGET     "/" M2MSEC_PATH_MAF_BASE
+#define MAF_SUID       21u
+#define MAF_DEFAULT_ET 86400
+
+M2MSEC_API int
+m2msec_config_set_maf(struct m2msec_config *cfg, const char *hostport, const char *fqdn)
+{
+    char host[256], port[16];
+    char *a = NULL, *f = NULL;
+
+    m2msec_error_clear(&cfg->err);
+    if (cfg->frozen) {
+        return m2msec_error_setx(&cfg->err, M2MSEC_ERR_INVALID_STATE,
+                                 "configuration is in use and can no longer change");
+    }
+    if (hostport == NULL || strlen(hostport) > 300 ||
+        m2msec_hostport_split(hostport, host, sizeof(host), port, sizeof(port), &cfg->err) == -1) {
+        return m2msec_error_setx(&cfg->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "MAF address must be host:port");
+    }
+    if (fqdn == NULL) {
+        fqdn = host;
+    }
+    if (!m2msec_fqdn_valid(fqdn)) {
+        return m2msec_error_setx(&cfg->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "the MAF FQDN is required (the address is not a name)");
+    }
+    a = m2msec_strdup(hostport);
+    f = m2msec_strdup(fqdn);
+    if (a == NULL || f == NULL) {
+        m2msec_free(a);
+        m2msec_free(f);
+        return m2msec_error_setx(&cfg->err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    m2msec_free(cfg->maf);
+    m2msec_free(cfg->maf_fqdn);
+    cfg->maf = a;
+    cfg->maf_fqdn = f;
+    return 0;
+}
+
+M2MSEC_API const char *
+m2msec_maf_reg_id(const struct m2msec_maf_reg *r)
+{
+    return r->reg_id;
+}
+
+M2MSEC_API const char *
+m2msec_maf_reg_client_id(const struct m2msec_maf_reg *r)
+{
+    return r->client_id;
+}
+
+M2MSEC_API const char *
+m2msec_maf_reg_admin_fqdn(const struct m2msec_maf_reg *r)
+{
+    return r->admin_fqdn;
+}
+
+M2MSEC_API const char *
+m2msec_maf_reg_kmid(const struct m2msec_maf_reg *r)
+{
+    return r->kmid;
+}
+
+M2MSEC_API int
+m2msec_maf_reg_km_assigned(const struct m2msec_maf_reg *r)
+{
+    return r->km_assigned;
+}
+
+M2MSEC_API int64_t
+m2msec_maf_reg_expires(const struct m2msec_maf_reg *r)
+{
+    return r->expires;
+}
+
+M2MSEC_API int64_t
+m2msec_maf_reg_km_expires(const struct m2msec_maf_reg *r)
+{
+    return r->km_expires;
+}
+
+M2MSEC_API void
+m2msec_maf_reg_free(struct m2msec_maf_reg *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->reg_id);
+    m2msec_free(r->client_id);
+    m2msec_free(r->admin_fqdn);
+    m2msec_free(r->kmid);
+    m2msec_free(r);
+}
+
+/* What the session authenticates with: the stored KmID/Km, or the KeID and a derived Km. */
+struct maf_cred {
+    struct m2msec_enrolment_rec *enr; /* with Ke */
+    struct m2msec_dev_maf_rec *km;    /* stored KmID/Km, NULL: first contact */
+    struct m2msec_secret *derived;    /* first contact: Km from Ke */
+};
+
+static void
+maf_cred_clear(struct maf_cred *k)
+{
+    m2msec_enrolment_rec_free(k->enr);
+    m2msec_dev_maf_rec_free(k->km);
+    m2msec_secret_free(k->derived);
+    memset(k, 0, sizeof(*k));
+}
+
+static int
+maf_cred_load(struct m2msec_client *c, struct maf_cred *k, struct m2msec_error *err)
+{
+    const char *fqdn = c->cfg->maf_fqdn;
+    int64_t now = m2msec_now();
+
+    if (m2msec_dev_enrolment_get(c->db, 1, &k->enr, err) == -1) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
+            m2msec_error_wrap(err, "enrol before registering with a MAF");
+        }
+        return -1;
+    }
+    if (k->enr->expires <= now) {
+        return m2msec_error_setx(err, M2MSEC_ERR_EXPIRED, "Ke %s expired", k->enr->keid);
+    }
+    if (m2msec_dev_maf_get(c->db, fqdn, now, 1, &k->km, err) == -1) {
+        if (m2msec_error_code(err) != M2MSEC_ERR_NOT_FOUND) {
+            return -1;
+        }
+        m2msec_error_clear(err);
+    }
+    /* A KmID from an earlier enrolment is left behind: re-enrolment re-keys the MAF too. */
+    if (k->km != NULL && strcmp(k->km->keid, k->enr->keid) != 0 /* public */) {
+        m2msec_dev_maf_rec_free(k->km);
+        k->km = NULL;
+    }
+    if (k->km != NULL) {
+        return 0;
+    }
+    if (k->enr->enrolee_id == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "the enrolment holds no Enrolee-ID to register with");
+    }
+    /* @spec TS-0003 10.3.7: Km = HMAC-SHA-256(Ke, label || "21" || MAF-FQDN). */
+    return m2msec_derive_usage_constrained(k->enr->ke, MAF_SUID, fqdn, &k->derived, err);
+}
+
+static int
+maf_session_open(struct m2msec_client *c, const struct maf_cred *k, struct client_session *s,
+                 struct m2msec_error *err)
+{
+    const struct m2msec_config *cfg = c->cfg;
+    struct m2msec_tls_psk_client o = { 0 };
+
+    memset(s, 0, sizeof(*s));
+    m2msec_strlcpy(s->host, cfg->maf_fqdn, sizeof(s->host));
+    if (k->km != NULL) {
+        /* @spec TS-0003 10.4: the Credential-ID of a Km is "11-<KmID>". */
+        if (m2msec_credential_id_format(M2MSEC_CRED_KM, k->km->kmid, s->origin, sizeof(s->origin),
+                                        err) == -1) {
+            return -1;
+        }
+        o.identity = k->km->kmid;
+        o.psk = k->km->km;
+    } else {
+        m2msec_strlcpy(s->origin, k->enr->enrolee_id, sizeof(s->origin));
+        o.identity = k->enr->keid;
+        o.psk = k->derived;
+    }
+    o.hostport = cfg->maf;
+    o.sni = cfg->maf_fqdn;
+    o.timeout_ms = cfg->timeout_ms;
+    client_step(c, "connect", "TLS 1.2 PSK to MAF %s as %s %s", cfg->maf,
+                k->km != NULL ? "KmID" : "KeID", o.identity);
+    if (m2msec_tls_global_init(err) == -1) {
+        return -1;
+    }
+    s->tls = m2msec_tls_connect_psk(&o, err);
+    if (s->tls == NULL) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_AUTH) {
+            m2msec_error_wrap(err,
+                              "MAF handshake refused (%s unknown to the MAF, or not "
+                              "provisioned for it)",
+                              k->km != NULL ? "KmID" : "KeID");
+        }
+        return -1;
+    }
+    client_step(c, "handshake", "established, suite %s", m2msec_tls_cipher(s->tls));
+    return 0;
+}
+
+/* 8.3.9.9.x-style checks, and the assigned KmID on first contact. */
+static int
+verify(const struct m2msec_client *c, const struct maf_cred *k, const struct m2msec_mafreg_resp *rs,
+       const char *admin_fqdn, struct m2msec_error *err)
+{
+    struct m2msec_keyref ref;
+
+    if (rs->et <= m2msec_now() || !m2msec_fqdn_equal(rs->admin_fqdn, admin_fqdn)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
+                                 "MAF response fails verification (expirationTime or adminFQDN)");
+    }
+    if (k->km != NULL) {
+        return 0;
+    }
+    if (rs->assigned_kmid == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
+                                 "MAF assigned no KmID for the remotely provisioned Km");
+    }
+    if (m2msec_keyref_parse(rs->assigned_kmid, &ref, err) == -1 ||
+        !m2msec_fqdn_equal(ref.fqdn, c->cfg->maf_fqdn)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
+                                 "assignedSymmKeyID '%s' does not name this MAF",
+                                 rs->assigned_kmid);
+    }
+    return 0;
+}
+
+static int
+do_register(struct m2msec_client *c, const char *admin_fqdn, struct m2msec_maf_reg **out,
+            struct m2msec_error *err)
+{
+    struct maf_cred k = { 0 };
+    struct client_session s = { 0 };
+    struct m2msec_mafreg_req rq = { 0 };
+    struct m2msec_mafreg_resp rs = { 0 };
+    struct m2msec_dev_maf_rec keep = { 0 };
+    struct m2msec_http_msg *resp = NULL;
+    struct m2msec_maf_reg *r = NULL;
+    struct m2msec_buf body;
+    char admin[M2MSEC_FQDN_MAX + 1];
+    char fqdn[M2MSEC_FQDN_MAX + 1];
+    int64_t now = m2msec_now();
+    int rv = -1;
+
+    m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
+    if (admin_fqdn == NULL || !m2msec_fqdn_valid(admin_fqdn)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "adminFQDN must be an FQDN");
+        goto out;
+    }
+    if (c->cfg->maf == NULL || c->cfg->state_dir == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                          "MAF address and state directory must be configured");
+        goto out;
+    }
+    if (c->db == NULL) {
+        c->db = client_state_open(c->cfg->state_dir, 0, err);
+        if (c->db == NULL) {
+            goto out;
+        }
+    }
+    if (maf_cred_load(c, &k, err) == -1 || maf_session_open(c, &k, &s, err) == -1) {
+        goto out;
+    }
+    m2msec_strlcpy(admin, admin_fqdn, sizeof(admin));
+    m2msec_strlcpy(fqdn, c->cfg->maf_fqdn, sizeof(fqdn));
+    rq.maf_fqdn = fqdn;
+    rq.admin_fqdn = admin;
+    /* Proposed; the MAF caps it at the Km expiry. */
+    rq.et = now + MAF_DEFAULT_ET < k.enr->expires ? now + MAF_DEFAULT_ET : k.enr->expires;
+    if (m2msec_mafreg_req_encode(&rq, &body, err) == -1 ||
+        client_roundtrip(&s, M2MSEC_HTTP_POST, MAF_TARGET, &body, M2MSEC_RSC_CREATED, &resp, err) ==
+                -1 ||
+        m2msec_mafreg_resp_decode(resp->body.data, resp->body.len, &rs, err) == -1 ||
+        verify(c, &k, &rs, admin_fqdn, err) == -1) {
+        goto out;
+    }
+    if (k.km == NULL) {
+        /* Durable before it is reported: the next session uses this KmID. Km lives
+         * no longer than the Ke it was derived from (TS-0003 10.7). */
+        keep.maf_fqdn = fqdn;
+        keep.kmid = rs.assigned_kmid;
+        keep.keid = k.enr->keid;
+        keep.reg_id = rs.reg_id;
+        keep.expires = k.enr->expires;
+        keep.km = k.derived;
+        if (m2msec_dev_maf_put(c->db, &keep, err) == -1) {
+            goto out;
+        }
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL || (r->reg_id = m2msec_strdup(rs.reg_id)) == NULL ||
+        (r->client_id = m2msec_strdup(rs.client_id)) == NULL ||
+        (r->admin_fqdn = m2msec_strdup(rs.admin_fqdn)) == NULL ||
+        (r->kmid = m2msec_strdup(k.km != NULL ? k.km->kmid : rs.assigned_kmid)) == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    r->expires = rs.et;
+    r->km_expires = k.km != NULL ? k.km->expires : k.enr->expires;
+    r->km_assigned = k.km == NULL;
+    client_step(c, "registered", "MAF client registration %s, KmID %s", r->reg_id, r->kmid);
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_maf_reg_free(r);
+    m2msec_mafreg_resp_clear(&rs);
+    m2msec_http_msg_free(resp);
+    m2msec_buf_free(&body);
+    client_session_close(&s);
+    maf_cred_clear(&k);
+    return rv;
+}
+
+M2MSEC_API int
+m2msec_client_maf_register(struct m2msec_client *c, const char *admin_fqdn,
+                           struct m2msec_maf_reg **out)
+{
+    m2msec_error_clear(&c->err);
+    *out = NULL;
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    return do_register(c, admin_fqdn, out, &c->err);
+}

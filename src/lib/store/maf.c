@@ -1,0 +1,613 @@
+/*
+ * store/maf.c - mafd's store (clients with a remotely provisioned Km, MAF
+ * Client Registrations) and the device's record of the Km/KmID a MAF assigned.
+ *
+ * Layer: store. Depends on util and crypto (through db.c) only. Km is sealed
+ * with AAD "km:<kmid_rel>" at the MAF and "dev-km:<KmID>" on the device, so a
+ * sealed value moved to another row fails to open. Expired records are absent
+ * to every getter; m2msec_maf_sweep erases them.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+#include "util/error.h"
+#include "util/mem.h"
+#include "util/secret.h"
+
+const char *const m2msec_db_maf_migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE meta ("
+    " one INTEGER PRIMARY KEY CHECK (one = 1),"
+    " kind TEXT NOT NULL);"
+    "INSERT INTO meta (one, kind) VALUES (1, 'maf');"
+    "CREATE TABLE maf_client ("
+    " kmid_rel TEXT PRIMARY KEY NOT NULL,"
+    " keid TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    " client_id TEXT NOT NULL,"
+    " km BLOB NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX maf_client_by_id ON maf_client (client_id);"
+    "CREATE TABLE maf_reg ("
+    " reg_id TEXT PRIMARY KEY NOT NULL,"
+    " kmid_rel TEXT NOT NULL REFERENCES maf_client (kmid_rel) ON DELETE CASCADE,"
+    " admin_fqdn TEXT NOT NULL,"
+    " et INTEGER NOT NULL);"
+    "CREATE INDEX maf_reg_by_client ON maf_reg (kmid_rel);"
+    "CREATE TABLE maf_reg_label ("
+    " reg_id TEXT NOT NULL REFERENCES maf_reg (reg_id) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (reg_id, pos));"
+    "PRAGMA user_version = 1;",
+    NULL,
+};
+
+static const char sql_client_replace[] =
+        "DELETE FROM maf_client WHERE client_id = ?1 OR keid = ?2 COLLATE NOCASE";
+static const char sql_client_insert[] =
+        "INSERT INTO maf_client (kmid_rel, keid, client_id, km, expires, created)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_client_select[] =
+        "SELECT kmid_rel, keid, client_id, km, expires, created FROM maf_client"
+        " WHERE kmid_rel = ?1 AND expires > ?2";
+static const char sql_client_list[] =
+        "SELECT kmid_rel, keid, client_id, km, expires, created FROM maf_client"
+        " WHERE expires > ?1 ORDER BY kmid_rel";
+static const char sql_client_live[] =
+        "SELECT expires FROM maf_client WHERE kmid_rel = ?1 AND expires > ?2";
+static const char sql_reg_conflict[] =
+        "SELECT 1 FROM maf_reg WHERE kmid_rel = ?1 AND admin_fqdn = ?2 COLLATE NOCASE"
+        " AND et > ?3";
+static const char sql_reg_purge[] = "DELETE FROM maf_reg WHERE kmid_rel = ?1 AND et <= ?2";
+static const char sql_reg_insert[] =
+        "INSERT INTO maf_reg (reg_id, kmid_rel, admin_fqdn, et) VALUES (?1, ?2, ?3, ?4)";
+static const char sql_label_insert[] =
+        "INSERT INTO maf_reg_label (reg_id, pos, value) VALUES (?1, ?2, ?3)";
+static const char sql_reg_count[] = "SELECT count(*) FROM maf_reg WHERE kmid_rel = ?1 AND et > ?2";
+static const char sql_sweep_clients[] = "DELETE FROM maf_client WHERE expires <= ?1";
+static const char sql_sweep_regs[] = "DELETE FROM maf_reg WHERE et <= ?1";
+
+static const char sql_dev_put[] =
+        "INSERT OR REPLACE INTO dev_maf (maf_fqdn, kmid, keid, reg_id, expires, km)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_dev_get[] = "SELECT maf_fqdn, kmid, keid, reg_id, expires, km FROM dev_maf"
+                                  " WHERE maf_fqdn = ?1 AND expires > ?2";
+
+/* 32 lowercase hex digits: KmID relative parts and registration ids made here. */
+static int
+hex32(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < 32; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return 0;
+        }
+    }
+    return s[32] == '\0';
+}
+
+void
+m2msec_maf_client_rec_free(struct m2msec_maf_client_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->keid);
+    m2msec_free(r->client_id);
+    m2msec_secret_free(r->km);
+    m2msec_free(r);
+}
+
+void
+m2msec_maf_client_list_free(struct m2msec_maf_client_rec **list)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; list[i] != NULL; i++) {
+        m2msec_maf_client_rec_free(list[i]);
+    }
+    m2msec_free(list);
+}
+
+/* The current row of a client query (columns of sql_client_select). */
+static int
+client_row(struct m2msec_db *db, sqlite3_stmt *st, int with_km, struct m2msec_maf_client_rec **out,
+           struct m2msec_error *err)
+{
+    struct m2msec_maf_client_rec *r = NULL;
+    const unsigned char *rel = sqlite3_column_text(st, 0);
+    int rv = -1;
+
+    *out = NULL;
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading MAF client");
+        goto out;
+    }
+    if (rel == NULL || !hex32((const char *)rel)) {
+        m2msec_error_setx(err, M2MSEC_ERR_STORE, "malformed KmID in the store");
+        goto out;
+    }
+    memcpy(r->kmid_rel, rel, sizeof(r->kmid_rel));
+    if (m2msec_db_column_str(st, 1, 1, &r->keid, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->client_id, err) == -1) {
+        goto out;
+    }
+    r->expires = sqlite3_column_int64(st, 4);
+    r->created = sqlite3_column_int64(st, 5);
+    if (with_km && m2msec_db_unseal(db, "km", r->kmid_rel, sqlite3_column_blob(st, 3),
+                                    (size_t)sqlite3_column_bytes(st, 3), &r->km, err) == -1) {
+        m2msec_error_wrap(err, "Km of %s", r->kmid_rel);
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_maf_client_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_maf_client_get(struct m2msec_db *db, const char *kmid_rel, int64_t now, int with_km,
+                      struct m2msec_maf_client_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || kmid_rel == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "KmID missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_client_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, kmid_rel, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading MAF client", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no MAF client %s",
+                          kmid_rel);
+        goto out;
+    }
+    if (client_row(db, st, with_km, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_maf_client_list(struct m2msec_db *db, int64_t now, int with_km,
+                       struct m2msec_maf_client_rec ***out, size_t *n, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_maf_client_rec **list = NULL;
+    struct m2msec_maf_client_rec **nl = NULL;
+    size_t count = 0;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    *n = 0;
+    list = m2msec_calloc(1, sizeof(*list));
+    if (db == NULL || list == NULL) {
+        m2msec_error_setx(err, db == NULL ? M2MSEC_ERR_INVALID_ARGUMENT : M2MSEC_ERR_NOMEM,
+                          "listing MAF clients");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_client_list, &st, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 1, now, err) == -1) {
+        goto out;
+    }
+    while ((rc = m2msec_db_step_row(db, st, "listing MAF clients", err)) == 1) {
+        nl = m2msec_realloc(list, (count + 2) * sizeof(*list));
+        if (nl == NULL) {
+            m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "listing MAF clients");
+            goto out;
+        }
+        list = nl;
+        list[count + 1] = NULL;
+        if (client_row(db, st, with_km, &list[count], err) == -1) {
+            goto out;
+        }
+        count++;
+    }
+    if (rc == -1) {
+        goto out;
+    }
+    *out = list;
+    *n = count;
+    list = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_maf_client_list_free(list);
+    return rv;
+}
+
+/* Within the open transaction: replace clients of the same identity, insert this one. */
+static int
+client_insert(struct m2msec_db *db, const struct m2msec_maf_client_rec *c, const uint8_t *blob,
+              size_t bloblen, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    /* Registrations of the replaced client go with it (ON DELETE CASCADE). */
+    if (m2msec_db_stmt(db, sql_client_replace, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, c->client_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, c->keid, err) == -1 ||
+        m2msec_db_step_done(db, st, "replacing MAF client", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_stmt(db, sql_client_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, c->kmid_rel, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, c->keid, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, c->client_id, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 4, blob, bloblen, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 5, c->expires, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 6, c->created, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing MAF client", NULL, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* Within the open transaction: the live client's expiry, NOT_FOUND when none. */
+static int
+client_expiry(struct m2msec_db *db, const char *kmid_rel, int64_t now, int64_t *expires,
+              struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql_client_live, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, kmid_rel, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading MAF client", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no MAF client %s",
+                          kmid_rel);
+        goto out;
+    }
+    *expires = sqlite3_column_int64(st, 0);
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* Within the open transaction: the registration itself (one per adminFQDN). */
+static int
+reg_insert(struct m2msec_db *db, const struct m2msec_mafreg_rec *r, int64_t now,
+           struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql_reg_purge, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->kmid_rel, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+        m2msec_db_step_done(db, st, "purging expired registrations", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    /* @spec TS-0003 8.8.2.3: one registration per administrating stakeholder per MAF. */
+    if (m2msec_db_stmt(db, sql_reg_conflict, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->kmid_rel, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->admin_fqdn, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 3, now, err) == -1) {
+        goto out;
+    }
+    found = m2msec_db_step_row(db, st, "checking registrations", err);
+    if (found == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (found) {
+        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                          "a registration for %s exists", r->admin_fqdn);
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_reg_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->reg_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->kmid_rel, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->admin_fqdn, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 4, r->expires, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing registration", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_store(db, sql_label_insert, r->reg_id, r->labels, r->nlabels, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_maf_register(struct m2msec_db *db, const struct m2msec_maf_client_rec *client,
+                    const struct m2msec_mafreg_rec *reg, int64_t now, struct m2msec_error *err)
+{
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    int64_t client_exp = 0;
+    int rv = -1;
+
+    if (db == NULL || reg == NULL || !hex32(reg->reg_id) || reg->kmid_rel == NULL ||
+        !hex32(reg->kmid_rel) || !m2msec_db_str_set(reg->admin_fqdn) || reg->expires <= now) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "registration needs 32-hex-digit ids, an adminFQDN and a future expiry");
+        goto out;
+    }
+    if (m2msec_db_list_valid(reg->labels, reg->nlabels, "label", err) == -1) {
+        goto out;
+    }
+    if (client != NULL) {
+        if (!hex32(client->kmid_rel) || strcmp(client->kmid_rel, reg->kmid_rel) != 0 ||
+            !m2msec_db_str_set(client->keid) || !m2msec_db_str_set(client->client_id) ||
+            client->km == NULL || client->expires <= now) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                              "MAF client needs its KmID, KeID, client id, Km and a future expiry");
+            goto out;
+        }
+        if (m2msec_db_seal(db, "km", client->kmid_rel, client->km, &blob, &bloblen, err) == -1) {
+            goto out;
+        }
+    }
+    if (m2msec_db_begin(db, err) == -1) {
+        goto out;
+    }
+    if (client != NULL && client_insert(db, client, blob, bloblen, err) == -1) {
+        goto out;
+    }
+    if (client_expiry(db, reg->kmid_rel, now, &client_exp, err) == -1) {
+        goto out;
+    }
+    /* TS-0003 10.7: nothing bound to Km outlives it. */
+    if (reg->expires > client_exp) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration outlives its Km");
+        goto out;
+    }
+    if (reg_insert(db, reg, now, err) == -1 || m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+int
+m2msec_maf_reg_count(struct m2msec_db *db, const char *kmid_rel, int64_t now, size_t *n,
+                     struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    *n = 0;
+    if (db == NULL || kmid_rel == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "KmID missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_reg_count, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, kmid_rel, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "counting registrations", err);
+    if (rc != 1) {
+        if (rc == 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_STORE, "counting registrations: no row");
+        }
+        goto out;
+    }
+    *n = (size_t)sqlite3_column_int64(st, 0);
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t a = 0;
+    size_t b = 0;
+    int rv = -1;
+
+    if (erased != NULL) {
+        *erased = 0;
+    }
+    if (db == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no store");
+        goto out;
+    }
+    /* @spec TS-0003 10.7: an expired Km, and what was registered under it, is erased. */
+    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_sweep_clients, &st, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 1, now, err) == -1 ||
+        m2msec_db_step_done(db, st, "erasing expired MAF clients", &a, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_stmt(db, sql_sweep_regs, &st, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 1, now, err) == -1 ||
+        m2msec_db_step_done(db, st, "erasing expired registrations", &b, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    if (a > 0) {
+        /* Best effort: the WAL still holds page images with the sealed Km. */
+        (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    if (erased != NULL) {
+        *erased = a + b;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/*
+ * Device side.
+ */
+
+void
+m2msec_dev_maf_rec_free(struct m2msec_dev_maf_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->maf_fqdn);
+    m2msec_free(r->kmid);
+    m2msec_free(r->keid);
+    m2msec_free(r->reg_id);
+    m2msec_secret_free(r->km);
+    m2msec_free(r);
+}
+
+int
+m2msec_dev_maf_put(struct m2msec_db *db, const struct m2msec_dev_maf_rec *r,
+                   struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    int rv = -1;
+
+    if (db == NULL || r == NULL || !m2msec_db_str_set(r->maf_fqdn) || !m2msec_db_str_set(r->kmid) ||
+        !m2msec_db_str_set(r->keid) || r->km == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "MAF key record needs a MAF FQDN, KmID, KeID and Km");
+        goto out;
+    }
+    if (m2msec_db_seal(db, "dev-km", r->kmid, r->km, &blob, &bloblen, err) == -1) {
+        goto out;
+    }
+    /* @spec TS-0003 8.8.2.3: the client stores assignedSymmKeyID with Km for later handshakes. */
+    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_dev_put, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->maf_fqdn, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->kmid, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->keid, err) == -1 ||
+        m2msec_db_bind_text(db, st, 4, r->reg_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 5, r->expires, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 6, blob, bloblen, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing MAF key", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+int
+m2msec_dev_maf_get(struct m2msec_db *db, const char *maf_fqdn, int64_t now, int with_key,
+                   struct m2msec_dev_maf_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_dev_maf_rec *r = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(maf_fqdn)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "MAF FQDN missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_dev_get, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, maf_fqdn, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading MAF key", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no Km for MAF %s",
+                          maf_fqdn);
+        goto out;
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading MAF key");
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &r->maf_fqdn, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->kmid, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->keid, err) == -1 ||
+        m2msec_db_column_str(st, 3, 0, &r->reg_id, err) == -1) {
+        goto out;
+    }
+    r->expires = sqlite3_column_int64(st, 4);
+    if (with_key && m2msec_db_unseal(db, "dev-km", r->kmid, sqlite3_column_blob(st, 5),
+                                     (size_t)sqlite3_column_bytes(st, 5), &r->km, err) == -1) {
+        m2msec_error_wrap(err, "Km %s", r->kmid);
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_dev_maf_rec_free(r);
+    return rv;
+}

@@ -1,0 +1,465 @@
+/*
+ * mafd/admin.c - `mafd init`, `mafd client list`, `mafd sweep`, opening a directory.
+ *
+ * Layer: daemon (mafd). The srv configuration (mafd.conf) is read by
+ * srv_config_load, which refuses keys it does not know; the list of trusted
+ * MEFs therefore lives in its own file, mefs.conf, read here with inih.
+ */
+#define _DEFAULT_SOURCE /* realpath */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "crypto/kdf.h"
+#include "crypto/seal.h"
+#include "mafd.h"
+#include "proto/ids.h"
+#include "tls/tls.h"
+#include "util/encoding.h"
+#include "util/mem.h"
+#include "util/time.h"
+
+char *
+mafd_path_join(const char *dir, const char *file)
+{
+    size_t n = strlen(dir) + 1 + strlen(file) + 1;
+    char *p = m2msec_malloc(n);
+
+    if (p != NULL) {
+        if (file[0] == '/') {
+            snprintf(p, n, "%s", file);
+        } else {
+            snprintf(p, n, "%s/%s", dir, file);
+        }
+    }
+    return p;
+}
+
+/* "FQDN HOST:PORT" (one or more spaces) or "FQDN=HOST:PORT" into m. 0 or -1. */
+static int
+mef_parse(const char *v, struct mafd_mef *m)
+{
+    struct m2msec_error err = { 0 };
+    const char *sep = v + strcspn(v, " \t=");
+    const char *hp = sep + strspn(sep, " \t=");
+    char host[M2MSEC_FQDN_MAX + 3];
+    char port[8];
+    uint64_t p = 0;
+
+    memset(m, 0, sizeof(*m));
+    if (*sep == '\0' || *hp == '\0' ||
+        m2msec_hostport_split(hp, host, sizeof(host), port, sizeof(port), &err) == -1 ||
+        m2msec_parse_u64(port, strlen(port), 65535, &p) == -1 || p == 0) {
+        return -1;
+    }
+    m->fqdn = m2msec_strndup(v, (size_t)(sep - v));
+    m->hostport = m2msec_strdup(hp);
+    if (m->fqdn == NULL || m->hostport == NULL || !m2msec_fqdn_valid(m->fqdn)) {
+        m2msec_free(m->fqdn);
+        m2msec_free(m->hostport);
+        memset(m, 0, sizeof(*m));
+        return -1;
+    }
+    return 0;
+}
+
+struct mefs_ctx {
+    struct mafd_dir *d;
+    char msg[256];
+};
+
+static int
+mefs_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct mefs_ctx *x = user;
+    struct mafd_dir *d = x->d;
+
+    if (strcmp(section, "mef") != 0) {
+        snprintf(x->msg, sizeof(x->msg), "unknown section [%s]", section);
+        return 0;
+    }
+    if (strcmp(name, "ca") == 0) {
+        if (d->mef_ca != NULL) {
+            snprintf(x->msg, sizeof(x->msg), "duplicate key 'ca'");
+            return 0;
+        }
+        d->mef_ca = mafd_path_join(d->dir, value);
+        return d->mef_ca != NULL;
+    }
+    if (strcmp(name, "mef") == 0) {
+        if (d->nmefs == MAFD_MEFS_MAX) {
+            snprintf(x->msg, sizeof(x->msg), "more than %d MEFs", MAFD_MEFS_MAX);
+            return 0;
+        }
+        if (mef_parse(value, &d->mefs[d->nmefs]) == -1) {
+            snprintf(x->msg, sizeof(x->msg), "mef = '%s': expected MEF-FQDN HOST:PORT", value);
+            return 0;
+        }
+        if (mafd_mef_find(d, d->mefs[d->nmefs].fqdn) != NULL) {
+            snprintf(x->msg, sizeof(x->msg), "MEF %s listed twice", d->mefs[d->nmefs].fqdn);
+            m2msec_free(d->mefs[d->nmefs].fqdn);
+            m2msec_free(d->mefs[d->nmefs].hostport);
+            memset(&d->mefs[d->nmefs], 0, sizeof(d->mefs[0]));
+            return 0;
+        }
+        d->nmefs++;
+        return 1;
+    }
+    snprintf(x->msg, sizeof(x->msg), "unknown key '%s' in [mef]", name);
+    return 0;
+}
+
+const struct mafd_mef *
+mafd_mef_find(const struct mafd_dir *d, const char *fqdn)
+{
+    size_t i;
+
+    for (i = 0; i < d->nmefs; i++) {
+        if (m2msec_fqdn_equal(d->mefs[i].fqdn, fqdn)) {
+            return &d->mefs[i];
+        }
+    }
+    return NULL;
+}
+
+int
+mafd_dir_open(const char *dir, struct mafd_dir *d, struct m2msec_error *err)
+{
+    struct mefs_ctx x;
+    char *conf = NULL;
+    char *mefs = NULL;
+    int r = 0;
+    int rv = -1;
+
+    memset(d, 0, sizeof(*d));
+    memset(&x, 0, sizeof(x));
+    x.d = d;
+    d->dir = m2msec_strdup(dir);
+    conf = mafd_path_join(dir, MAFD_CONF_FILE);
+    mefs = mafd_path_join(dir, MAFD_MEFS_FILE);
+    if (d->dir == NULL || conf == NULL || mefs == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (srv_config_load(conf, "mafd", &d->cfg, err) == -1) {
+        goto out;
+    }
+    if (d->cfg.cert_path == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "%s: 'cert' and 'key' (the MAF's FQDN certificate) are required", conf);
+        goto out;
+    }
+    r = ini_parse(mefs, mefs_handler, &x);
+    if (r != 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s:%d: %s", mefs, r,
+                          r < 0 ? "cannot read" : (x.msg[0] != '\0' ? x.msg : "syntax error"));
+        goto out;
+    }
+    if (d->mef_ca == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s: missing key 'ca' in [mef]", mefs);
+        goto out;
+    }
+    d->kek = m2msec_kek_load(d->cfg.kek_path, err);
+    if (d->kek == NULL) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_free(conf);
+    m2msec_free(mefs);
+    if (rv == -1) {
+        mafd_dir_close(d);
+    }
+    return rv;
+}
+
+void
+mafd_dir_close(struct mafd_dir *d)
+{
+    size_t i;
+
+    m2msec_free(d->dir);
+    srv_config_clear(&d->cfg);
+    m2msec_secret_free(d->kek);
+    m2msec_free(d->mef_ca);
+    for (i = 0; i < d->nmefs; i++) {
+        m2msec_free(d->mefs[i].fqdn);
+        m2msec_free(d->mefs[i].hostport);
+    }
+    memset(d, 0, sizeof(*d));
+}
+
+struct m2msec_db *
+mafd_db_open(const struct mafd_dir *d, struct m2msec_error *err)
+{
+    return m2msec_db_open(d->cfg.db_path, M2MSEC_SCHEMA_MAF, d->kek, err);
+}
+
+/* Write mefs.conf (O_EXCL, 0600). */
+static int
+write_mefs(const char *path, const char *ca, char **mefs, size_t n, struct m2msec_error *err)
+{
+    FILE *f = NULL;
+    int fd = -1;
+    size_t i;
+    int rv = -1;
+
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd == -1 || (f = fdopen(fd, "w")) == NULL) {
+        m2msec_error_set(err, M2MSEC_ERR_IO, "cannot create %s", path);
+        goto out;
+    }
+    fd = -1;
+    fprintf(f,
+            "# MEFs this MAF trusts (mafd): a client's KeID naming one of them makes mafd\n"
+            "# fetch Km from that MEF's Enrolment Target listener.\n"
+            "[mef]\n"
+            "# trust anchors (PEM) for the MEFs' certificates; relative to this directory\n"
+            "ca = %s\n"
+            "# mef = MEF-FQDN HOST:PORT (one line per MEF)\n",
+            ca);
+    for (i = 0; i < n; i++) {
+        fprintf(f, "mef = %s\n", mefs[i]);
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        m2msec_error_set(err, M2MSEC_ERR_IO, "cannot write %s", path);
+        goto out;
+    }
+    rv = 0;
+out:
+    if (fd != -1) {
+        close(fd);
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return rv;
+}
+
+/* An absolute path for a file named on the command line (the directory may be elsewhere). */
+static char *
+abs_path(const char *p)
+{
+    return realpath(p, NULL);
+}
+
+int
+mafd_cmd_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },    { "fqdn", required_argument, NULL, 'f' },
+        { "listen", required_argument, NULL, 'l' }, { "mef-ca", required_argument, NULL, 'A' },
+        { "cert", required_argument, NULL, 'c' },   { "key", required_argument, NULL, 'k' },
+        { "mef", required_argument, NULL, 'M' },    { NULL, 0, NULL, 0 },
+    };
+    struct m2msec_error err = { 0 };
+    struct srv_config_tls tls = { 0 };
+    struct mafd_dir d = { 0 };
+    struct m2msec_db *db = NULL;
+    struct mafd_mef probe;
+    const char *dir = NULL, *fqdn = NULL, *listen = "127.0.0.1:9443";
+    const char *ca = NULL, *cert = NULL, *key = NULL;
+    char *mefs[MAFD_MEFS_MAX];
+    char *ca_abs = NULL, *cert_abs = NULL, *key_abs = NULL;
+    char *conf = NULL, *mefs_path = NULL, *kek = NULL;
+    size_t nmefs = 0;
+    int c, rv = 1;
+
+    while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'f':
+            fqdn = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'A':
+            ca = optarg;
+            break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'M':
+            if (nmefs == MAFD_MEFS_MAX || mef_parse(optarg, &probe) == -1) {
+                return mafd_fail("--mef '%s': expected MEF-FQDN=HOST:PORT (at most %d)", optarg,
+                                 MAFD_MEFS_MAX);
+            }
+            m2msec_free(probe.fqdn);
+            m2msec_free(probe.hostport);
+            mefs[nmefs++] = optarg;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (dir == NULL || fqdn == NULL || ca == NULL || cert == NULL || key == NULL ||
+        optind != argc) {
+        return mafd_fail("usage: mafd init -d DIR --fqdn MAF-FQDN [--listen ADDR:PORT] "
+                         "--mef-ca FILE --cert FILE --key FILE [--mef MEF-FQDN=HOST:PORT]...");
+    }
+    if (!m2msec_fqdn_valid(fqdn)) {
+        return mafd_fail("'%s' is not a valid FQDN", fqdn);
+    }
+    ca_abs = abs_path(ca);
+    cert_abs = abs_path(cert);
+    key_abs = abs_path(key);
+    if (ca_abs == NULL || cert_abs == NULL || key_abs == NULL) {
+        mafd_fail("--mef-ca, --cert and --key must name existing files");
+        goto out;
+    }
+    if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+        mafd_fail("cannot create %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    conf = mafd_path_join(dir, MAFD_CONF_FILE);
+    mefs_path = mafd_path_join(dir, MAFD_MEFS_FILE);
+    kek = mafd_path_join(dir, MAFD_KEK_FILE);
+    if (conf == NULL || mefs_path == NULL || kek == NULL) {
+        mafd_fail("out of memory");
+        goto out;
+    }
+    if (access(conf, F_OK) == 0) {
+        mafd_fail("%s already exists: %s is initialised", conf, dir);
+        goto out;
+    }
+    tls.cert = cert_abs;
+    tls.key = key_abs;
+    if (srv_config_write_tls(conf, "mafd", fqdn, listen, MAFD_DB_FILE, MAFD_KEK_FILE, &tls, &err) ==
+                -1 ||
+        write_mefs(mefs_path, ca_abs, mefs, nmefs, &err) == -1 ||
+        m2msec_kek_create(kek, &err) == -1 || mafd_dir_open(dir, &d, &err) == -1 ||
+        (db = mafd_db_open(&d, &err)) == NULL) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    printf("initialised %s: fqdn=%s listen=%s mefs=%zu\n", dir, fqdn, listen, nmefs);
+    rv = 0;
+out:
+    m2msec_db_close(db);
+    mafd_dir_close(&d);
+    free(ca_abs); /* realpath's malloc */
+    free(cert_abs);
+    free(key_abs);
+    m2msec_free(conf);
+    m2msec_free(mefs_path);
+    m2msec_free(kek);
+    return rv;
+}
+
+static int
+client_list(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "json", no_argument, NULL, 'j' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct m2msec_error err = { 0 };
+    struct mafd_dir d = { 0 };
+    struct m2msec_db *db = NULL;
+    struct m2msec_maf_client_rec **list = NULL;
+    const char *dir = NULL;
+    char kcv[M2MSEC_KCV_HEX_LEN];
+    char ts[M2MSEC_TIMESTAMP_LEN];
+    int64_t now = m2msec_now();
+    size_t n = 0, i, nreg = 0;
+    int c, json = 0, rv = 1;
+
+    while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (dir == NULL || optind != argc) {
+        return mafd_fail("usage: mafd client list -d DIR [--json]");
+    }
+    if (mafd_dir_open(dir, &d, &err) == -1 || (db = mafd_db_open(&d, &err)) == NULL ||
+        m2msec_maf_client_list(db, now, 1, &list, &n, &err) == -1) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    if (json) {
+        printf("[");
+    }
+    for (i = 0; i < n; i++) {
+        if (m2msec_key_check_value(list[i]->km, kcv, &err) == -1 ||
+            m2msec_maf_reg_count(db, list[i]->kmid_rel, now, &nreg, &err) == -1) {
+            mafd_fail("%s", m2msec_error_msg(&err));
+            goto out;
+        }
+        (void)m2msec_timestamp_format(list[i]->expires, ts);
+        /* Identifiers were validated on the way in: printable ASCII without quotes. */
+        if (json) {
+            printf("%s{\"kmid\":\"%s@%s\",\"keid\":\"%s\",\"client_id\":\"%s\","
+                   "\"expires\":\"%s\",\"kcv\":\"%s\",\"registrations\":%zu}",
+                   i > 0 ? "," : "", list[i]->kmid_rel, d.cfg.fqdn, list[i]->keid,
+                   list[i]->client_id, ts, kcv, nreg);
+        } else {
+            printf("%s@%s keid=%s client-id=%s expires=%s kcv=%s registrations=%zu\n",
+                   list[i]->kmid_rel, d.cfg.fqdn, list[i]->keid, list[i]->client_id, ts, kcv, nreg);
+        }
+    }
+    if (json) {
+        printf("]\n");
+    }
+    rv = 0;
+out:
+    m2msec_maf_client_list_free(list);
+    m2msec_db_close(db);
+    mafd_dir_close(&d);
+    return rv;
+}
+
+int
+mafd_cmd_client(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+        return client_list(argc - 1, argv + 1);
+    }
+    return mafd_fail("usage: mafd client list -d DIR [--json]");
+}
+
+int
+mafd_cmd_sweep(int argc, char **argv)
+{
+    struct m2msec_error err = { 0 };
+    struct mafd_dir d = { 0 };
+    struct m2msec_db *db = NULL;
+    size_t erased = 0;
+    int rv = 1;
+
+    if (argc != 3 || strcmp(argv[1], "-d") != 0) {
+        return mafd_fail("usage: mafd sweep -d DIR");
+    }
+    if (mafd_dir_open(argv[2], &d, &err) == -1 || (db = mafd_db_open(&d, &err)) == NULL ||
+        m2msec_maf_sweep(db, m2msec_now(), &erased, &err) == -1) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    printf("erased %zu\n", erased);
+    rv = 0;
+out:
+    m2msec_db_close(db);
+    mafd_dir_close(&d);
+    return rv;
+}

@@ -1,0 +1,83 @@
+/*
+ * mafd/mafd.h - the M2M Authentication Function daemon: shared declarations.
+ *
+ * Files: main.c (subcommand dispatch, usage), admin.c (init, `client list`,
+ * sweep, opening a directory and reading its MEF list), serve.c (the TLS-PSK
+ * service: PSK lookup by KeID with a fetch from the MEF, or by KmID; MAF
+ * Client Registration; sweeper), fetch.c (the fetchCredentials client).
+ *
+ * A directory holds mafd.conf (the srv configuration: [mafd] with fqdn,
+ * listen, cert, key, timeouts; [store]), mefs.conf (the MEFs this MAF trusts,
+ * see MAFD_MEFS_FILE), kek.hex and maf.db.
+ */
+#ifndef MAFD_MAFD_H
+#define MAFD_MAFD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "server.h"
+#include "store/store.h"
+#include "util/secret.h"
+
+#define MAFD_CONF_FILE "mafd.conf"
+#define MAFD_MEFS_FILE "mefs.conf"
+#define MAFD_DB_FILE   "maf.db"
+#define MAFD_KEK_FILE  "kek.hex"
+#define MAFD_MEFS_MAX  16
+
+/*
+ * mefs.conf:
+ *   [mef]
+ *   ca = pki/mef-ca.pem           trust anchors for the MEFs' target listeners
+ *   mef = mef.example.com 192.0.2.1:8444   one line per MEF: FQDN, then host:port
+ * A KeID whose FQDN names a listed MEF is fetched from that MEF.
+ */
+struct mafd_mef {
+    char *fqdn;
+    char *hostport;
+};
+
+struct mafd_dir {
+    char *dir;
+    struct srv_config cfg;
+    struct m2msec_secret *kek;
+    char *mef_ca; /* absolute or relative to the working directory */
+    struct mafd_mef mefs[MAFD_MEFS_MAX];
+    size_t nmefs;
+};
+
+int mafd_dir_open(const char *dir, struct mafd_dir *d, struct m2msec_error *err);
+void mafd_dir_close(struct mafd_dir *d);
+struct m2msec_db *mafd_db_open(const struct mafd_dir *d, struct m2msec_error *err);
+/* The configured MEF with this FQDN (ASCII case-insensitive), or NULL. */
+const struct mafd_mef *mafd_mef_find(const struct mafd_dir *d, const char *fqdn);
+/* "dir/file", m2msec_malloc'd; NULL when out of memory. */
+char *mafd_path_join(const char *dir, const char *file);
+
+int mafd_cmd_init(int argc, char **argv);
+int mafd_cmd_client(int argc, char **argv);
+int mafd_cmd_serve(int argc, char **argv);
+int mafd_cmd_sweep(int argc, char **argv);
+
+/* What a MEF answered to fetchCredentials for a KeID (fetch.c). */
+struct mafd_fetched {
+    struct m2msec_secret *km;
+    char *enrolee_id;
+    int64_t lifetime;
+};
+void mafd_fetched_clear(struct mafd_fetched *f);
+/*
+ * @spec TS-0003 8.3.2.1 "Use of Remotely Provisioned Credential": GET
+ * /fetchCredentials/<KeID>/21 from mef over mutual certificate TLS. 0 with
+ * out filled on Status true; -1 otherwise (err->rsc: the MEF's status, or 0
+ * when the exchange itself failed).
+ */
+int mafd_fetch_km(const struct mafd_dir *d, const struct mafd_mef *mef, const char *keid,
+                  struct mafd_fetched *out, struct m2msec_error *err);
+
+/* Print "mafd: <msg>" to stderr; returns the exit status 1. */
+int mafd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

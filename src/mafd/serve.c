@@ -1,0 +1,558 @@
+/*
+ * mafd/serve.c - the MAF service: MAF Handshake and MAF Client Registration.
+ *
+ * Layer: daemon (mafd). TLS 1.2 PSK. The PSK lookup accepts two identities:
+ * - a KeID naming a configured MEF (TS-0003 8.8.2.3 step 1, remote
+ *   provisioning): the lookup fetches Km for it from that MEF while the
+ *   handshake waits (fetch.c); any failure makes the identity unknown, so the
+ *   handshake fails exactly as with a wrong key;
+ * - a KmID "<rel>@<this MAF's FQDN>" of a stored client with a live Km
+ *   (8.8.2.2).
+ * What the lookup learnt (Km, EnroleeID, Lifetime) is left in a per-worker
+ * stash for conn_open of the same connection, as mefd does. The identity of
+ * every request is the session's: X-M2M-Origin must be the client's
+ * EnroleeID, or on a KmID session also its Credential-ID "11-<KmID>" (10.4).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/maf_msg.h"
+#include "codec/mef_msg.h"
+#include "crypto/kdf.h"
+#include "crypto/rand.h"
+#include "http/http.h"
+#include "log.h"
+#include "mafd.h"
+#include "proto/exchange.h"
+#include "proto/ids.h"
+#include "server.h"
+#include "tls/tls.h"
+#include "util/encoding.h"
+#include "util/mem.h"
+#include "util/time.h"
+
+#define MAX_SEGS 4
+
+struct maf {
+    struct mafd_dir d;
+    struct m2msec_db *sweep_db; /* housekeeping thread only */
+};
+
+/* What a handshake's PSK lookup learnt about its identity. */
+struct maf_auth {
+    char *identity;
+    int by_keid;              /* 1: KeID (Km fetched now), 0: KmID (stored client) */
+    char kmid_rel[33];        /* KmID sessions, and KeID sessions once registered */
+    char *client_id;          /* EnroleeID */
+    struct m2msec_secret *km; /* KeID sessions: the fetched Km, to be stored */
+    int64_t km_expires;
+};
+
+static void
+auth_free(struct maf_auth *a)
+{
+    if (a != NULL) {
+        m2msec_free(a->identity);
+        m2msec_free(a->client_id);
+        m2msec_secret_free(a->km);
+        m2msec_free(a);
+    }
+}
+
+struct maf_worker {
+    struct maf *maf;
+    struct m2msec_db *db;
+    struct maf_auth *stash;
+    uint64_t stash_ms;
+};
+
+/* Per connection. */
+struct maf_conn {
+    struct maf_auth *auth;
+    char cred_id[M2MSEC_KEYREF_MAX + 8];
+};
+
+static void
+stash_drop(struct maf_worker *w)
+{
+    auth_free(w->stash);
+    w->stash = NULL;
+}
+
+static struct maf_auth *
+stash_take(struct maf_worker *w, const char *identity)
+{
+    struct maf_auth *a = w->stash;
+    uint64_t age = m2msec_monotonic_ms() - w->stash_ms;
+
+    w->stash = NULL;
+    if (a != NULL && strcmp(a->identity, identity) == 0 /* public */ &&
+        age <= (uint64_t)w->maf->d.cfg.handshake_timeout_ms + w->maf->d.cfg.io_timeout_ms * 3u) {
+        return a;
+    }
+    auth_free(a);
+    return NULL;
+}
+
+/* KeID of a configured MEF: fetch Km (SUID 21). 0, 1 unknown, -1 internal. */
+static int
+lookup_keid(struct maf_worker *w, const char *identity, const struct mafd_mef *mef,
+            struct maf_auth *a, struct m2msec_secret **key)
+{
+    struct m2msec_error err = { 0 };
+    struct mafd_fetched f = { 0 };
+    char rsc[16];
+
+    if (mafd_fetch_km(&w->maf->d, mef, identity, &f, &err) == -1) {
+        snprintf(rsc, sizeof(rsc), "%d", err.rsc);
+        srv_log_event(SRV_LOG_NOTICE, "fetch_failed", "keid", identity, "mef", mef->fqdn, "rsc",
+                      rsc, "error", m2msec_error_msg(&err), NULL);
+        return 1;
+    }
+    if (f.lifetime <= m2msec_now() || !m2msec_entity_id_valid(f.enrolee_id)) {
+        srv_log_event(SRV_LOG_NOTICE, "fetch_failed", "keid", identity, "mef", mef->fqdn, "error",
+                      "expired credential or malformed EnroleeID", NULL);
+        mafd_fetched_clear(&f);
+        return 1;
+    }
+    *key = m2msec_secret_dup(f.km, &err);
+    if (*key == NULL) {
+        mafd_fetched_clear(&f);
+        return -1;
+    }
+    a->by_keid = 1;
+    a->km = f.km;
+    f.km = NULL;
+    a->client_id = f.enrolee_id;
+    f.enrolee_id = NULL;
+    a->km_expires = f.lifetime;
+    mafd_fetched_clear(&f);
+    return 0;
+}
+
+/* KmID of a stored client. 0, 1 unknown, -1 internal. */
+static int
+lookup_kmid(struct maf_worker *w, const struct m2msec_keyref *ref, struct maf_auth *a,
+            struct m2msec_secret **key)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_maf_client_rec *r = NULL;
+
+    if (strlen(ref->rel) != 32) {
+        return 1;
+    }
+    if (m2msec_maf_client_get(w->db, ref->rel, m2msec_now(), 1, &r, &err) == -1) {
+        if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
+            return 1;
+        }
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "psk_lookup", "error",
+                      m2msec_error_msg(&err), NULL);
+        return -1;
+    }
+    *key = r->km;
+    r->km = NULL;
+    memcpy(a->kmid_rel, r->kmid_rel, sizeof(a->kmid_rel));
+    a->client_id = r->client_id;
+    r->client_id = NULL;
+    a->km_expires = r->expires;
+    m2msec_maf_client_rec_free(r);
+    return 0;
+}
+
+/*
+ * @spec TS-0003 8.8.2.2 (psk_identity = KmID) and 8.8.2.3 step 1 (psk_identity
+ * = KeID, Km fetched from the MEF). 1 for everything else.
+ */
+static int
+psk_lookup(void *arg, void *ctx, const char *identity, struct m2msec_secret **key)
+{
+    struct maf_worker *w = ctx;
+    struct m2msec_error err = { 0 };
+    struct m2msec_keid keid;
+    struct m2msec_keyref ref;
+    const struct mafd_mef *mef = NULL;
+    struct maf_auth *a = NULL;
+    int rv = 1;
+
+    (void)arg;
+    stash_drop(w);
+    a = m2msec_calloc(1, sizeof(*a));
+    if (a == NULL || (a->identity = m2msec_strdup(identity)) == NULL) {
+        auth_free(a);
+        return -1;
+    }
+    if (m2msec_keid_parse(identity, &keid, &err) == 0 &&
+        (mef = mafd_mef_find(&w->maf->d, keid.fqdn)) != NULL) {
+        rv = lookup_keid(w, identity, mef, a, key);
+    } else if (m2msec_keyref_parse(identity, &ref, &err) == 0 &&
+               m2msec_fqdn_equal(ref.fqdn, w->maf->d.cfg.fqdn)) {
+        rv = lookup_kmid(w, &ref, a, key);
+    }
+    if (rv != 0) {
+        auth_free(a);
+        return rv;
+    }
+    w->stash = a;
+    w->stash_ms = m2msec_monotonic_ms();
+    return 0;
+}
+
+static void *
+worker_init(void *arg, unsigned idx)
+{
+    struct maf *maf = arg;
+    struct m2msec_error err = { 0 };
+    struct maf_worker *w = m2msec_calloc(1, sizeof(*w));
+
+    (void)idx;
+    if (w == NULL) {
+        return NULL;
+    }
+    w->maf = maf;
+    w->db = mafd_db_open(&maf->d, &err);
+    if (w->db == NULL) {
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "open", "error", m2msec_error_msg(&err),
+                      NULL);
+        m2msec_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void
+worker_fini(void *arg, void *wctx)
+{
+    struct maf_worker *w = wctx;
+
+    (void)arg;
+    if (w != NULL) {
+        stash_drop(w);
+        m2msec_db_close(w->db);
+        m2msec_free(w);
+    }
+}
+
+static void
+conn_state_free(struct maf_conn *mc)
+{
+    if (mc != NULL) {
+        auth_free(mc->auth);
+        m2msec_free(mc);
+    }
+}
+
+static int
+conn_open(void *arg, struct srv_conn *c)
+{
+    struct maf_worker *w = c->wctx;
+    struct maf_conn *mc = NULL;
+    const char *id = m2msec_tls_psk_identity(c->tls);
+
+    (void)arg;
+    if (id == NULL) {
+        stash_drop(w);
+        return -1;
+    }
+    mc = m2msec_calloc(1, sizeof(*mc));
+    if (mc == NULL) {
+        stash_drop(w);
+        return -1;
+    }
+    mc->auth = stash_take(w, id);
+    if (mc->auth == NULL) {
+        /* The lookup's result is gone (cannot happen in one worker): do not guess. */
+        srv_log_event(SRV_LOG_NOTICE, "session_dropped", "identity", id, "reason",
+                      "no lookup result", NULL);
+        conn_state_free(mc);
+        return -1;
+    }
+    c->state = mc;
+    srv_log_event(SRV_LOG_DEBUG, "session_open", "peer", m2msec_tls_peer(c->tls), "identity", id,
+                  "client_id", mc->auth->client_id, "cipher", m2msec_tls_cipher(c->tls), "sni",
+                  m2msec_tls_sni(c->tls), NULL);
+    return 0;
+}
+
+static void
+conn_close(void *arg, struct srv_conn *c)
+{
+    (void)arg;
+    conn_state_free(c->state);
+    c->state = NULL;
+}
+
+static int
+reply_error(struct srv_response *resp, const struct m2msec_error *err)
+{
+    int rsc = err->rsc != 0 ? err->rsc : M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+
+    if (rsc >= 5000) {
+        srv_log_event(SRV_LOG_ERR, "internal_error", "error", m2msec_error_msg(err), NULL);
+        return srv_response_error(resp, rsc, "internal error");
+    }
+    return srv_response_error(resp, rsc, "%s", m2msec_error_msg(err));
+}
+
+/* 1 when the originator names the session's client. */
+static int
+origin_matches(struct maf *maf, struct maf_conn *mc, const char *origin)
+{
+    char kmid[M2MSEC_KEYREF_MAX];
+    struct m2msec_error err = { 0 };
+
+    if (strcmp(origin, mc->auth->client_id) == 0 /* public */) {
+        return 1;
+    }
+    if (mc->auth->kmid_rel[0] == '\0' ||
+        m2msec_keyref_format(mc->auth->kmid_rel, maf->d.cfg.fqdn, kmid, sizeof(kmid), &err) == -1 ||
+        m2msec_credential_id_format(M2MSEC_CRED_KM, kmid, mc->cred_id, sizeof(mc->cred_id), &err) ==
+                -1) {
+        return 0;
+    }
+    return strcmp(origin, mc->cred_id) == 0 /* public */;
+}
+
+/* @spec TS-0003 8.8.2.3 MAF Client Registration (tables 8.8.2.3-1 and -2) */
+static int
+h_register(struct maf *maf, struct maf_worker *w, struct maf_conn *mc,
+           const struct m2msec_http_msg *req, struct srv_response *resp)
+{
+    struct maf_auth *a = mc->auth;
+    struct m2msec_error err = { 0 };
+    struct m2msec_mafreg_req rq = { 0 };
+    struct m2msec_mafreg_resp rs = { 0 };
+    struct m2msec_maf_client_rec client = { 0 };
+    struct m2msec_mafreg_rec reg = { 0 };
+    char kmid[M2MSEC_KEYREF_MAX];
+    char kcv[M2MSEC_KCV_HEX_LEN];
+    char ts[M2MSEC_TIMESTAMP_LEN];
+    int64_t now = m2msec_now();
+    int64_t max = now + (int64_t)maf->d.cfg.reg_lifetime_max_s;
+    int new_client = a->by_keid && a->kmid_rel[0] == '\0';
+
+    if (m2msec_mafreg_req_decode(req->body.data, req->body.len, &rq, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    if (!m2msec_fqdn_equal(rq.maf_fqdn, maf->d.cfg.fqdn)) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'mafFQDN': '%s' is not this MAF", rq.maf_fqdn);
+        goto fail;
+    }
+    if (!m2msec_fqdn_valid(rq.admin_fqdn)) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'adminFQDN': not a valid FQDN");
+        goto fail;
+    }
+    if (rq.et <= now) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'et': expirationTime is not in the future");
+        goto fail;
+    }
+    /* The registration lives no longer than Km (TS-0003 10.7) nor the configured maximum. */
+    reg.expires = rq.et < max ? rq.et : max;
+    if (reg.expires > a->km_expires) {
+        reg.expires = a->km_expires;
+    }
+    if (m2msec_rand_hex(reg.reg_id, 16, &err) == -1 ||
+        (new_client && m2msec_rand_hex(client.kmid_rel, 16, &err) == -1)) {
+        err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        goto fail;
+    }
+    reg.kmid_rel = new_client ? client.kmid_rel : a->kmid_rel;
+    reg.admin_fqdn = rq.admin_fqdn;
+    reg.labels = rq.lbl;
+    reg.nlabels = rq.nlbl;
+    if (new_client) {
+        /* @spec TS-0003 8.8.2.3: the MAF assigns the KmID for the provisioned Km. */
+        client.keid = a->identity;
+        client.client_id = a->client_id;
+        client.km = a->km;
+        client.expires = a->km_expires;
+        client.created = now;
+    }
+    /* Durable (client, Km and registration) before the response. */
+    if (m2msec_maf_register(w->db, new_client ? &client : NULL, &reg, now, &err) == -1) {
+        if (err.rsc == 0) {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        }
+        goto fail;
+    }
+    if (new_client) {
+        memcpy(a->kmid_rel, client.kmid_rel, sizeof(a->kmid_rel));
+    }
+    if (m2msec_keyref_format(reg.kmid_rel, maf->d.cfg.fqdn, kmid, sizeof(kmid), &err) == -1) {
+        err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        goto fail;
+    }
+    rs.reg_id = reg.reg_id;
+    rs.lbl = rq.lbl;
+    rs.nlbl = rq.nlbl;
+    rs.has_lbl = rq.has_lbl;
+    rs.et = reg.expires;
+    rs.client_id = a->client_id;
+    rs.admin_fqdn = rq.admin_fqdn;
+    rs.assigned_kmid = new_client ? kmid : NULL;
+    if (m2msec_mafreg_resp_encode(&rs, &resp->body, &err) == -1) {
+        goto fail;
+    }
+    resp->rsc = M2MSEC_RSC_CREATED;
+    (void)m2msec_timestamp_format(reg.expires, ts);
+    if (new_client && m2msec_key_check_value(a->km, kcv, &err) == 0) {
+        srv_log_event(SRV_LOG_NOTICE, "maf_client_registered", "kmid", kmid, "keid", a->identity,
+                      "client_id", a->client_id, "reg_id", reg.reg_id, "admin_fqdn", rq.admin_fqdn,
+                      "expires", ts, "kcv", kcv, NULL);
+    } else {
+        srv_log_event(SRV_LOG_NOTICE, "maf_client_registered", "kmid", kmid, "client_id",
+                      a->client_id, "reg_id", reg.reg_id, "admin_fqdn", rq.admin_fqdn, "expires",
+                      ts, NULL);
+    }
+    m2msec_mafreg_req_clear(&rq);
+    return 0;
+fail:
+    m2msec_mafreg_req_clear(&rq);
+    return reply_error(resp, &err);
+}
+
+static int
+handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct srv_response *resp)
+{
+    struct maf *maf = arg;
+    struct maf_worker *w = c->wctx;
+    struct maf_conn *mc = c->state;
+    const char *origin = m2msec_http_header_get(req, M2MSEC_HDR_ORIGIN);
+    char *segs[MAX_SEGS];
+    char storage[1024];
+    int n;
+
+    n = srv_path_split(req->target, segs, MAX_SEGS, storage, sizeof(storage));
+    if (n < 0) {
+        return srv_response_error(resp, M2MSEC_RSC_BAD_REQUEST, "malformed request target");
+    }
+    if (origin == NULL || !origin_matches(maf, mc, origin)) {
+        return srv_response_error(resp, M2MSEC_RSC_ORIGINATOR_NOT_AUTHENTICATED,
+                                  "X-M2M-Origin does not match the authenticated credential");
+    }
+    if (n != 1 || strcmp(segs[0], M2MSEC_PATH_MAF_BASE) != 0) {
+        return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such resource");
+    }
+    if (req->method != M2MSEC_HTTP_POST) {
+        return srv_response_error(resp, M2MSEC_RSC_OPERATION_NOT_ALLOWED, "%s is not allowed on %s",
+                                  m2msec_http_method_name(req->method), req->target);
+    }
+    return h_register(maf, w, mc, req, resp);
+}
+
+/* Housekeeping: erase expired clients and registrations (TS-0003 10.7). */
+static void
+tick(void *arg)
+{
+    struct maf *maf = arg;
+    struct m2msec_error err = { 0 };
+    size_t erased = 0;
+    char n[24];
+
+    if (maf->sweep_db == NULL) {
+        maf->sweep_db = mafd_db_open(&maf->d, &err);
+        if (maf->sweep_db == NULL) {
+            srv_log_event(SRV_LOG_ERR, "store_error", "op", "sweep_open", "error",
+                          m2msec_error_msg(&err), NULL);
+            return;
+        }
+    }
+    if (m2msec_maf_sweep(maf->sweep_db, m2msec_now(), &erased, &err) == -1) {
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "sweep", "error", m2msec_error_msg(&err),
+                      NULL);
+        return;
+    }
+    if (erased > 0) {
+        snprintf(n, sizeof(n), "%zu", erased);
+        srv_log_event(SRV_LOG_NOTICE, "swept", "erased", n, NULL);
+    }
+}
+
+int
+mafd_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "listen", required_argument, NULL, 'l' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct m2msec_error err = { 0 };
+    struct maf maf;
+    struct m2msec_db *db = NULL;
+    struct srv *s = NULL;
+    const char *dir = NULL, *listen = NULL;
+    char bound[128];
+    int c, rv = 1;
+    struct srv_handlers h = {
+        .arg = &maf,
+        .worker_init = worker_init,
+        .worker_fini = worker_fini,
+        .psk_lookup = psk_lookup,
+        .conn_open = conn_open,
+        .conn_close = conn_close,
+        .handle = handle,
+        .tick = tick,
+    };
+
+    memset(&maf, 0, sizeof(maf));
+    while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (dir == NULL || optind != argc) {
+        return mafd_fail("usage: mafd serve -d DIR [--listen ADDR:PORT]");
+    }
+    if (m2msec_secure_heap_init(1 << 20) == -1) {
+        fprintf(stderr, "mafd: warning: secure heap unavailable, using the normal heap\n");
+    }
+    if (mafd_dir_open(dir, &maf.d, &err) == -1) {
+        return mafd_fail("%s", m2msec_error_msg(&err));
+    }
+    if (listen != NULL) {
+        char *l = m2msec_strdup(listen);
+
+        if (l == NULL) {
+            mafd_fail("out of memory");
+            goto out;
+        }
+        m2msec_free(maf.d.cfg.listen);
+        maf.d.cfg.listen = l;
+    }
+    srv_log_init("mafd", maf.d.cfg.log_level, 2);
+    db = mafd_db_open(&maf.d, &err);
+    if (db == NULL) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    m2msec_db_close(db);
+    db = NULL;
+    if (m2msec_tls_global_init(&err) == -1 || (s = srv_new(&maf.d.cfg, &h, &err)) == NULL ||
+        srv_install_signals(s, &err) == -1 || srv_listen(s, bound, sizeof(bound), &err) == -1) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    srv_log_event(SRV_LOG_NOTICE, "listening", "addr", bound, "fqdn", maf.d.cfg.fqdn, "dir", dir,
+                  NULL);
+    if (srv_run(s, &err) == -1) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    rv = 0;
+out:
+    srv_free(s);
+    m2msec_db_close(maf.sweep_db);
+    mafd_dir_close(&maf.d);
+    return rv;
+}
