@@ -7,8 +7,10 @@ BIN=${1:-build/bin}
 BIN=$(cd "$BIN" && pwd)
 D=$(mktemp -d /tmp/m2msec-demo.XXXXXX)
 MEF_PID=""
+MAF_PID=""
 cleanup() {
     [ -n "$MEF_PID" ] && kill -KILL "$MEF_PID" 2>/dev/null || true
+    [ -n "$MAF_PID" ] && kill -KILL "$MAF_PID" 2>/dev/null || true
     rm -rf "$D"
 }
 trap cleanup EXIT
@@ -71,6 +73,27 @@ run "$BIN/m2msec" state --state "$D/device" --derive 21:maf.demo.example
 DEV_KCV=$("$BIN/m2msec" state --state "$D/device" --derive 21:maf.demo.example --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["derived"]["kcv"])')
 if [ "$MAF_KCV" = "$DEV_KCV" ]; then echo "the MAF's Km and the device's Km match (kcv $DEV_KCV)"; else echo "MISMATCH"; exit 1; fi
 
+step "5c. mafd starts and the device registers with it using its KeID (flow 5, TS-0003 8.8.2.3)"
+run "$BIN/mafd" init -d "$D/maf" --fqdn maf.demo.example --listen 127.0.0.1:0 \
+    --mef-ca "$D/mef/pki/ca.pem" --cert "$D/maf.pem" --key "$D/maf.key" --mef "mef.demo.example=$TADDR"
+"$BIN/mafd" serve -d "$D/maf" 2>"$D/mafd.log" &
+MAF_PID=$!
+for _ in $(seq 1 100); do
+    MADDR=$(grep -o 'event=listening addr=[^ ]*' "$D/mafd.log" 2>/dev/null | sed 's/.*addr=//' || true)
+    [ -n "$MADDR" ] && break
+    sleep 0.1
+done
+[ -n "$MADDR" ] || { echo "mafd did not start"; cat "$D/mafd.log"; exit 1; }
+echo "mafd (pid $MAF_PID) listening on $MADDR"
+echo "(mafd fetches Km from mefd while the device's handshake waits, then assigns a KmID)"
+run "$BIN/m2msec" maf register --maf "$MADDR" --sni maf.demo.example --admin-fqdn sp.demo.example \
+    --state "$D/device"
+MAF_KCV=$("$BIN/mafd" client list -d "$D/maf" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["kcv"])')
+if [ "$MAF_KCV" = "$DEV_KCV" ]; then echo "Km held by mafd matches the device's (kcv $DEV_KCV)"; else echo "MISMATCH"; exit 1; fi
+echo "A second registration uses the assigned KmID as psk_identity (MAF Handshake):"
+run "$BIN/m2msec" maf register --maf "$MADDR" --sni maf.demo.example --admin-fqdn other-sp.demo.example \
+    --state "$D/device"
+
 step "6. MEF Client Registration and Configuration Retrieval (TS-0003 8.3.5.2.3/4)"
 REG=$("$BIN/m2msec" mef register --mef "$ADDR" --sni mef.demo.example --kpm-id device-0001 \
     --kpm-file "$D/device.kpm" --admin-fqdn sp.demo.example --json --quiet)
@@ -89,7 +112,11 @@ fi
 step "8. What mefd logged (no key material, only identifiers and key check values)"
 grep -E 'event=(listening|targets_listening|session_open|enrolled|ke_batch|exchange_report|exchange_end|credential_fetched|mef_client_registered|handshake_failed)' "$D/mefd.log" | cut -c1-220
 
-step "9. mefd stops gracefully on SIGTERM"
+step "9. mafd and mefd stop gracefully on SIGTERM"
+kill -TERM "$MAF_PID"
+wait "$MAF_PID"
+echo "mafd exited with status $?"
+MAF_PID=""
 kill -TERM "$MEF_PID"
 wait "$MEF_PID"
 echo "mefd exited with status $?"
