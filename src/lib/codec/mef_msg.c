@@ -729,9 +729,21 @@ m2msec_enrol_report_decode(const uint8_t *buf, size_t len, struct m2msec_enrol_r
 }
 
 /*
- * MEF Client Registration.
+ * Client Registration, with the MEF or with the MAF.
  * @spec TS-0003 8.3.5.2.3 tables 8.3.5.2.3-1 (request) and 8.3.5.2.3-2 (response)
+ * @spec TS-0003 8.8.2.3 tables 8.8.2.3-1 and 8.8.2.3-2: the MAF's messages are
+ * the MEF's but for the name of the FQDN member and the response's optional
+ * assignedSymmKeyID (only when Km was remotely provisioned). One implementation
+ * serves both; the peer picks the member name and whether that one may appear.
  */
+
+#define MSG_KMID_MAX (128 + 1 + MSG_FQDN_MAX) /* relative KmID "@" MAF-FQDN */
+
+static const char *
+reg_fqdn_name(enum m2msec_reg_peer peer)
+{
+    return peer == M2MSEC_REG_MAF ? "mafFQDN" : "mefFQDN";
+}
 
 void
 m2msec_mefreg_req_clear(struct m2msec_mefreg_req *m)
@@ -746,14 +758,14 @@ m2msec_mefreg_req_clear(struct m2msec_mefreg_req *m)
 }
 
 static int
-mefreg_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+reg_req_from_json(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_mefreg_req *out,
+                  struct m2msec_error *err)
 {
-    struct m2msec_mefreg_req *out = vout;
     struct m2msec_jr jr;
 
     memset(out, 0, sizeof(*out));
     m2msec_jr_init(&jr, v);
-    jr_host(&jr, "mefFQDN", 1, &out->mef_fqdn);
+    jr_host(&jr, reg_fqdn_name(peer), 1, &out->mef_fqdn);
     m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
     jr_labels(&jr, &out->lbl, &out->nlbl, &out->has_lbl);
     jr_host(&jr, "adminFQDN", 1, &out->admin_fqdn);
@@ -765,37 +777,78 @@ mefreg_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
 }
 
 static int
-mefreg_req_check(const json_t *v, struct m2msec_error *err)
+reg_req_check(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_error *err)
 {
     struct m2msec_mefreg_req tmp;
-    int rv = mefreg_req_from_json(v, &tmp, err);
+    int rv = reg_req_from_json(v, peer, &tmp, err);
 
     m2msec_mefreg_req_clear(&tmp);
     return rv;
+}
+
+/* The callbacks of msg_decode and jw_finish take no peer: one pair for each. */
+static int
+mefreg_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    return reg_req_from_json(v, M2MSEC_REG_MEF, vout, err);
+}
+
+static int
+mafreg_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    return reg_req_from_json(v, M2MSEC_REG_MAF, vout, err);
+}
+
+static int
+mefreg_req_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_req_check(v, M2MSEC_REG_MEF, err);
+}
+
+static int
+mafreg_req_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_req_check(v, M2MSEC_REG_MAF, err);
+}
+
+int
+m2msec_reg_req_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_req *m,
+                      struct m2msec_buf *out, struct m2msec_error *err)
+{
+    struct jw w;
+
+    jw_init(&w);
+    jw_str(&w, reg_fqdn_name(peer), m->mef_fqdn);
+    jw_time(&w, "et", m->et);
+    if (m->has_lbl) {
+        jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    jw_str(&w, "adminFQDN", m->admin_fqdn);
+    return jw_finish(&w, peer == M2MSEC_REG_MAF ? mafreg_req_check : mefreg_req_check, out, err);
+}
+
+int
+m2msec_reg_req_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len,
+                      struct m2msec_mefreg_req *out, struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len,
+                      peer == M2MSEC_REG_MAF ? mafreg_req_from_json : mefreg_req_from_json, out,
+                      err);
 }
 
 int
 m2msec_mefreg_req_encode(const struct m2msec_mefreg_req *m, struct m2msec_buf *out,
                          struct m2msec_error *err)
 {
-    struct jw w;
-
-    jw_init(&w);
-    jw_str(&w, "mefFQDN", m->mef_fqdn);
-    jw_time(&w, "et", m->et);
-    if (m->has_lbl) {
-        jw_strlist(&w, "lbl", m->lbl, m->nlbl);
-    }
-    jw_str(&w, "adminFQDN", m->admin_fqdn);
-    return jw_finish(&w, mefreg_req_check, out, err);
+    return m2msec_reg_req_encode(M2MSEC_REG_MEF, m, out, err);
 }
 
 int
 m2msec_mefreg_req_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_req *out,
                          struct m2msec_error *err)
 {
-    memset(out, 0, sizeof(*out));
-    return msg_decode(buf, len, mefreg_req_from_json, out, err);
+    return m2msec_reg_req_decode(M2MSEC_REG_MEF, buf, len, out, err);
 }
 
 void
@@ -808,13 +861,14 @@ m2msec_mefreg_resp_clear(struct m2msec_mefreg_resp *m)
     m2msec_strlist_free(m->lbl);
     m2msec_free(m->client_id);
     m2msec_free(m->admin_fqdn);
+    m2msec_free(m->assigned_kmid);
     memset(m, 0, sizeof(*m));
 }
 
 static int
-mefreg_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+reg_resp_from_json(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_mefreg_resp *out,
+                   struct m2msec_error *err)
 {
-    struct m2msec_mefreg_resp *out = vout;
     struct m2msec_jr jr;
 
     memset(out, 0, sizeof(*out));
@@ -824,6 +878,16 @@ mefreg_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
     m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
     m2msec_jr_str(&jr, "clientID", 1, MSG_ID_MAX, &out->client_id);
     jr_host(&jr, "adminFQDN", 1, &out->admin_fqdn);
+    if (peer == M2MSEC_REG_MAF) {
+        /* Not read for the MEF: m2msec_jr_finish then refuses it as unknown. */
+        m2msec_jr_str(&jr, "assignedSymmKeyID", 0, MSG_KMID_MAX, &out->assigned_kmid);
+        if (!jr.failed && out->assigned_kmid != NULL && !msg_host_ok(out->assigned_kmid)) {
+            m2msec_jr_fail(&jr, "assignedSymmKeyID", "not a host name");
+        }
+        if (!jr.failed && out->assigned_kmid != NULL && strchr(out->assigned_kmid, '@') == NULL) {
+            m2msec_jr_fail(&jr, "assignedSymmKeyID", "not of the form <relative KmID>@<MAF-FQDN>");
+        }
+    }
     if (m2msec_jr_finish(&jr, err) == -1) {
         m2msec_mefreg_resp_clear(out);
         return -1;
@@ -832,18 +896,42 @@ mefreg_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
 }
 
 static int
-mefreg_resp_check(const json_t *v, struct m2msec_error *err)
+reg_resp_check(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_error *err)
 {
     struct m2msec_mefreg_resp tmp;
-    int rv = mefreg_resp_from_json(v, &tmp, err);
+    int rv = reg_resp_from_json(v, peer, &tmp, err);
 
     m2msec_mefreg_resp_clear(&tmp);
     return rv;
 }
 
+static int
+mefreg_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    return reg_resp_from_json(v, M2MSEC_REG_MEF, vout, err);
+}
+
+static int
+mafreg_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    return reg_resp_from_json(v, M2MSEC_REG_MAF, vout, err);
+}
+
+static int
+mefreg_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_resp_check(v, M2MSEC_REG_MEF, err);
+}
+
+static int
+mafreg_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_resp_check(v, M2MSEC_REG_MAF, err);
+}
+
 int
-m2msec_mefreg_resp_encode(const struct m2msec_mefreg_resp *m, struct m2msec_buf *out,
-                          struct m2msec_error *err)
+m2msec_reg_resp_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_resp *m,
+                       struct m2msec_buf *out, struct m2msec_error *err)
 {
     struct jw w;
 
@@ -855,15 +943,33 @@ m2msec_mefreg_resp_encode(const struct m2msec_mefreg_resp *m, struct m2msec_buf 
     jw_time(&w, "et", m->et);
     jw_str(&w, "clientID", m->client_id);
     jw_str(&w, "adminFQDN", m->admin_fqdn);
-    return jw_finish(&w, mefreg_resp_check, out, err);
+    /* Left for the check to refuse when the peer is the MEF. */
+    jw_str(&w, "assignedSymmKeyID", m->assigned_kmid);
+    return jw_finish(&w, peer == M2MSEC_REG_MAF ? mafreg_resp_check : mefreg_resp_check, out, err);
+}
+
+int
+m2msec_reg_resp_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len,
+                       struct m2msec_mefreg_resp *out, struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len,
+                      peer == M2MSEC_REG_MAF ? mafreg_resp_from_json : mefreg_resp_from_json, out,
+                      err);
+}
+
+int
+m2msec_mefreg_resp_encode(const struct m2msec_mefreg_resp *m, struct m2msec_buf *out,
+                          struct m2msec_error *err)
+{
+    return m2msec_reg_resp_encode(M2MSEC_REG_MEF, m, out, err);
 }
 
 int
 m2msec_mefreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_resp *out,
                           struct m2msec_error *err)
 {
-    memset(out, 0, sizeof(*out));
-    return msg_decode(buf, len, mefreg_resp_from_json, out, err);
+    return m2msec_reg_resp_decode(M2MSEC_REG_MEF, buf, len, out, err);
 }
 
 /*

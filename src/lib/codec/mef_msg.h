@@ -70,9 +70,13 @@ struct m2msec_enrol_report {
     char *reason; /* optional */
 };
 
-/* @spec TS-0003 8.3.5.2.3 MEF Client Registration */
+/*
+ * @spec TS-0003 8.3.5.2.3 MEF Client Registration. The MAF Client Registration
+ * (8.8.2.3) is the same pair of messages; m2msec_reg_* below encode either,
+ * and codec/maf_msg.h wraps them for the MAF.
+ */
 struct m2msec_mefreg_req {
-    char *mef_fqdn;
+    char *mef_fqdn; /* "mefFQDN", or "mafFQDN" through m2msec_reg_* for the MAF */
     int64_t et;
     char **lbl; /* NULL-terminated, optional */
     size_t nlbl;
@@ -87,6 +91,7 @@ struct m2msec_mefreg_resp {
     int64_t et;
     char *client_id;
     char *admin_fqdn;
+    char *assigned_kmid; /* MAF only: "assignedSymmKeyID", optional; NULL for the MEF */
 };
 /* @spec TS-0003 8.3.5.2.5 MEF Client Registration Update (request and response) */
 struct m2msec_mefreg_update {
@@ -149,6 +154,24 @@ int m2msec_mefreg_resp_encode(const struct m2msec_mefreg_resp *m, struct m2msec_
 int m2msec_mefreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_resp *out,
                               struct m2msec_error *err);
 void m2msec_mefreg_resp_clear(struct m2msec_mefreg_resp *m);
+
+/*
+ * Client Registration with either registrar: the peer names the FQDN member
+ * ("mefFQDN" or "mafFQDN") and whether the response may carry
+ * assignedSymmKeyID (MAF only). The mefreg_ functions above are these for the MEF.
+ */
+enum m2msec_reg_peer {
+    M2MSEC_REG_MEF = 0,
+    M2MSEC_REG_MAF,
+};
+int m2msec_reg_req_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_req *m,
+                          struct m2msec_buf *out, struct m2msec_error *err);
+int m2msec_reg_req_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len,
+                          struct m2msec_mefreg_req *out, struct m2msec_error *err);
+int m2msec_reg_resp_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_resp *m,
+                           struct m2msec_buf *out, struct m2msec_error *err);
+int m2msec_reg_resp_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len,
+                           struct m2msec_mefreg_resp *out, struct m2msec_error *err);
 
 /* is_request selects whether mefFQDN is required (request) or forbidden (response). */
 int m2msec_mefreg_update_encode(const struct m2msec_mefreg_update *m, int is_request,

@@ -78,20 +78,6 @@ static const char sql_dev_put[] =
 static const char sql_dev_get[] = "SELECT maf_fqdn, kmid, keid, reg_id, expires, km FROM dev_maf"
                                   " WHERE maf_fqdn = ?1 AND expires > ?2";
 
-/* 32 lowercase hex digits: KmID relative parts and registration ids made here. */
-static int
-hex32(const char *s)
-{
-    size_t i;
-
-    for (i = 0; i < 32; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return 0;
-        }
-    }
-    return s[32] == '\0';
-}
-
 void
 m2msec_maf_client_rec_free(struct m2msec_maf_client_rec *r)
 {
@@ -133,7 +119,7 @@ client_row(struct m2msec_db *db, sqlite3_stmt *st, int with_km, struct m2msec_ma
         m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading MAF client");
         goto out;
     }
-    if (rel == NULL || !hex32((const char *)rel)) {
+    if (rel == NULL || !m2msec_db_hex32((const char *)rel)) {
         m2msec_error_setx(err, M2MSEC_ERR_STORE, "malformed KmID in the store");
         goto out;
     }
@@ -311,7 +297,6 @@ reg_insert(struct m2msec_db *db, const struct m2msec_mafreg_rec *r, int64_t now,
            struct m2msec_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int found = 0;
     int rv = -1;
 
     if (m2msec_db_stmt(db, sql_reg_purge, &st, err) == -1 ||
@@ -323,21 +308,7 @@ reg_insert(struct m2msec_db *db, const struct m2msec_mafreg_rec *r, int64_t now,
     m2msec_db_stmt_done(st);
     st = NULL;
     /* @spec TS-0003 8.8.2.3: one registration per administrating stakeholder per MAF. */
-    if (m2msec_db_stmt(db, sql_reg_conflict, &st, err) == -1 ||
-        m2msec_db_bind_text(db, st, 1, r->kmid_rel, err) == -1 ||
-        m2msec_db_bind_text(db, st, 2, r->admin_fqdn, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 3, now, err) == -1) {
-        goto out;
-    }
-    found = m2msec_db_step_row(db, st, "checking registrations", err);
-    if (found == -1) {
-        goto out;
-    }
-    m2msec_db_stmt_done(st);
-    st = NULL;
-    if (found) {
-        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
-                          "a registration for %s exists", r->admin_fqdn);
+    if (m2msec_db_reg_conflict(db, sql_reg_conflict, r->kmid_rel, r->admin_fqdn, now, err) == -1) {
         goto out;
     }
     if (m2msec_db_stmt(db, sql_reg_insert, &st, err) == -1 ||
@@ -368,8 +339,9 @@ m2msec_maf_register(struct m2msec_db *db, const struct m2msec_maf_client_rec *cl
     int64_t client_exp = 0;
     int rv = -1;
 
-    if (db == NULL || reg == NULL || !hex32(reg->reg_id) || reg->kmid_rel == NULL ||
-        !hex32(reg->kmid_rel) || !m2msec_db_str_set(reg->admin_fqdn) || reg->expires <= now) {
+    if (db == NULL || reg == NULL || !m2msec_db_hex32(reg->reg_id) || reg->kmid_rel == NULL ||
+        !m2msec_db_hex32(reg->kmid_rel) || !m2msec_db_str_set(reg->admin_fqdn) ||
+        reg->expires <= now) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                           "registration needs 32-hex-digit ids, an adminFQDN and a future expiry");
         goto out;
@@ -378,7 +350,7 @@ m2msec_maf_register(struct m2msec_db *db, const struct m2msec_maf_client_rec *cl
         goto out;
     }
     if (client != NULL) {
-        if (!hex32(client->kmid_rel) || strcmp(client->kmid_rel, reg->kmid_rel) != 0 ||
+        if (!m2msec_db_hex32(client->kmid_rel) || strcmp(client->kmid_rel, reg->kmid_rel) != 0 ||
             !m2msec_db_str_set(client->keid) || !m2msec_db_str_set(client->client_id) ||
             client->km == NULL || client->expires <= now) {
             m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,

@@ -881,20 +881,6 @@ m2msec_mefreg_rec_free(struct m2msec_mefreg_rec *r)
     m2msec_free(r);
 }
 
-/* 32 lowercase hex digits, as m2msec_rand_hex(reg_id, 16, err) produces. */
-static int
-reg_id_valid(const char *id)
-{
-    size_t i;
-
-    for (i = 0; i < 32; i++) {
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) {
-            return 0;
-        }
-    }
-    return id[32] == '\0';
-}
-
 /* @spec TS-0003 8.3.5.2.3 MEF Client Registration creates a registration record */
 int
 m2msec_mef_reg_create(struct m2msec_db *db, const struct m2msec_mefreg_rec *r, int64_t now,
@@ -904,7 +890,7 @@ m2msec_mef_reg_create(struct m2msec_db *db, const struct m2msec_mefreg_rec *r, i
     int found = 0;
     int rv = -1;
 
-    if (db == NULL || r == NULL || !reg_id_valid(r->reg_id) || !m2msec_db_str_set(r->kpm_id) ||
+    if (db == NULL || r == NULL || !m2msec_db_hex32(r->reg_id) || !m2msec_db_str_set(r->kpm_id) ||
         !m2msec_db_str_set(r->client_id) || !m2msec_db_str_set(r->admin_fqdn)) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                           "registration needs a 32-hex-digit id, KpmID, client id and adminFQDN");
@@ -920,22 +906,7 @@ m2msec_mef_reg_create(struct m2msec_db *db, const struct m2msec_mefreg_rec *r, i
     if (m2msec_db_begin(db, err) == -1) {
         goto out;
     }
-    /* FQDNs compare ASCII case-insensitively (the query's COLLATE NOCASE). */
-    if (m2msec_db_stmt(db, sql_reg_conflict, &st, err) == -1 ||
-        m2msec_db_bind_text(db, st, 1, r->kpm_id, err) == -1 ||
-        m2msec_db_bind_text(db, st, 2, r->admin_fqdn, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 3, now, err) == -1) {
-        goto out;
-    }
-    found = m2msec_db_step_row(db, st, "checking registrations", err);
-    if (found == -1) {
-        goto out;
-    }
-    m2msec_db_stmt_done(st);
-    st = NULL;
-    if (found) {
-        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
-                          "a registration for %s exists", r->admin_fqdn);
+    if (m2msec_db_reg_conflict(db, sql_reg_conflict, r->kpm_id, r->admin_fqdn, now, err) == -1) {
         goto out;
     }
     /* An expired record with the same id is dead: drop it rather than collide with it. */
@@ -988,7 +959,7 @@ m2msec_mef_reg_get(struct m2msec_db *db, const char *reg_id, int64_t now,
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration id missing");
         goto out;
     }
-    if (!reg_id_valid(reg_id)) {
+    if (!m2msec_db_hex32(reg_id)) {
         /* Could never have been stored: absent, like an unknown id. */
         m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration");
         goto out;

@@ -3,8 +3,8 @@
  *
  * Layer: store (private). Never included outside src/lib/store: it exposes
  * sqlite3 types. db.c owns the connection, the statement cache, transactions
- * and sealing; mef.c and device.c hold the queries and the schema of their
- * kind.
+ * and sealing; mef.c, maf.c and device.c hold the queries and the schema of
+ * their kind; reg.c what the MEF and MAF registration stores share.
  */
 #ifndef M2MSEC_STORE_STORE_INT_H
 #define M2MSEC_STORE_STORE_INT_H
@@ -106,5 +106,16 @@ int m2msec_db_unseal(struct m2msec_db *db, const char *prefix, const char *id, c
 
 /* 1 when s is a non-NULL, non-empty string. */
 int m2msec_db_str_set(const char *s);
+
+/* store/reg.c: shared by the MEF and MAF registration stores. */
+/* 1 when s is 32 lowercase hex digits (ids made by m2msec_rand_hex(.., 16, ..)). */
+int m2msec_db_hex32(const char *s);
+/*
+ * -1 with M2MSEC_ERR_REFUSED / rsc 4105 when a live registration of owner for
+ * admin_fqdn exists. sql_conflict is the caller's static statement taking
+ * (owner, admin_fqdn, now) and returning a row for each conflict.
+ */
+int m2msec_db_reg_conflict(struct m2msec_db *db, const char *sql_conflict, const char *owner,
+                           const char *admin_fqdn, int64_t now, struct m2msec_error *err);
 
 #endif
