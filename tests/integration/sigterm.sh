@@ -54,7 +54,7 @@ echo "# $succeeded of $N enrolments completed before the stop"
 ok "every enrolment a client saw succeed is held by the restarted mefd ($succeeded/$N)"
 # The restarted daemon serves new enrolments from the same store.
 "$CLI" enrol --mef "$MEF_ADDR" --sni mef.test.example --kpm-id dev-1 --kpm-file "$T/dev-1.kpm" \
-    --state "$T/s-again" --quiet >/dev/null || fail "restarted mefd does not serve"
+    --state "$T/s-again" --quiet --timeout 30000 >/dev/null 2>"$T/again.err" || fail "restarted mefd does not serve: $(cat "$T/again.err")"
 ok "restarted mefd serves the same store"
 mefd_stop
 done_tests
