@@ -22,6 +22,9 @@ release: deps
 test: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan
+	@# The optimised build sees warnings the -O1 sanitizer build does not (-Werror in both).
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release
 	@tools/checksrc.sh
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 	@ctest --preset asan -j $(CTEST_JOBS)

@@ -365,8 +365,8 @@ m2msec_pki_ca_create(const char *cert_path, const char *key_path, const char *cn
 {
     gnutls_x509_crt_t crt = NULL;
     gnutls_x509_privkey_t key = NULL;
-    int64_t nb;
-    int64_t na;
+    int64_t nb = 0;
+    int64_t na = 0;
     int r;
     int rv = -1;
 
@@ -511,8 +511,8 @@ m2msec_pki_issue(const struct m2msec_pki_issue_opts *o, struct m2msec_error *err
     size_t akilen = sizeof(aki);
     unsigned critical = 0;
     const char *cn;
-    int64_t nb;
-    int64_t na;
+    int64_t nb = 0;
+    int64_t na = 0;
     size_t i;
     int r;
     int rv = -1;
@@ -644,8 +644,8 @@ m2msec_pki_crl_create(const char *ca_cert, const char *ca_key, const char *const
     size_t akilen = sizeof(aki);
     uint8_t number[8];
     unsigned critical = 0;
-    int64_t nb;
-    int64_t na;
+    int64_t nb = 0;
+    int64_t na = 0;
     int64_t now;
     size_t i;
     int r;
