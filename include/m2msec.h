@@ -189,6 +189,40 @@ M2MSEC_API int64_t m2msec_maf_reg_km_expires(const struct m2msec_maf_reg *r);
 M2MSEC_API void m2msec_maf_reg_free(struct m2msec_maf_reg *r);
 
 /*
+ * MAF Key Registration (TS-0003 8.8.2.7) and Key Retrieval (8.8.2.8). Both
+ * run the MAF Handshake with the KmID/Km a prior m2msec_client_maf_register
+ * stored, on the MAF configured with m2msec_config_set_maf.
+ * Key Registration: Kc is the session's exporter output (10.3.1, label
+ * "EXPORTER-oneM2M-Connection"); the registration is made under the stored
+ * MAF Client Registration and its adminFQDN; Kc is stored sealed in the
+ * state directory under its Key Identifier "<RelativeKeyID>@<MAF-FQDN>".
+ * Key Retrieval (for a target that is itself a registered MAF client)
+ * returns the key's metadata and check value; the key itself never crosses
+ * this API.
+ */
+struct m2msec_maf_key;
+/** Register Kc for one target (a CSE-ID or AE-ID) and usage suid (32..35). */
+M2MSEC_API int m2msec_client_maf_keyreg(struct m2msec_client *c, const char *target_id,
+                                        unsigned suid, struct m2msec_maf_key **out);
+/**
+ * As m2msec_client_maf_keyreg with ntargets targets (ESData SUIDs 34/35 take
+ * several) and a proposed lifetime in seconds (0: one day; the MAF may shorten it).
+ */
+M2MSEC_API int m2msec_client_maf_keyreg_ex(struct m2msec_client *c, const char *const *target_ids,
+                                           size_t ntargets, unsigned suid, uint64_t lifetime_s,
+                                           struct m2msec_maf_key **out);
+/** Retrieve the key registration key_id ("<RelativeKeyID>@<MAF-FQDN>" of this MAF). */
+M2MSEC_API int m2msec_client_maf_keyget(struct m2msec_client *c, const char *key_id,
+                                        struct m2msec_maf_key **out);
+/** Borrowed fields: Key Identifier, Source MAF Client ID, SUID, expiry, key check value. */
+M2MSEC_API const char *m2msec_maf_key_id(const struct m2msec_maf_key *k);
+M2MSEC_API const char *m2msec_maf_key_source_id(const struct m2msec_maf_key *k);
+M2MSEC_API unsigned m2msec_maf_key_suid(const struct m2msec_maf_key *k);
+M2MSEC_API int64_t m2msec_maf_key_expires(const struct m2msec_maf_key *k);
+M2MSEC_API const char *m2msec_maf_key_kcv(const struct m2msec_maf_key *k);
+M2MSEC_API void m2msec_maf_key_free(struct m2msec_maf_key *k);
+
+/*
  * State: what an enrolled device holds (read-only view).
  */
 struct m2msec_state;

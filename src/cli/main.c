@@ -45,6 +45,9 @@ enum {
     OPT_DERIVE,
     OPT_LEGACY,
     OPT_MAF,
+    OPT_TARGET,
+    OPT_SUID,
+    OPT_KEY_ID,
 };
 
 static const struct option common_opts[] = {
@@ -66,6 +69,9 @@ static const struct option common_opts[] = {
     { "derive", required_argument, NULL, OPT_DERIVE },
     { "legacy", no_argument, NULL, OPT_LEGACY },
     { "maf", required_argument, NULL, OPT_MAF },
+    { "target", required_argument, NULL, OPT_TARGET },
+    { "suid", required_argument, NULL, OPT_SUID },
+    { "key-id", required_argument, NULL, OPT_KEY_ID },
     { NULL, 0, NULL, 0 },
 };
 
@@ -96,6 +102,13 @@ usage(FILE *f)
           "        MAF Client Registration (TS-0003 8.8.2.3): the first time with the KeID and\n"
           "        Km derived from Ke (remote provisioning), storing the KmID the MAF assigns;\n"
           "        afterwards with that KmID (MAF Handshake, 8.8.2.2)\n"
+          "  maf keyreg --target ID [--target ID...] --suid N [--lifetime SECONDS]\n"
+          "        (+ --maf, --sni, --state, [--json])\n"
+          "        MAF Key Registration (TS-0003 8.8.2.7) with Kc from the session exporter;\n"
+          "        prints the Key Identifier, its expiry and Kc's check value\n"
+          "  maf keyget --key-id RELKEYID@MAF-FQDN (+ --maf, --sni, --state, [--json])\n"
+          "        MAF Key Retrieval (TS-0003 8.8.2.8); prints source, SUID, expiry and the\n"
+          "        key's check value (never the key)\n"
           "  help | --help\n"
           "\n"
           "Keys given with --kpm are visible in the process list: prefer --kpm-file.\n"
@@ -455,9 +468,66 @@ out:
     return rv;
 }
 
-/* `m2msec maf register`: needs only the state directory and the MAF. */
+/* MAF Key Registration / Retrieval options (`m2msec maf keyreg|keyget`). */
+#define CLI_TARGETS_MAX 16
+struct maf_key_opts {
+    const char *targets[CLI_TARGETS_MAX];
+    size_t ntargets;
+    unsigned suid;
+    const char *key_id;
+    unsigned long long lifetime;
+};
+
+static void
+print_maf_key(const struct common *o, const struct m2msec_maf_key *k, int retrieved)
+{
+    char ts[32];
+
+    fmt_time(m2msec_maf_key_expires(k), ts);
+    if (o->json) {
+        printf("{\"key_id\":");
+        json_str(stdout, m2msec_maf_key_id(k));
+        printf(",\"source_id\":");
+        json_str(stdout, m2msec_maf_key_source_id(k));
+        printf(",\"suid\":%u,\"expires\":", m2msec_maf_key_suid(k));
+        json_str(stdout, ts);
+        printf(",\"kcv\":");
+        json_str(stdout, m2msec_maf_key_kcv(k));
+        printf("}\n");
+    } else if (retrieved) {
+        printf("retrieved: key-id=%s source-id=%s suid=%u expires=%s kcv=%s\n",
+               m2msec_maf_key_id(k), m2msec_maf_key_source_id(k), m2msec_maf_key_suid(k), ts,
+               m2msec_maf_key_kcv(k));
+    } else {
+        printf("key registered: key-id=%s expires=%s kcv=%s\n", m2msec_maf_key_id(k), ts,
+               m2msec_maf_key_kcv(k));
+    }
+}
+
 static int
-cmd_maf(const char *sub, const struct common *o, const char *admin)
+cmd_maf_key(const char *sub, const struct common *o, const struct maf_key_opts *ko,
+            struct m2msec_client *c)
+{
+    struct m2msec_maf_key *k = NULL;
+    int keyreg = strcmp(sub, "keyreg") == 0;
+    int rv;
+
+    if (keyreg) {
+        rv = m2msec_client_maf_keyreg_ex(c, ko->targets, ko->ntargets, ko->suid, ko->lifetime, &k);
+    } else {
+        rv = m2msec_client_maf_keyget(c, ko->key_id, &k);
+    }
+    if (rv == -1) {
+        return fail_client(keyreg ? "MAF key registration" : "MAF key retrieval", c);
+    }
+    print_maf_key(o, k, !keyreg);
+    m2msec_maf_key_free(k);
+    return 0;
+}
+
+/* `m2msec maf register|keyreg|keyget`: need only the state directory and the MAF. */
+static int
+cmd_maf(const char *sub, const struct common *o, const char *admin, const struct maf_key_opts *ko)
 {
     struct m2msec_config *cfg = NULL;
     struct m2msec_client *c = NULL;
@@ -465,13 +535,23 @@ cmd_maf(const char *sub, const struct common *o, const char *admin)
     char ts[32], kts[32];
     int rv = 1;
 
-    if (strcmp(sub, "register") != 0) {
+    int keys = strcmp(sub, "keyreg") == 0 || strcmp(sub, "keyget") == 0;
+
+    if (strcmp(sub, "register") != 0 && !keys) {
         fprintf(stderr, "m2msec: unknown maf command '%s'\n", sub);
         return 2;
     }
-    if (o->maf == NULL || o->sni == NULL || o->state == NULL || admin == NULL) {
+    if (o->maf == NULL || o->sni == NULL || o->state == NULL || (!keys && admin == NULL)) {
         fprintf(stderr, "m2msec: --maf, --sni (the MAF FQDN), --state and --admin-fqdn are "
                         "required\n");
+        return 2;
+    }
+    if (strcmp(sub, "keyreg") == 0 && (ko->ntargets == 0 || ko->suid == 0)) {
+        fprintf(stderr, "m2msec: maf keyreg needs --target and --suid\n");
+        return 2;
+    }
+    if (strcmp(sub, "keyget") == 0 && ko->key_id == NULL) {
+        fprintf(stderr, "m2msec: maf keyget needs --key-id\n");
         return 2;
     }
     cfg = m2msec_config_new();
@@ -492,6 +572,10 @@ cmd_maf(const char *sub, const struct common *o, const char *admin)
     }
     if (!o->quiet && !o->json) {
         m2msec_client_set_step_cb(c, on_step, NULL);
+    }
+    if (keys) {
+        rv = cmd_maf_key(sub, o, ko, c);
+        goto out;
     }
     if (m2msec_client_maf_register(c, admin, &r) == -1) {
         rv = fail_client("MAF registration", c);
@@ -530,6 +614,7 @@ int
 main(int argc, char **argv)
 {
     struct common o = { 0 };
+    struct maf_key_opts ko = { 0 };
     const char *cmd, *sub = NULL, *admin = NULL, *reg_id = NULL, *derive = NULL;
     unsigned long long v = 0, lifetime = 0;
     int ch, has_lifetime = 0, ind_maf = 1, ind_rm = 1, ind_cert = 0, skip = 1, legacy = 0;
@@ -615,6 +700,23 @@ main(int argc, char **argv)
         case OPT_MAF:
             o.maf = optarg;
             break;
+        case OPT_TARGET:
+            if (ko.ntargets == CLI_TARGETS_MAX) {
+                fprintf(stderr, "m2msec: at most %d --target\n", CLI_TARGETS_MAX);
+                return 2;
+            }
+            ko.targets[ko.ntargets++] = optarg;
+            break;
+        case OPT_SUID:
+            if (parse_uint(optarg, 99, &v) == -1) {
+                fprintf(stderr, "m2msec: --suid takes a number (32..35)\n");
+                return 2;
+            }
+            ko.suid = (unsigned)v;
+            break;
+        case OPT_KEY_ID:
+            ko.key_id = optarg;
+            break;
         default:
             usage(stderr);
             return 2;
@@ -634,7 +736,8 @@ main(int argc, char **argv)
         return cmd_mef(sub, &o, admin, reg_id, lifetime, has_lifetime);
     }
     if (strcmp(cmd, "maf") == 0) {
-        return cmd_maf(sub, &o, admin);
+        ko.lifetime = has_lifetime ? lifetime : 0;
+        return cmd_maf(sub, &o, admin, &ko);
     }
     fprintf(stderr, "m2msec: unknown command '%s'\n", cmd);
     usage(stderr);

@@ -1,5 +1,6 @@
 /*
- * mafd/serve.c - the MAF service: MAF Handshake and MAF Client Registration.
+ * mafd/serve.c - the MAF service: MAF Handshake, MAF Client Registration,
+ * MAF Key Registration, Key Retrieval and Key De-Registration.
  *
  * Layer: daemon (mafd). TLS 1.2 PSK. The PSK lookup accepts two identities:
  * - a KeID naming a configured MEF (TS-0003 8.8.2.3 step 1, remote
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/json.h"
 #include "codec/maf_msg.h"
 #include "codec/mef_msg.h"
 #include "crypto/kdf.h"
@@ -31,9 +33,12 @@
 #include "tls/tls.h"
 #include "util/encoding.h"
 #include "util/mem.h"
+#include "util/secret.h"
 #include "util/time.h"
 
-#define MAX_SEGS 4
+#define MAX_SEGS      4
+#define MAF_PATH_KEYS "keys"
+#define MAF_KC_LABEL  "EXPORTER-oneM2M-Connection"
 
 struct maf {
     struct mafd_dir d;
@@ -72,6 +77,7 @@ struct maf_worker {
 struct maf_conn {
     struct maf_auth *auth;
     char cred_id[M2MSEC_KEYREF_MAX + 8];
+    int kc_exported; /* this session's exporter value is registered (one per session) */
 };
 
 static void
@@ -415,6 +421,271 @@ fail:
     return reply_error(resp, &err);
 }
 
+/* Answer rsc with a message (client errors only: never internal details). */
+static int
+key_refuse(struct srv_response *resp, int rsc, const char *msg)
+{
+    return srv_response_error(resp, rsc, "%s", msg);
+}
+
+/* 1 when the authenticated client id is one of the targets. */
+static int
+key_is_target(const struct m2msec_maf_key_rec *k, const char *client_id)
+{
+    size_t i;
+
+    for (i = 0; i < k->ntargets; i++) {
+        if (strcmp(k->targets[i], client_id) == 0 /* public */) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Kc for a registration without keyValue: @spec TS-0003 10.3.1 and 10.3.5,
+ * the session's exporter "EXPORTER-oneM2M-Connection", 48 bytes: the first
+ * 16 are KcID (hex = the proposed RelativeKeyID), the last 32 Kc.
+ */
+static int
+key_export(struct srv_conn *c, char rel[33], struct m2msec_secret **kc, struct m2msec_error *err)
+{
+    uint8_t x[48];
+    int rv = -1;
+
+    if (m2msec_tls_export(c->tls, MAF_KC_LABEL, x, sizeof(x), err) == -1) {
+        goto out;
+    }
+    (void)m2msec_hex_encode(x, 16, rel, 33);
+    *kc = m2msec_secret_from(x + 16, M2MSEC_MAFKEY_LEN, err);
+    if (*kc == NULL) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_wipe(x, sizeof(x));
+    return rv;
+}
+
+/* @spec TS-0003 8.8.2.7 MAF Key Registration (tables 8.8.2.7-1 and -2) */
+static int
+h_keyreg(struct maf *maf, struct srv_conn *c, const char *reg_id, const struct m2msec_http_msg *req,
+         struct srv_response *resp)
+{
+    struct maf_worker *w = c->wctx;
+    struct maf_conn *mc = c->state;
+    struct maf_auth *a = mc->auth;
+    struct m2msec_error err = { 0 };
+    struct m2msec_mafkey_req rq = { 0 };
+    struct m2msec_mafkey_resp rs = { 0 };
+    struct m2msec_maf_key_rec k = { 0 };
+    struct m2msec_secret *kc = NULL;
+    char owner[33];
+    char rel[33];
+    char regbuf[64];
+    char keyid[M2MSEC_KEYREF_MAX];
+    char kcv[M2MSEC_KCV_HEX_LEN];
+    char ts[M2MSEC_TIMESTAMP_LEN];
+    int64_t now = m2msec_now();
+    int64_t max = now + (int64_t)maf->d.cfg.reg_lifetime_max_s;
+    int exported = 0;
+    int rv;
+    size_t i;
+
+    /* @spec TS-0003 8.8.2.7 NOTE 2: authorised on the authenticated source identity. */
+    if (a->kmid_rel[0] == '\0') {
+        return key_refuse(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                          "register with the MAF before registering keys");
+    }
+    if (m2msec_maf_reg_owner(w->db, reg_id, now, owner, &err) == -1) {
+        goto fail;
+    }
+    if (strcmp(owner, a->kmid_rel) != 0 /* public */) {
+        return key_refuse(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                          "the registration belongs to another client");
+    }
+    if (m2msec_mafkey_req_decode(req->body.data, req->body.len, &rq, &err) == -1) {
+        goto fail;
+    }
+    if (!m2msec_fqdn_equal(rq.maf_fqdn, maf->d.cfg.fqdn)) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'mafFQDN': '%s' is not this MAF", rq.maf_fqdn);
+        goto fail;
+    }
+    if (!m2msec_fqdn_valid(rq.admin_fqdn)) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'adminFQDN': not a valid FQDN");
+        goto fail;
+    }
+    for (i = 0; i < rq.ntargets; i++) {
+        if (!m2msec_entity_id_valid(rq.target_ids[i])) {
+            m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                              "member 'targetIDs': item %zu is not a CSE-ID or AE-ID", i);
+            goto fail;
+        }
+    }
+    if (rq.et <= now) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'et': expirationTime is not in the future");
+        goto fail;
+    }
+    if (rq.key_value != NULL) {
+        /* DEFECT-3: a key the client chose gets an id the MAF chose. */
+        kc = rq.key_value;
+        rq.key_value = NULL;
+        if (m2msec_rand_hex(rel, 16, &err) == -1) {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+            goto fail;
+        }
+    } else {
+        /* One exporter value per session: a second key would be the same key. */
+        if (mc->kc_exported) {
+            m2msec_error_setr(&err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                              "this session already registered its exported key");
+            goto fail;
+        }
+        if (key_export(c, rel, &kc, &err) == -1) {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+            goto fail;
+        }
+        exported = 1;
+    }
+    /* The MAF assigns the Kc lifetime: never past Km (TS-0003 10.7) nor the policy maximum. */
+    k.expires = rq.et < max ? rq.et : max;
+    if (k.expires > a->km_expires) {
+        k.expires = a->km_expires;
+    }
+    k.rel_key_id = rel;
+    k.kmid_rel = a->kmid_rel;
+    m2msec_strlcpy(regbuf, reg_id, sizeof(regbuf));
+    k.reg_id = regbuf;
+    k.source_id = a->client_id;
+    k.admin_fqdn = rq.admin_fqdn;
+    k.suid = rq.suid;
+    k.targets = rq.target_ids;
+    k.ntargets = rq.ntargets;
+    k.labels = rq.lbl;
+    k.nlabels = rq.nlbl;
+    k.kc = kc;
+    k.created = now;
+    /* Durable before the response. */
+    rv = m2msec_maf_key_put(w->db, &k, now, &err);
+    if (rv == -1 && exported && m2msec_error_code(&err) == M2MSEC_ERR_REFUSED) {
+        /* DEFECT-3: hex(KcID) collides; the MAF picks an unused value instead. */
+        m2msec_error_clear(&err);
+        if (m2msec_rand_hex(rel, 16, &err) == -1) {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+            goto fail;
+        }
+        rv = m2msec_maf_key_put(w->db, &k, now, &err);
+    }
+    if (rv == -1) {
+        if (err.rsc == 0 || m2msec_error_code(&err) == M2MSEC_ERR_INVALID_ARGUMENT) {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        }
+        goto fail;
+    }
+    if (exported) {
+        mc->kc_exported = 1;
+    }
+    rs.rel_key_id = rel;
+    rs.et = k.expires;
+    rs.source_id = a->client_id;
+    rs.lbl = rq.lbl;
+    rs.nlbl = rq.nlbl;
+    rs.has_lbl = rq.has_lbl;
+    rs.admin_fqdn = rq.admin_fqdn;
+    rs.suid = rq.suid;
+    rs.target_ids = rq.target_ids;
+    rs.ntargets = rq.ntargets;
+    if (m2msec_mafkey_resp_encode(&rs, &resp->body, &err) == -1) {
+        goto fail;
+    }
+    resp->rsc = M2MSEC_RSC_CREATED;
+    (void)m2msec_timestamp_format(k.expires, ts);
+    if (m2msec_keyref_format(rel, maf->d.cfg.fqdn, keyid, sizeof(keyid), &err) == -1 ||
+        m2msec_key_check_value(kc, kcv, &err) == -1) {
+        m2msec_strlcpy(keyid, rel, sizeof(keyid));
+        m2msec_strlcpy(kcv, "-", sizeof(kcv));
+    }
+    srv_log_event(SRV_LOG_NOTICE, "maf_key_registered", "key_id", keyid, "source_id", a->client_id,
+                  "reg_id", reg_id, "kc", exported ? "exported" : "supplied", "target",
+                  rq.target_ids[0], "expires", ts, "kcv", kcv, NULL);
+    m2msec_secret_free(kc);
+    m2msec_mafkey_req_clear(&rq);
+    return 0;
+fail:
+    m2msec_secret_free(kc);
+    m2msec_mafkey_req_clear(&rq);
+    return reply_error(resp, &err);
+}
+
+/* @spec TS-0003 8.8.2.8 MAF Key Retrieval (tables 8.8.2.8-1 and -2) */
+static int
+h_keyget(struct srv_conn *c, const char *rel, struct srv_response *resp)
+{
+    struct maf_worker *w = c->wctx;
+    struct maf_conn *mc = c->state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_maf_key_rec *k = NULL;
+    struct m2msec_mafkey_get_resp rs = { 0 };
+    int rv;
+
+    if (m2msec_maf_key_get(w->db, rel, m2msec_now(), 1, &k, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    /* Only an authorised target may read the key (8.8.2.8). */
+    if (!key_is_target(k, mc->auth->client_id)) {
+        m2msec_maf_key_rec_free(k);
+        return key_refuse(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                          "not a target of this key registration");
+    }
+    rs.et = k->expires;
+    rs.source_id = k->source_id;
+    rs.lbl = k->labels;
+    rs.nlbl = k->nlabels;
+    rs.has_lbl = k->nlabels > 0;
+    rs.admin_fqdn = k->admin_fqdn;
+    rs.suid = k->suid;
+    rs.key_value = k->kc;
+    rv = m2msec_mafkey_get_resp_encode(&rs, &resp->body, &err);
+    if (rv == 0) {
+        resp->rsc = M2MSEC_RSC_OK;
+        srv_log_event(SRV_LOG_NOTICE, "maf_key_retrieved", "rel_key_id", k->rel_key_id, "target",
+                      mc->auth->client_id, "source_id", k->source_id, NULL);
+    }
+    m2msec_maf_key_rec_free(k);
+    return rv == 0 ? 0 : reply_error(resp, &err);
+}
+
+/* @spec TS-0003 8.8.2.10 MAF Key De-Registration: the owning client only. */
+static int
+h_keydel(struct srv_conn *c, const char *rel, struct srv_response *resp)
+{
+    struct maf_worker *w = c->wctx;
+    struct maf_conn *mc = c->state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_maf_key_rec *k = NULL;
+    int64_t now = m2msec_now();
+    int owner;
+
+    if (m2msec_maf_key_get(w->db, rel, now, 0, &k, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    owner = strcmp(k->kmid_rel, mc->auth->kmid_rel) == 0 /* public */;
+    m2msec_maf_key_rec_free(k);
+    if (!owner) {
+        return key_refuse(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                          "the key registration belongs to another client");
+    }
+    if (m2msec_maf_key_delete(w->db, rel, now, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    resp->rsc = M2MSEC_RSC_DELETED;
+    srv_log_event(SRV_LOG_NOTICE, "maf_key_deregistered", "rel_key_id", rel, NULL);
+    return 0;
+}
+
 static int
 handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct srv_response *resp)
 {
@@ -434,7 +705,33 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
         return srv_response_error(resp, M2MSEC_RSC_ORIGINATOR_NOT_AUTHENTICATED,
                                   "X-M2M-Origin does not match the authenticated credential");
     }
-    if (n != 1 || strcmp(segs[0], M2MSEC_PATH_MAF_BASE) != 0) {
+    if (n < 1 || strcmp(segs[0], M2MSEC_PATH_MAF_BASE) != 0) {
+        return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such resource");
+    }
+    /* /maf/keys/<RelativeKeyID>: Key Retrieval and De-Registration (docs/protocol-maf.md). */
+    if (n == 3 && strcmp(segs[1], MAF_PATH_KEYS) == 0) {
+        if (!m2msec_mafkey_rel_valid(segs[2])) {
+            return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such key registration");
+        }
+        if (req->method == M2MSEC_HTTP_GET) {
+            return h_keyget(c, segs[2], resp);
+        }
+        if (req->method == M2MSEC_HTTP_DELETE) {
+            return h_keydel(c, segs[2], resp);
+        }
+        return srv_response_error(resp, M2MSEC_RSC_OPERATION_NOT_ALLOWED, "%s is not allowed on %s",
+                                  m2msec_http_method_name(req->method), req->target);
+    }
+    /* /maf/<regID>/keys: Key Registration under a MAF Client Registration. */
+    if (n == 3 && strcmp(segs[2], MAF_PATH_KEYS) == 0) {
+        if (req->method != M2MSEC_HTTP_POST) {
+            return srv_response_error(resp, M2MSEC_RSC_OPERATION_NOT_ALLOWED,
+                                      "%s is not allowed on %s",
+                                      m2msec_http_method_name(req->method), req->target);
+        }
+        return h_keyreg(maf, c, segs[1], req, resp);
+    }
+    if (n != 1) {
         return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such resource");
     }
     if (req->method != M2MSEC_HTTP_POST) {
@@ -517,6 +814,8 @@ mafd_cmd_serve(int argc, char **argv)
     if (m2msec_secure_heap_init(1 << 20) == -1) {
         fprintf(stderr, "mafd: warning: secure heap unavailable, using the normal heap\n");
     }
+    /* Key Registration and Retrieval carry keys in JSON: jansson's copies are wiped too. */
+    m2msec_json_use_wiping_allocator();
     if (mafd_dir_open(dir, &maf.d, &err) == -1) {
         return mafd_fail("%s", m2msec_error_msg(&err));
     }

@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_maf_msg.c - MAF registration messages (codec/maf_msg.h) and
- * the MAF / device MAF-key store (store/maf.c).
+ * tests/unit/test_maf_msg.c - MAF registration, Key Registration and Key
+ * Retrieval messages (codec/maf_msg.h) and the MAF / device stores (store/maf.c).
  */
 /* cmocka needs these four first; the blank line keeps clang-format from reordering. */
 #include <setjmp.h>
@@ -303,7 +303,7 @@ test_dev_maf(void **state)
     char fqdn[] = "maf.example", kmid[] = REL_A "@maf.example", keid[] = REL_B "@mef.example";
 
     assert_non_null(db);
-    assert_int_equal(m2msec_db_schema_version(db), 2);
+    assert_int_equal(m2msec_db_schema_version(db), 3);
     r.maf_fqdn = fqdn;
     r.kmid = kmid;
     r.keid = keid;
@@ -328,6 +328,357 @@ test_dev_maf(void **state)
     m2msec_db_close(db);
 }
 
+/*
+ * MAF Key Registration / Retrieval messages.
+ */
+
+#define KV_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" /* 00..1f */
+#define KREQ_HEAD \
+    "{\"mafFQDN\":\"m.example\",\"et\":\"21000101T000000\",\"adminFQDN\":\"a.example\","
+
+static void
+test_keyreq_roundtrip(void **state)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_mafkey_req in = { 0 }, out = { 0 };
+    struct m2msec_buf b;
+    struct m2msec_secret *kv = key_of(0x5a);
+    char maf[] = "maf.example.com", admin[] = "admin.example.com", t1[] = "/cse-b", t2[] = "/cse-c";
+    char *targets[] = { t1, t2, NULL };
+
+    (void)state;
+    m2msec_buf_init(&b, 65536);
+    in.maf_fqdn = maf;
+    in.admin_fqdn = admin;
+    in.et = 4102444800;
+    in.suid = 34;
+    in.target_ids = targets;
+    in.ntargets = 2;
+    in.key_value = kv;
+    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), 0);
+    assert_int_equal(m2msec_mafkey_req_decode(b.data, b.len, &out, &err), 0);
+    assert_int_equal(out.suid, 34);
+    assert_int_equal(out.ntargets, 2);
+    assert_string_equal(out.target_ids[1], "/cse-c");
+    assert_non_null(out.key_value);
+    assert_true(m2msec_secret_equal(out.key_value, kv));
+    m2msec_mafkey_req_clear(&out);
+    /* Without keyValue (exporter case): decodes with key_value NULL. */
+    in.key_value = NULL;
+    m2msec_buf_reset(&b);
+    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), 0);
+    assert_int_equal(m2msec_mafkey_req_decode(b.data, b.len, &out, &err), 0);
+    assert_null(out.key_value);
+    m2msec_mafkey_req_clear(&out);
+    /* Rejected neighbours: SUID 32 with two targets, SUID 31, no targets. */
+    in.suid = 32;
+    m2msec_buf_reset(&b);
+    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), -1);
+    assert_int_equal(err.rsc, 5000);
+    in.suid = 31;
+    in.ntargets = 1;
+    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), -1);
+    in.suid = 35;
+    in.target_ids = NULL;
+    in.ntargets = 0;
+    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), -1);
+    m2msec_secret_free(kv);
+    m2msec_buf_free(&b);
+}
+
+static void
+test_keyreq_rejects(void **state)
+{
+    static const struct {
+        const char *json;
+        int ok;
+    } cases[] = {
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"]}", 1 },
+        { KREQ_HEAD "\"suid\":33,\"targetIDs\":[\"/b\"],\"keyValue\":\"" KV_B64 "\"}", 1 },
+        { KREQ_HEAD "\"suid\":35,\"targetIDs\":[\"/b\",\"/c\",\"/d\"]}", 1 },
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\",\"/c\"]}", 0 }, /* one target only */
+        { KREQ_HEAD "\"suid\":33,\"targetIDs\":[]}", 0 },              /* no target */
+        { KREQ_HEAD "\"suid\":34,\"targetIDs\":[]}", 0 },              /* ESData: >= 1 */
+        { KREQ_HEAD "\"suid\":31,\"targetIDs\":[\"/b\"]}", 0 },        /* SUID range */
+        { KREQ_HEAD "\"suid\":36,\"targetIDs\":[\"/b\"]}", 0 },
+        { KREQ_HEAD "\"suid\":\"32\",\"targetIDs\":[\"/b\"]}", 0 }, /* SUID type */
+        { KREQ_HEAD "\"targetIDs\":[\"/b\"]}", 0 },                 /* SUID missing */
+        { KREQ_HEAD "\"suid\":32}", 0 },                            /* targets missing */
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":\"/b\"}", 0 },       /* targets type */
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"\"]}", 0 },       /* empty target */
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"],\"keyValue\":\"AAEC\"}", 0 }, /* short */
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"],\"keyValue\":\"" KV_B64 "AAAA\"}", 0 },
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"],\"keyValue\":\"!!\"}", 0 }, /* base64 */
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"],\"x\":1}", 0 },             /* unknown */
+        { "{\"et\":\"21000101T000000\",\"adminFQDN\":\"a.example\",\"suid\":32,"
+          "\"targetIDs\":[\"/b\"]}",
+          0 },                                                 /* mafFQDN missing */
+        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"]", 0 }, /* truncated */
+    };
+    struct m2msec_error err = { 0 };
+    struct m2msec_mafkey_req out;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rv = m2msec_mafkey_req_decode((const uint8_t *)cases[i].json, strlen(cases[i].json),
+                                          &out, &err);
+
+        if (rv != (cases[i].ok ? 0 : -1)) {
+            fail_msg("case %zu: %s", i, cases[i].json);
+        }
+        if (!cases[i].ok) {
+            assert_int_equal(err.rsc, 4000);
+            assert_null(out.maf_fqdn);
+            assert_null(out.key_value);
+        }
+        m2msec_mafkey_req_clear(&out);
+    }
+}
+
+static void
+test_keyresp(void **state)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_mafkey_resp in = { 0 }, out = { 0 };
+    struct m2msec_mafkey_get_resp gin = { 0 }, gout = { 0 };
+    struct m2msec_buf b;
+    struct m2msec_secret *kv = key_of(0x77);
+    char rel[] = REL_A, src[] = "/cse-a", admin[] = "admin.example", t1[] = "/cse-b",
+         badrel[] = "a b", l1[] = "x";
+    char *targets[] = { t1, NULL };
+    char *lbl[] = { l1, NULL };
+    static const char nokey[] = "{\"et\":\"21000101T000000\",\"sourceID\":\"/a\","
+                                "\"adminFQDN\":\"a.example\",\"suid\":32}";
+
+    (void)state;
+    m2msec_buf_init(&b, 65536);
+    in.rel_key_id = rel;
+    in.et = 4102444800;
+    in.source_id = src;
+    in.admin_fqdn = admin;
+    in.suid = 32;
+    in.target_ids = targets;
+    in.ntargets = 1;
+    in.lbl = lbl;
+    in.nlbl = 1;
+    in.has_lbl = 1;
+    assert_int_equal(m2msec_mafkey_resp_encode(&in, &b, &err), 0);
+    assert_int_equal(m2msec_mafkey_resp_decode(b.data, b.len, &out, &err), 0);
+    assert_string_equal(out.rel_key_id, REL_A);
+    assert_string_equal(out.source_id, src);
+    assert_string_equal(out.target_ids[0], t1);
+    assert_int_equal(out.nlbl, 1);
+    m2msec_mafkey_resp_clear(&out);
+    /* A RelativeKeyID outside sec:relKeyID, a missing sourceID: refused. */
+    in.rel_key_id = badrel;
+    m2msec_buf_reset(&b);
+    assert_int_equal(m2msec_mafkey_resp_encode(&in, &b, &err), -1);
+    in.rel_key_id = rel;
+    in.source_id = NULL;
+    assert_int_equal(m2msec_mafkey_resp_encode(&in, &b, &err), -1);
+    assert_true(m2msec_mafkey_rel_valid("a.B_c-9"));
+    assert_false(m2msec_mafkey_rel_valid(""));
+    assert_false(m2msec_mafkey_rel_valid("a/b"));
+    assert_false(m2msec_mafkey_rel_valid(
+            "0123456789012345678901234567890123456789012345678901234567890123456789"));
+    /* Key Retrieval response: the key round-trips, and is required. */
+    gin.et = 4102444800;
+    gin.source_id = src;
+    gin.admin_fqdn = admin;
+    gin.suid = 32;
+    gin.key_value = kv;
+    m2msec_buf_reset(&b);
+    assert_int_equal(m2msec_mafkey_get_resp_encode(&gin, &b, &err), 0);
+    assert_int_equal(m2msec_mafkey_get_resp_decode(b.data, b.len, &gout, &err), 0);
+    assert_true(m2msec_secret_equal(gout.key_value, kv));
+    assert_int_equal(gout.suid, 32);
+    m2msec_mafkey_get_resp_clear(&gout);
+    assert_int_equal(
+            m2msec_mafkey_get_resp_decode((const uint8_t *)nokey, strlen(nokey), &gout, &err), -1);
+    assert_null(gout.source_id);
+    gin.key_value = NULL;
+    m2msec_buf_reset(&b);
+    assert_int_equal(m2msec_mafkey_get_resp_encode(&gin, &b, &err), -1);
+    m2msec_secret_free(kv);
+    m2msec_buf_free(&b);
+}
+
+/* A client with one registration, for the key store tests. */
+static void
+key_client(struct m2msec_db *db, const char *rel, const char *reg_id, const char *cid,
+           const char *keid, struct m2msec_secret *km, int64_t now)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_maf_client_rec c = { 0 };
+    struct m2msec_mafreg_rec r = { 0 };
+    char rel_copy[33], keid_copy[80], cid_copy[32], admin[] = "admin.example";
+
+    memcpy(rel_copy, rel, 33);
+    snprintf(keid_copy, sizeof(keid_copy), "%s", keid);
+    snprintf(cid_copy, sizeof(cid_copy), "%s", cid);
+    memcpy(c.kmid_rel, rel, 33);
+    c.keid = keid_copy;
+    c.client_id = cid_copy;
+    c.km = km;
+    c.expires = now + 100;
+    c.created = now;
+    memcpy(r.reg_id, reg_id, 33);
+    r.kmid_rel = rel_copy;
+    r.admin_fqdn = admin;
+    r.expires = now + 80;
+    assert_int_equal(m2msec_maf_register(db, &c, &r, now, &err), 0);
+}
+
+static void
+test_store_keys(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = m2msec_db_open(fx->path, M2MSEC_SCHEMA_MAF, fx->kek, &err);
+    struct m2msec_secret *km = key_of(0x11), *km2 = key_of(0x22), *kc = key_of(0x44);
+    struct m2msec_maf_key_rec k = { 0 };
+    struct m2msec_maf_key_rec *got = NULL;
+    char rel_id[] = "00112233445566778899aabbccddeeff", rel_a[] = REL_A, reg[] = REG_1;
+    char src[] = "/cse-a", admin[] = "admin.example", t1[] = "/cse-b", t2[] = "/cse-c";
+    char *targets[] = { t1, t2, NULL };
+    char owner[33];
+    int64_t now = 1000000, v = 0;
+    size_t n = 0;
+
+    assert_non_null(db);
+    assert_int_equal(m2msec_db_schema_version(db), 2);
+    key_client(db, REL_A, REG_1, "/cse-a", REL_B "@mef.example", km, now);
+    assert_int_equal(m2msec_maf_reg_owner(db, REG_1, now, owner, &err), 0);
+    assert_string_equal(owner, REL_A);
+    assert_int_equal(m2msec_maf_reg_owner(db, REG_2, now, owner, &err), -1);
+    assert_int_equal(err.rsc, 4004);
+    assert_int_equal(m2msec_maf_reg_owner(db, REG_1, now + 80, owner, &err), -1);
+    assert_int_equal(err.rsc, 4004);
+    k.rel_key_id = rel_id;
+    k.kmid_rel = rel_a;
+    k.reg_id = reg;
+    k.source_id = src;
+    k.admin_fqdn = admin;
+    k.suid = 34;
+    k.targets = targets;
+    k.ntargets = 2;
+    k.kc = kc;
+    k.expires = now + 60;
+    k.created = now;
+    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), 0);
+    /* Same id again: 4105 (the caller then picks another id). */
+    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
+    assert_int_equal(err.rsc, 4105);
+    assert_int_equal(m2msec_maf_key_get(db, "00112233445566778899AABBCCDDEEFF", now, 1, &got, &err),
+                     0);
+    assert_true(m2msec_secret_equal(got->kc, kc));
+    assert_int_equal(got->ntargets, 2);
+    assert_string_equal(got->targets[1], t2);
+    assert_string_equal(got->source_id, src);
+    assert_string_equal(got->kmid_rel, REL_A);
+    assert_int_equal(got->suid, 34);
+    assert_int_equal(got->nlabels, 0);
+    m2msec_maf_key_rec_free(got);
+    /* Expired: absent to the getter and to delete. */
+    assert_int_equal(m2msec_maf_key_get(db, rel_id, now + 60, 0, &got, &err), -1);
+    assert_int_equal(err.rsc, 4004);
+    assert_int_equal(m2msec_maf_key_delete(db, rel_id, now + 60, &err), -1);
+    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_NOT_FOUND);
+    /* An expired registration gives its id back. */
+    assert_int_equal(m2msec_maf_key_put(db, &k, now + 60, &err), -1); /* expires <= now */
+    k.expires = now + 90;
+    assert_int_equal(m2msec_maf_key_put(db, &k, now + 60, &err), 0);
+    /* Outliving Km, no targets, no Kc, an unknown client: refused. */
+    k.expires = now + 200;
+    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
+    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_INVALID_ARGUMENT);
+    k.expires = now + 50;
+    k.ntargets = 0;
+    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
+    k.ntargets = 2;
+    k.kc = NULL;
+    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
+    k.kc = kc;
+    memcpy(rel_a, REL_B, 33);
+    rel_id[0] = 'f';
+    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
+    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_NOT_FOUND);
+    /* Sealed Kc moved to another id fails to open. */
+    assert_int_equal(m2msec_db_test_exec(db,
+                                         "PRAGMA foreign_keys = OFF;"
+                                         "UPDATE maf_key_target SET rel_key_id = 'zz';"
+                                         "UPDATE maf_key SET rel_key_id = 'zz';"
+                                         "PRAGMA foreign_keys = ON",
+                                         &err),
+                     0);
+    assert_int_equal(m2msec_maf_key_get(db, "zz", now + 60, 1, &got, &err), -1);
+    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_AUTH);
+    assert_int_equal(m2msec_maf_key_delete(db, "zz", now + 60, &err), 0);
+    assert_int_equal(m2msec_maf_key_delete(db, "zz", now + 60, &err), -1);
+    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key_target", &v, &err),
+                     0);
+    assert_int_equal(v, 0);
+    /* Sweep erases expired key registrations; replacing the client cascades. */
+    memcpy(rel_a, REL_A, 33);
+    memcpy(rel_id, "00112233445566778899aabbccddeeff", 33);
+    k.expires = now + 50;
+    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), 0);
+    rel_id[0] = '1';
+    k.expires = now + 10;
+    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), 0);
+    assert_int_equal(m2msec_maf_sweep(db, now + 10, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key", &v, &err), 0);
+    assert_int_equal(v, 1);
+    key_client(db, REL_B, REG_2, "/cse-a", REL_A "@mef.example", km2, now);
+    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key", &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key_target", &v, &err),
+                     0);
+    assert_int_equal(v, 0);
+    m2msec_secret_free(km);
+    m2msec_secret_free(km2);
+    m2msec_secret_free(kc);
+    m2msec_db_close(db);
+}
+
+static void
+test_dev_kc(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = m2msec_db_open(fx->path, M2MSEC_SCHEMA_DEVICE, fx->kek, &err);
+    struct m2msec_secret *kc = key_of(0x66);
+    struct m2msec_dev_kc_rec r = { 0 };
+    struct m2msec_dev_kc_rec *got = NULL;
+    char id[] = REL_A "@maf.example", fqdn[] = "maf.example", t[] = "/cse-b";
+
+    assert_non_null(db);
+    r.key_id = id;
+    r.maf_fqdn = fqdn;
+    r.target = t;
+    r.suid = 32;
+    r.expires = 2000;
+    r.kc = kc;
+    assert_int_equal(m2msec_dev_kc_put(db, &r, &err), 0);
+    assert_int_equal(m2msec_dev_kc_get(db, id, 1000, 1, &got, &err), 0);
+    assert_true(m2msec_secret_equal(got->kc, kc));
+    assert_int_equal(got->suid, 32);
+    assert_string_equal(got->target, t);
+    m2msec_dev_kc_rec_free(got);
+    assert_int_equal(m2msec_dev_kc_get(db, id, 2000, 0, &got, &err), -1);
+    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_NOT_FOUND);
+    assert_int_equal(m2msec_db_test_exec(db, "UPDATE dev_kc SET key_id = 'x@maf.example'", &err),
+                     0);
+    assert_int_equal(m2msec_dev_kc_get(db, "x@maf.example", 1000, 1, &got, &err), -1);
+    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_AUTH);
+    r.target = NULL;
+    assert_int_equal(m2msec_dev_kc_put(db, &r, &err), -1);
+    m2msec_secret_free(kc);
+    m2msec_db_close(db);
+}
+
 int
 main(void)
 {
@@ -338,6 +689,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dev_maf, setup, teardown),
+        cmocka_unit_test(test_keyreq_roundtrip),
+        cmocka_unit_test(test_keyreq_rejects),
+        cmocka_unit_test(test_keyresp),
+        cmocka_unit_test_setup_teardown(test_store_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dev_kc, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,12 +6,15 @@
  * the Enrolee-ID the MEF returned; the MAF answers with assignedSymmKeyID,
  * stored with Km (sealed) in the device state. While that enrolment is
  * current, later sessions use psk_identity = KmID and originator = the
- * Credential-ID "11-<KmID>" (10.4).
+ * Credential-ID "11-<KmID>" (10.4). Key Registration (8.8.2.7) and Key
+ * Retrieval (8.8.2.8) run on such a KmID session.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "client/client_int.h"
+#include "codec/json.h"
 #include "codec/maf_msg.h"
 #include "crypto/kdf.h"
 #include "util/buf.h"
@@ -295,6 +298,7 @@ do_register(struct m2msec_client *c, const char *admin_fqdn, struct m2msec_maf_r
         keep.kmid = rs.assigned_kmid;
         keep.keid = k.enr->keid;
         keep.reg_id = rs.reg_id;
+        keep.admin_fqdn = rs.admin_fqdn;
         keep.expires = k.enr->expires;
         keep.km = k.derived;
         if (m2msec_dev_maf_put(c->db, &keep, err) == -1) {
@@ -336,4 +340,342 @@ m2msec_client_maf_register(struct m2msec_client *c, const char *admin_fqdn,
         return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
     }
     return do_register(c, admin_fqdn, out, &c->err);
+}
+
+/*
+ * MAF Key Registration (8.8.2.7) and Key Retrieval (8.8.2.8), device side.
+ */
+
+struct m2msec_maf_key {
+    char *key_id;
+    char *source_id;
+    unsigned suid;
+    int64_t expires;
+    char kcv[M2MSEC_KCV_HEX_LEN];
+};
+
+M2MSEC_API const char *
+m2msec_maf_key_id(const struct m2msec_maf_key *k)
+{
+    return k->key_id;
+}
+
+M2MSEC_API const char *
+m2msec_maf_key_source_id(const struct m2msec_maf_key *k)
+{
+    return k->source_id;
+}
+
+M2MSEC_API unsigned
+m2msec_maf_key_suid(const struct m2msec_maf_key *k)
+{
+    return k->suid;
+}
+
+M2MSEC_API int64_t
+m2msec_maf_key_expires(const struct m2msec_maf_key *k)
+{
+    return k->expires;
+}
+
+M2MSEC_API const char *
+m2msec_maf_key_kcv(const struct m2msec_maf_key *k)
+{
+    return k->kcv;
+}
+
+M2MSEC_API void
+m2msec_maf_key_free(struct m2msec_maf_key *k)
+{
+    if (k == NULL) {
+        return;
+    }
+    m2msec_free(k->key_id);
+    m2msec_free(k->source_id);
+    m2msec_free(k);
+}
+
+static struct m2msec_maf_key *
+maf_key_new(const char *key_id, const char *source_id, unsigned suid, int64_t expires,
+            const struct m2msec_secret *key, struct m2msec_error *err)
+{
+    struct m2msec_maf_key *k = m2msec_calloc(1, sizeof(*k));
+
+    if (k == NULL || (k->key_id = m2msec_strdup(key_id)) == NULL ||
+        (k->source_id = m2msec_strdup(source_id)) == NULL) {
+        m2msec_maf_key_free(k);
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    k->suid = suid;
+    k->expires = expires;
+    if (m2msec_key_check_value(key, k->kcv, err) == -1) {
+        m2msec_maf_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* A KmID session with the configured MAF (Key Registration and Retrieval need one). */
+static int
+maf_key_session(struct m2msec_client *c, struct maf_cred *k, struct client_session *s,
+                struct m2msec_error *err)
+{
+    if (c->cfg->maf == NULL || c->cfg->state_dir == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "MAF address and state directory must be configured");
+    }
+    if (c->db == NULL) {
+        c->db = client_state_open(c->cfg->state_dir, 0, err);
+        if (c->db == NULL) {
+            return -1;
+        }
+    }
+    if (maf_cred_load(c, k, err) == -1) {
+        return -1;
+    }
+    if (k->km == NULL || k->km->reg_id == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "no KmID for MAF %s: run the MAF client registration first",
+                                 c->cfg->maf_fqdn);
+    }
+    return maf_session_open(c, k, s, err);
+}
+
+/* @spec TS-0003 8.3.9.9.5 (as applied to 8.8.2.7): the response must echo the request. */
+static int
+keyreg_verify(const struct maf_cred *k, const struct m2msec_mafkey_req *rq,
+              const struct m2msec_mafkey_resp *rs, struct m2msec_error *err)
+{
+    size_t i;
+
+    if (rs->et <= m2msec_now() || strcmp(rs->source_id, k->enr->enrolee_id) != 0 /* public */ ||
+        !m2msec_fqdn_equal(rs->admin_fqdn, rq->admin_fqdn) || rs->suid != rq->suid ||
+        rs->ntargets != rq->ntargets) {
+        return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
+                                 "MAF key registration response fails verification");
+    }
+    for (i = 0; i < rs->ntargets; i++) {
+        if (strcmp(rs->target_ids[i], rq->target_ids[i]) != 0 /* public */) {
+            return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
+                                     "MAF key registration response changed the targets");
+        }
+    }
+    return 0;
+}
+
+/* A NULL-terminated copy of the caller's target list (m2msec_strlist_free). */
+static char **
+targets_dup(const char *const *ids, size_t n, struct m2msec_error *err)
+{
+    char **list = m2msec_calloc(n + 1, sizeof(*list));
+    size_t i;
+
+    for (i = 0; list != NULL && i < n; i++) {
+        if (ids[i] == NULL) {
+            m2msec_strlist_free(list);
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "target %zu missing", i);
+            return NULL;
+        }
+        list[i] = m2msec_strdup(ids[i]);
+        if (list[i] == NULL) {
+            m2msec_strlist_free(list);
+            list = NULL;
+        }
+    }
+    if (list == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    return list;
+}
+
+static int
+do_keyreg(struct m2msec_client *c, const char *const *target_ids, size_t ntargets, unsigned suid,
+          uint64_t lifetime_s, struct m2msec_maf_key **out, struct m2msec_error *err)
+{
+    struct maf_cred k = { 0 };
+    struct client_session s = { 0 };
+    struct m2msec_mafkey_req rq = { 0 };
+    struct m2msec_mafkey_resp rs = { 0 };
+    struct m2msec_dev_kc_rec keep = { 0 };
+    struct m2msec_http_msg *resp = NULL;
+    struct m2msec_secret *kc = NULL;
+    struct m2msec_maf_key *r = NULL;
+    struct m2msec_buf body;
+    uint8_t x[48];
+    char fqdn[M2MSEC_FQDN_MAX + 1];
+    char admin[M2MSEC_FQDN_MAX + 1];
+    char target[96];
+    char keyid[M2MSEC_KEYREF_MAX];
+    char **targets = NULL;
+    int64_t now = m2msec_now();
+    int64_t et;
+    int rv = -1;
+
+    m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
+    if (target_ids == NULL || ntargets == 0 || ntargets > M2MSEC_MAFKEY_TARGETS_MAX ||
+        suid < M2MSEC_MAFKEY_SUID_MIN || suid > M2MSEC_MAFKEY_SUID_MAX || lifetime_s > UINT32_MAX) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "key registration needs 1..%d targets, SUID 32..35 and a lifetime",
+                          M2MSEC_MAFKEY_TARGETS_MAX);
+        goto out;
+    }
+    targets = targets_dup(target_ids, ntargets, err);
+    if (targets == NULL || maf_key_session(c, &k, &s, err) == -1) {
+        goto out;
+    }
+    if (k.km->admin_fqdn == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                          "the stored MAF registration has no adminFQDN: register again");
+        goto out;
+    }
+    /* @spec TS-0003 10.3.1, 10.3.5: Kc = the last 32 bytes of the session's exporter. */
+    if (m2msec_tls_export(s.tls, "EXPORTER-oneM2M-Connection", x, sizeof(x), err) == -1) {
+        goto out;
+    }
+    kc = m2msec_secret_from(x + 16, M2MSEC_MAFKEY_LEN, err);
+    if (kc == NULL) {
+        goto out;
+    }
+    m2msec_strlcpy(fqdn, c->cfg->maf_fqdn, sizeof(fqdn));
+    m2msec_strlcpy(admin, k.km->admin_fqdn, sizeof(admin));
+    et = now + (int64_t)(lifetime_s != 0 ? lifetime_s : MAF_DEFAULT_ET);
+    rq.maf_fqdn = fqdn;
+    rq.admin_fqdn = admin;
+    rq.et = et < k.km->expires ? et : k.km->expires;
+    rq.suid = suid;
+    rq.target_ids = targets;
+    rq.ntargets = ntargets;
+    if (m2msec_mafkey_req_encode(&rq, &body, err) == -1) {
+        rq.target_ids = NULL;
+        goto out;
+    }
+    rq.target_ids = NULL;
+    /* /maf/<regID>/keys (docs/protocol-maf.md). */
+    if (snprintf(target, sizeof(target), "%s/%s/keys", MAF_TARGET, k.km->reg_id) >=
+        (int)sizeof(target)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE, "stored registration id too long");
+        goto out;
+    }
+    client_step(c, "key_registration", "SUID %u for %s", suid, targets[0]);
+    if (client_roundtrip(&s, M2MSEC_HTTP_POST, target, &body, M2MSEC_RSC_CREATED, &resp, err) ==
+        -1) {
+        goto out;
+    }
+    rq.target_ids = targets;
+    if (m2msec_mafkey_resp_decode(resp->body.data, resp->body.len, &rs, err) == -1 ||
+        keyreg_verify(&k, &rq, &rs, err) == -1 ||
+        m2msec_keyref_format(rs.rel_key_id, fqdn, keyid, sizeof(keyid), err) == -1) {
+        rq.target_ids = NULL;
+        goto out;
+    }
+    rq.target_ids = NULL;
+    /* @spec TS-0003 8.8.2.7: the source stores Kc under the Key Identifier. */
+    keep.key_id = keyid;
+    keep.maf_fqdn = fqdn;
+    keep.target = targets[0];
+    keep.suid = suid;
+    keep.expires = rs.et;
+    keep.kc = kc;
+    if (m2msec_dev_kc_put(c->db, &keep, err) == -1) {
+        goto out;
+    }
+    r = maf_key_new(keyid, rs.source_id, suid, rs.et, kc, err);
+    if (r == NULL) {
+        goto out;
+    }
+    client_step(c, "key_registered", "Key Identifier %s", keyid);
+    *out = r;
+    rv = 0;
+out:
+    m2msec_wipe(x, sizeof(x));
+    m2msec_secret_free(kc);
+    m2msec_strlist_free(targets);
+    m2msec_mafkey_resp_clear(&rs);
+    m2msec_http_msg_free(resp);
+    m2msec_buf_free(&body);
+    client_session_close(&s);
+    maf_cred_clear(&k);
+    return rv;
+}
+
+M2MSEC_API int
+m2msec_client_maf_keyreg_ex(struct m2msec_client *c, const char *const *target_ids, size_t ntargets,
+                            unsigned suid, uint64_t lifetime_s, struct m2msec_maf_key **out)
+{
+    m2msec_error_clear(&c->err);
+    *out = NULL;
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    return do_keyreg(c, target_ids, ntargets, suid, lifetime_s, out, &c->err);
+}
+
+M2MSEC_API int
+m2msec_client_maf_keyreg(struct m2msec_client *c, const char *target_id, unsigned suid,
+                         struct m2msec_maf_key **out)
+{
+    const char *t[1] = { target_id };
+
+    return m2msec_client_maf_keyreg_ex(c, target_id != NULL ? t : NULL, 1, suid, 0, out);
+}
+
+static int
+do_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **out,
+          struct m2msec_error *err)
+{
+    struct maf_cred k = { 0 };
+    struct client_session s = { 0 };
+    struct m2msec_mafkey_get_resp rs = { 0 };
+    struct m2msec_http_msg *resp = NULL;
+    struct m2msec_keyref ref;
+    char target[M2MSEC_KEYREF_MAX + 16];
+    int rv = -1;
+
+    if (key_id == NULL || m2msec_keyref_parse(key_id, &ref, err) == -1 ||
+        !m2msec_mafkey_rel_valid(ref.rel)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "Key Identifier must be <RelativeKeyID>@<MAF-FQDN>");
+        goto out;
+    }
+    if (c->cfg->maf_fqdn == NULL || !m2msec_fqdn_equal(ref.fqdn, c->cfg->maf_fqdn)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "Key Identifier %s does not name the configured MAF", key_id);
+        goto out;
+    }
+    (void)snprintf(target, sizeof(target), "%s/keys/%s", MAF_TARGET, ref.rel);
+    if (maf_key_session(c, &k, &s, err) == -1) {
+        goto out;
+    }
+    client_step(c, "key_retrieval", "%s", key_id);
+    if (client_roundtrip(&s, M2MSEC_HTTP_GET, target, NULL, M2MSEC_RSC_OK, &resp, err) == -1 ||
+        m2msec_mafkey_get_resp_decode(resp->body.data, resp->body.len, &rs, err) == -1) {
+        goto out;
+    }
+    if (rs.et <= m2msec_now()) {
+        m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "MAF returned an expired key");
+        goto out;
+    }
+    *out = maf_key_new(key_id, rs.source_id, rs.suid, rs.et, rs.key_value, err);
+    if (*out == NULL) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_mafkey_get_resp_clear(&rs);
+    m2msec_http_msg_free(resp);
+    client_session_close(&s);
+    maf_cred_clear(&k);
+    return rv;
+}
+
+M2MSEC_API int
+m2msec_client_maf_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **out)
+{
+    m2msec_error_clear(&c->err);
+    *out = NULL;
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    return do_keyget(c, key_id, out, &c->err);
 }

@@ -5,13 +5,19 @@
  * "mafFQDN" and the response's optional "assignedSymmKeyID"
  * (docs/protocol-maf.md): codec/mef_msg.c encodes and decodes both, and this
  * file only moves the members between the MAF structs and the shared ones.
+ * The Key Registration and Key Retrieval messages (8.8.2.7, 8.8.2.8) are
+ * the MAF's own and are encoded here.
  */
 #include <string.h>
 
 #include "codec/json.h"
 #include "codec/maf_msg.h"
 #include "codec/mef_msg.h"
+#include "util/encoding.h"
 #include "util/mem.h"
+#include "util/secret.h"
+#include "util/time.h"
+#include "util/unicode.h"
 
 /*
  * MAF Client Registration request.
@@ -122,4 +128,505 @@ m2msec_mafreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mafreg_r
     out->admin_fqdn = r.admin_fqdn;
     out->assigned_kmid = r.assigned_kmid;
     return 0;
+}
+
+/*
+ * MAF Key Registration and Key Retrieval (docs/protocol-maf.md section 3).
+ * Member names are ours (SPEC-DIGEST 4.3). A small writer of our own: the
+ * one in mef_msg.c is private to it. Every encoder runs its decoder over the
+ * object it built before serialising it.
+ */
+
+#define KEY_RSC_BAD_REQUEST 4000
+#define KEY_RSC_INTERNAL    5000
+#define KEY_FQDN_MAX        253
+#define KEY_ID_MAX          512
+#define KEY_REL_MAX         64
+#define KEY_B64_MAX         (4 * ((M2MSEC_MAFKEY_LEN + 2) / 3))
+
+struct kw {
+    json_t *obj;
+    int failed;
+    struct m2msec_error err;
+};
+
+static void
+kw_init(struct kw *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->obj = json_object();
+    if (w->obj == NULL) {
+        w->failed = 1;
+        m2msec_error_setr(&w->err, M2MSEC_ERR_NOMEM, KEY_RSC_INTERNAL, "out of memory");
+    }
+}
+
+/* Steals v; NULL v is jansson out of memory (or invalid UTF-8, reported as such). */
+static void
+kw_set(struct kw *w, const char *name, json_t *v)
+{
+    if (w->failed) {
+        json_decref(v);
+        return;
+    }
+    if (v == NULL || json_object_set_new(w->obj, name, v) == -1) {
+        w->failed = 1;
+        m2msec_error_setr(&w->err, M2MSEC_ERR_INVALID_ARGUMENT, KEY_RSC_INTERNAL,
+                          "member '%s': not representable (memory or UTF-8)", name);
+    }
+}
+
+/* NULL s: left out, so the decoder check reports a missing required member. */
+static void
+kw_str(struct kw *w, const char *name, const char *s)
+{
+    if (w->failed || s == NULL) {
+        return;
+    }
+    kw_set(w, name, m2msec_utf8_valid(s, strlen(s)) ? json_string(s) : NULL);
+}
+
+static void
+kw_time(struct kw *w, const char *name, int64_t t)
+{
+    char ts[M2MSEC_TIMESTAMP_LEN];
+
+    if (w->failed) {
+        return;
+    }
+    if (m2msec_timestamp_format(t, ts) == -1) {
+        w->failed = 1;
+        m2msec_error_setr(&w->err, M2MSEC_ERR_INVALID_ARGUMENT, KEY_RSC_INTERNAL,
+                          "member '%s': time not representable", name);
+        return;
+    }
+    kw_set(w, name, json_string(ts));
+}
+
+static void
+kw_strlist(struct kw *w, const char *name, char *const *list, size_t n)
+{
+    json_t *arr = NULL;
+    size_t i;
+
+    if (w->failed) {
+        return;
+    }
+    arr = json_array();
+    for (i = 0; arr != NULL && i < n; i++) {
+        if (list == NULL || list[i] == NULL || !m2msec_utf8_valid(list[i], strlen(list[i])) ||
+            json_array_append_new(arr, json_string(list[i])) == -1) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    kw_set(w, name, arr);
+}
+
+/* The key as base64 (wiped when the caller frees it with key_b64_free). */
+static void
+kw_key(struct kw *w, const char *name, const struct m2msec_secret *key, char **b64)
+{
+    if (w->failed || key == NULL) {
+        return;
+    }
+    if (m2msec_b64_encode(m2msec_secret_bytes(key), m2msec_secret_len(key), b64, NULL) == -1) {
+        kw_set(w, name, NULL);
+        return;
+    }
+    kw_set(w, name, json_string(*b64));
+}
+
+static void
+key_b64_free(char *b64)
+{
+    if (b64 != NULL) {
+        m2msec_wipe(b64, strlen(b64));
+        m2msec_free(b64);
+    }
+}
+
+typedef int (*key_check_fn)(const json_t *v, struct m2msec_error *err);
+
+static int
+kw_finish(struct kw *w, key_check_fn check, struct m2msec_buf *out, struct m2msec_error *err)
+{
+    int rv = -1;
+
+    if (w->failed) {
+        m2msec_error_copy(err, &w->err);
+        goto out;
+    }
+    if (check(w->obj, err) == -1) {
+        if (err != NULL && err->code != M2MSEC_ERR_NOMEM) {
+            err->code = M2MSEC_ERR_INVALID_ARGUMENT;
+            err->rsc = KEY_RSC_INTERNAL;
+        }
+        m2msec_error_wrap(err, "refusing to encode");
+        goto out;
+    }
+    if (m2msec_json_dump(w->obj, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    json_decref(w->obj);
+    w->obj = NULL;
+    return rv;
+}
+
+typedef int (*key_from_json_fn)(const json_t *v, void *out, struct m2msec_error *err);
+
+static int
+key_decode(const uint8_t *buf, size_t len, key_from_json_fn fn, void *out, struct m2msec_error *err)
+{
+    json_t *root = NULL;
+    int rv = -1;
+
+    if (m2msec_json_parse(buf, len, &root, err) == -1) {
+        goto out;
+    }
+    rv = fn(root, out, err);
+out:
+    json_decref(root);
+    return rv;
+}
+
+int
+m2msec_mafkey_rel_valid(const char *s)
+{
+    size_t i;
+
+    if (s == NULL || s[0] == '\0') {
+        return 0;
+    }
+    for (i = 0; s[i] != '\0'; i++) {
+        char c = s[i];
+
+        if (i >= KEY_REL_MAX || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                                  (c >= 'A' && c <= 'Z') || c == '.' || c == '_' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * @spec TS-0003 8.8.2.7: one target for SAEF and ESPrim keys, at least one
+ * for ESData keys (TS-0004 m2m:suid 32..35).
+ */
+static void
+key_suid_targets(struct m2msec_jr *jr, unsigned suid, size_t ntargets)
+{
+    if (jr->failed) {
+        return;
+    }
+    if ((suid == 32 || suid == 33) && ntargets != 1) {
+        m2msec_jr_fail(jr, "targetIDs", "SUID 32 and 33 take exactly one target");
+    } else if (ntargets < 1) {
+        m2msec_jr_fail(jr, "targetIDs", "at least one target");
+    }
+}
+
+/* keyValue text -> secret of exactly M2MSEC_MAFKEY_LEN bytes. */
+static int
+key_value(const char *b64, struct m2msec_secret **out, struct m2msec_error *err)
+{
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    int rv = -1;
+
+    if (m2msec_b64_decode(b64, strlen(b64), &raw, &rawlen, err) == -1) {
+        if (m2msec_error_code(err) != M2MSEC_ERR_NOMEM) {
+            m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, KEY_RSC_BAD_REQUEST,
+                              "member 'keyValue': not canonical base64");
+        }
+        goto out;
+    }
+    if (rawlen != M2MSEC_MAFKEY_LEN) {
+        m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, KEY_RSC_BAD_REQUEST,
+                          "member 'keyValue': %zu bytes, expected %d", rawlen, M2MSEC_MAFKEY_LEN);
+        goto out;
+    }
+    *out = m2msec_secret_from(raw, rawlen, err);
+    if (*out == NULL) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (raw != NULL) {
+        m2msec_wipe(raw, rawlen);
+        m2msec_free(raw);
+    }
+    return rv;
+}
+
+static void
+key_suid(struct m2msec_jr *jr, unsigned *out)
+{
+    uint64_t v = 0;
+
+    m2msec_jr_u64(jr, "suid", 1, M2MSEC_MAFKEY_SUID_MIN, M2MSEC_MAFKEY_SUID_MAX, &v, NULL);
+    *out = (unsigned)v;
+}
+
+/* @spec TS-0003 8.8.2.7 table 8.8.2.7-1 */
+
+void
+m2msec_mafkey_req_clear(struct m2msec_mafkey_req *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->maf_fqdn);
+    m2msec_strlist_free(m->lbl);
+    m2msec_free(m->admin_fqdn);
+    m2msec_strlist_free(m->target_ids);
+    m2msec_secret_free(m->key_value);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+key_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_mafkey_req *out = vout;
+    struct m2msec_jr jr;
+    char *kv = NULL;
+    int rv = -1;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_str(&jr, "mafFQDN", 1, KEY_FQDN_MAX, &out->maf_fqdn);
+    m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
+    m2msec_jr_strlist(&jr, "lbl", 0, M2MSEC_LABELS_MAX, KEY_ID_MAX, &out->lbl, &out->nlbl,
+                      &out->has_lbl);
+    m2msec_jr_str(&jr, "adminFQDN", 1, KEY_FQDN_MAX, &out->admin_fqdn);
+    key_suid(&jr, &out->suid);
+    m2msec_jr_strlist(&jr, "targetIDs", 1, M2MSEC_MAFKEY_TARGETS_MAX, KEY_ID_MAX, &out->target_ids,
+                      &out->ntargets, NULL);
+    key_suid_targets(&jr, out->suid, out->ntargets);
+    m2msec_jr_str(&jr, "keyValue", 0, KEY_B64_MAX, &kv);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        goto out;
+    }
+    if (kv != NULL && key_value(kv, &out->key_value, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    key_b64_free(kv);
+    if (rv == -1) {
+        m2msec_mafkey_req_clear(out);
+    }
+    return rv;
+}
+
+static int
+key_req_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mafkey_req tmp;
+    int rv = key_req_from_json(v, &tmp, err);
+
+    m2msec_mafkey_req_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mafkey_req_encode(const struct m2msec_mafkey_req *m, struct m2msec_buf *out,
+                         struct m2msec_error *err)
+{
+    struct kw w;
+    char *b64 = NULL;
+    int rv;
+
+    kw_init(&w);
+    kw_str(&w, "mafFQDN", m->maf_fqdn);
+    kw_time(&w, "et", m->et);
+    if (m->has_lbl) {
+        kw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    kw_str(&w, "adminFQDN", m->admin_fqdn);
+    kw_set(&w, "suid", json_integer((json_int_t)m->suid));
+    if (m->target_ids != NULL) {
+        kw_strlist(&w, "targetIDs", m->target_ids, m->ntargets);
+    }
+    kw_key(&w, "keyValue", m->key_value, &b64);
+    rv = kw_finish(&w, key_req_check, out, err);
+    key_b64_free(b64);
+    return rv;
+}
+
+int
+m2msec_mafkey_req_decode(const uint8_t *buf, size_t len, struct m2msec_mafkey_req *out,
+                         struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return key_decode(buf, len, key_req_from_json, out, err);
+}
+
+/* @spec TS-0003 8.8.2.7 table 8.8.2.7-2 */
+
+void
+m2msec_mafkey_resp_clear(struct m2msec_mafkey_resp *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->rel_key_id);
+    m2msec_free(m->source_id);
+    m2msec_strlist_free(m->lbl);
+    m2msec_free(m->admin_fqdn);
+    m2msec_strlist_free(m->target_ids);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+key_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_mafkey_resp *out = vout;
+    struct m2msec_jr jr;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_str(&jr, "relativeKeyID", 1, KEY_REL_MAX, &out->rel_key_id);
+    if (!jr.failed && !m2msec_mafkey_rel_valid(out->rel_key_id)) {
+        m2msec_jr_fail(&jr, "relativeKeyID", "letters, digits, '.', '_' and '-' only");
+    }
+    m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
+    m2msec_jr_str(&jr, "sourceID", 1, KEY_ID_MAX, &out->source_id);
+    m2msec_jr_strlist(&jr, "lbl", 0, M2MSEC_LABELS_MAX, KEY_ID_MAX, &out->lbl, &out->nlbl,
+                      &out->has_lbl);
+    m2msec_jr_str(&jr, "adminFQDN", 1, KEY_FQDN_MAX, &out->admin_fqdn);
+    key_suid(&jr, &out->suid);
+    m2msec_jr_strlist(&jr, "targetIDs", 1, M2MSEC_MAFKEY_TARGETS_MAX, KEY_ID_MAX, &out->target_ids,
+                      &out->ntargets, NULL);
+    key_suid_targets(&jr, out->suid, out->ntargets);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_mafkey_resp_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+key_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mafkey_resp tmp;
+    int rv = key_resp_from_json(v, &tmp, err);
+
+    m2msec_mafkey_resp_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mafkey_resp_encode(const struct m2msec_mafkey_resp *m, struct m2msec_buf *out,
+                          struct m2msec_error *err)
+{
+    struct kw w;
+
+    kw_init(&w);
+    kw_str(&w, "relativeKeyID", m->rel_key_id);
+    kw_time(&w, "et", m->et);
+    kw_str(&w, "sourceID", m->source_id);
+    if (m->has_lbl) {
+        kw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    kw_str(&w, "adminFQDN", m->admin_fqdn);
+    kw_set(&w, "suid", json_integer((json_int_t)m->suid));
+    if (m->target_ids != NULL) {
+        kw_strlist(&w, "targetIDs", m->target_ids, m->ntargets);
+    }
+    return kw_finish(&w, key_resp_check, out, err);
+}
+
+int
+m2msec_mafkey_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mafkey_resp *out,
+                          struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return key_decode(buf, len, key_resp_from_json, out, err);
+}
+
+/* @spec TS-0003 8.8.2.8 table 8.8.2.8-2 */
+
+void
+m2msec_mafkey_get_resp_clear(struct m2msec_mafkey_get_resp *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->source_id);
+    m2msec_strlist_free(m->lbl);
+    m2msec_free(m->admin_fqdn);
+    m2msec_secret_free(m->key_value);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+key_get_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_mafkey_get_resp *out = vout;
+    struct m2msec_jr jr;
+    char *kv = NULL;
+    int rv = -1;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
+    m2msec_jr_str(&jr, "sourceID", 1, KEY_ID_MAX, &out->source_id);
+    m2msec_jr_strlist(&jr, "lbl", 0, M2MSEC_LABELS_MAX, KEY_ID_MAX, &out->lbl, &out->nlbl,
+                      &out->has_lbl);
+    m2msec_jr_str(&jr, "adminFQDN", 1, KEY_FQDN_MAX, &out->admin_fqdn);
+    key_suid(&jr, &out->suid);
+    m2msec_jr_str(&jr, "keyValue", 1, KEY_B64_MAX, &kv);
+    if (m2msec_jr_finish(&jr, err) == -1 || key_value(kv, &out->key_value, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    key_b64_free(kv);
+    if (rv == -1) {
+        m2msec_mafkey_get_resp_clear(out);
+    }
+    return rv;
+}
+
+static int
+key_get_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mafkey_get_resp tmp;
+    int rv = key_get_from_json(v, &tmp, err);
+
+    m2msec_mafkey_get_resp_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mafkey_get_resp_encode(const struct m2msec_mafkey_get_resp *m, struct m2msec_buf *out,
+                              struct m2msec_error *err)
+{
+    struct kw w;
+    char *b64 = NULL;
+    int rv;
+
+    kw_init(&w);
+    kw_time(&w, "et", m->et);
+    kw_str(&w, "sourceID", m->source_id);
+    if (m->has_lbl) {
+        kw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    kw_str(&w, "adminFQDN", m->admin_fqdn);
+    kw_set(&w, "suid", json_integer((json_int_t)m->suid));
+    kw_key(&w, "keyValue", m->key_value, &b64);
+    rv = kw_finish(&w, key_get_check, out, err);
+    key_b64_free(b64);
+    return rv;
+}
+
+int
+m2msec_mafkey_get_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mafkey_get_resp *out,
+                              struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return key_decode(buf, len, key_get_from_json, out, err);
 }

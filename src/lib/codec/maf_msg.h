@@ -13,6 +13,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/secret.h"
 
 /* @spec TS-0003 8.8.2.3 table 8.8.2.3-1: MAF Client Registration request */
 struct m2msec_mafreg_req {
@@ -47,5 +48,79 @@ int m2msec_mafreg_resp_encode(const struct m2msec_mafreg_resp *m, struct m2msec_
 int m2msec_mafreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mafreg_resp *out,
                               struct m2msec_error *err);
 void m2msec_mafreg_resp_clear(struct m2msec_mafreg_resp *m);
+
+/*
+ * MAF Key Registration and Key Retrieval (docs/protocol-maf.md section 3).
+ * Codec rules: suid in 32..35 (MAF-distributed symmetric keys, TS-0004
+ * m2m:suid); targetIDs exactly one for 32 and 33 (SAEF, ESPrim) and 1..16 for
+ * 34 and 35 (ESData); keyValue exactly M2MSEC_MAFKEY_LEN bytes of canonical
+ * base64; relativeKeyID 1..64 of letters, digits, '.', '_', '-' (sec:relKeyID).
+ * Whether each target is a CSE-ID or AE-ID is checked by the MAF (proto/ids).
+ */
+#define M2MSEC_MAFKEY_LEN         32
+#define M2MSEC_MAFKEY_TARGETS_MAX 16
+#define M2MSEC_MAFKEY_SUID_MIN    32
+#define M2MSEC_MAFKEY_SUID_MAX    35
+
+/* @spec TS-0003 8.8.2.7 table 8.8.2.7-1: MAF Key Registration request */
+struct m2msec_mafkey_req {
+    char *maf_fqdn;
+    int64_t et;
+    char **lbl; /* NULL-terminated, optional */
+    size_t nlbl;
+    int has_lbl;
+    char *admin_fqdn;
+    unsigned suid;
+    char **target_ids; /* NULL-terminated */
+    size_t ntargets;
+    struct m2msec_secret *key_value; /* optional: absent = exported from the session */
+};
+
+/* @spec TS-0003 8.8.2.7 table 8.8.2.7-2: MAF Key Registration response */
+struct m2msec_mafkey_resp {
+    char *rel_key_id;
+    int64_t et;
+    char *source_id;
+    char **lbl;
+    size_t nlbl;
+    int has_lbl;
+    char *admin_fqdn;
+    unsigned suid;
+    char **target_ids;
+    size_t ntargets;
+};
+
+/* @spec TS-0003 8.8.2.8 table 8.8.2.8-2: MAF Key Retrieval response */
+struct m2msec_mafkey_get_resp {
+    int64_t et;
+    char *source_id;
+    char **lbl;
+    size_t nlbl;
+    int has_lbl;
+    char *admin_fqdn;
+    unsigned suid;
+    struct m2msec_secret *key_value;
+};
+
+/* 1 when s is a valid RelativeKeyID as this codec accepts it. */
+int m2msec_mafkey_rel_valid(const char *s);
+
+int m2msec_mafkey_req_encode(const struct m2msec_mafkey_req *m, struct m2msec_buf *out,
+                             struct m2msec_error *err);
+int m2msec_mafkey_req_decode(const uint8_t *buf, size_t len, struct m2msec_mafkey_req *out,
+                             struct m2msec_error *err);
+void m2msec_mafkey_req_clear(struct m2msec_mafkey_req *m);
+
+int m2msec_mafkey_resp_encode(const struct m2msec_mafkey_resp *m, struct m2msec_buf *out,
+                              struct m2msec_error *err);
+int m2msec_mafkey_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mafkey_resp *out,
+                              struct m2msec_error *err);
+void m2msec_mafkey_resp_clear(struct m2msec_mafkey_resp *m);
+
+int m2msec_mafkey_get_resp_encode(const struct m2msec_mafkey_get_resp *m, struct m2msec_buf *out,
+                                  struct m2msec_error *err);
+int m2msec_mafkey_get_resp_decode(const uint8_t *buf, size_t len,
+                                  struct m2msec_mafkey_get_resp *out, struct m2msec_error *err);
+void m2msec_mafkey_get_resp_clear(struct m2msec_mafkey_get_resp *m);
 
 #endif

@@ -42,6 +42,17 @@ const char *const m2msec_db_dev_migrations[] = {
     " expires INTEGER NOT NULL,"
     " km BLOB NOT NULL);"
     "PRAGMA user_version = 2;",
+    /* 3: the registration's adminFQDN, and Kc of this device's MAF Key Registrations
+     * (store/maf.c) */
+    "ALTER TABLE dev_maf ADD COLUMN admin_fqdn TEXT;"
+    "CREATE TABLE dev_kc ("
+    " key_id TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+    " maf_fqdn TEXT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " suid INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " kc BLOB NOT NULL);"
+    "PRAGMA user_version = 3;",
     NULL,
 };
 

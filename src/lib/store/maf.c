@@ -1,6 +1,7 @@
 /*
  * store/maf.c - mafd's store (clients with a remotely provisioned Km, MAF
- * Client Registrations) and the device's record of the Km/KmID a MAF assigned.
+ * Client Registrations, MAF Key Registrations) and the device's record of the
+ * Km/KmID a MAF assigned and of the Kc it registered.
  *
  * Layer: store. Depends on util and crypto (through db.c) only. Km is sealed
  * with AAD "km:<kmid_rel>" at the MAF and "dev-km:<KmID>" on the device, so a
@@ -44,6 +45,30 @@ const char *const m2msec_db_maf_migrations[] = {
     " value TEXT NOT NULL,"
     " PRIMARY KEY (reg_id, pos));"
     "PRAGMA user_version = 1;",
+    /* 2: MAF Key Registrations (TS-0003 8.8.2.7) */
+    "CREATE TABLE maf_key ("
+    " rel_key_id TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+    " kmid_rel TEXT NOT NULL REFERENCES maf_client (kmid_rel) ON DELETE CASCADE,"
+    " reg_id TEXT NOT NULL,"
+    " source_id TEXT NOT NULL,"
+    " admin_fqdn TEXT NOT NULL,"
+    " suid INTEGER NOT NULL,"
+    " kc BLOB NOT NULL,"
+    " et INTEGER NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX maf_key_by_client ON maf_key (kmid_rel);"
+    "CREATE INDEX maf_key_by_et ON maf_key (et);"
+    "CREATE TABLE maf_key_target ("
+    " rel_key_id TEXT NOT NULL REFERENCES maf_key (rel_key_id) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (rel_key_id, pos));"
+    "CREATE TABLE maf_key_label ("
+    " rel_key_id TEXT NOT NULL REFERENCES maf_key (rel_key_id) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (rel_key_id, pos));"
+    "PRAGMA user_version = 2;",
     NULL,
 };
 
@@ -71,12 +96,38 @@ static const char sql_label_insert[] =
 static const char sql_reg_count[] = "SELECT count(*) FROM maf_reg WHERE kmid_rel = ?1 AND et > ?2";
 static const char sql_sweep_clients[] = "DELETE FROM maf_client WHERE expires <= ?1";
 static const char sql_sweep_regs[] = "DELETE FROM maf_reg WHERE et <= ?1";
+static const char sql_sweep_keys[] = "DELETE FROM maf_key WHERE et <= ?1";
+static const char sql_reg_owner[] = "SELECT kmid_rel FROM maf_reg WHERE reg_id = ?1 AND et > ?2";
+static const char sql_key_purge[] = "DELETE FROM maf_key WHERE rel_key_id = ?1 AND et <= ?2";
+static const char sql_key_taken[] = "SELECT 1 FROM maf_key WHERE rel_key_id = ?1";
+static const char sql_key_insert[] =
+        "INSERT INTO maf_key (rel_key_id, kmid_rel, reg_id, source_id, admin_fqdn, suid, kc, et,"
+        " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char sql_key_target_insert[] =
+        "INSERT INTO maf_key_target (rel_key_id, pos, value) VALUES (?1, ?2, ?3)";
+static const char sql_key_label_insert[] =
+        "INSERT INTO maf_key_label (rel_key_id, pos, value) VALUES (?1, ?2, ?3)";
+static const char sql_key_select[] =
+        "SELECT rel_key_id, kmid_rel, reg_id, source_id, admin_fqdn, suid, kc, et, created"
+        " FROM maf_key WHERE rel_key_id = ?1 AND et > ?2";
+static const char sql_key_targets[] =
+        "SELECT value FROM maf_key_target WHERE rel_key_id = ?1 ORDER BY pos";
+static const char sql_key_labels[] =
+        "SELECT value FROM maf_key_label WHERE rel_key_id = ?1 ORDER BY pos";
+static const char sql_key_delete[] = "DELETE FROM maf_key WHERE rel_key_id = ?1 AND et > ?2";
+static const char sql_dev_kc_put[] =
+        "INSERT OR REPLACE INTO dev_kc (key_id, maf_fqdn, target, suid, expires, kc)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char sql_dev_kc_get[] =
+        "SELECT key_id, maf_fqdn, target, suid, expires, kc FROM dev_kc"
+        " WHERE key_id = ?1 AND expires > ?2";
 
 static const char sql_dev_put[] =
-        "INSERT OR REPLACE INTO dev_maf (maf_fqdn, kmid, keid, reg_id, expires, km)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-static const char sql_dev_get[] = "SELECT maf_fqdn, kmid, keid, reg_id, expires, km FROM dev_maf"
-                                  " WHERE maf_fqdn = ?1 AND expires > ?2";
+        "INSERT OR REPLACE INTO dev_maf (maf_fqdn, kmid, keid, reg_id, expires, km, admin_fqdn)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char sql_dev_get[] =
+        "SELECT maf_fqdn, kmid, keid, reg_id, expires, km, admin_fqdn FROM dev_maf"
+        " WHERE maf_fqdn = ?1 AND expires > ?2";
 
 void
 m2msec_maf_client_rec_free(struct m2msec_maf_client_rec *r)
@@ -425,6 +476,7 @@ m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2mse
     sqlite3_stmt *st = NULL;
     size_t a = 0;
     size_t b = 0;
+    size_t k = 0;
     int rv = -1;
 
     if (erased != NULL) {
@@ -449,15 +501,315 @@ m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2mse
     }
     m2msec_db_stmt_done(st);
     st = NULL;
+    /* @spec TS-0003 8.8.2.7: Kc lives until the expirationTime the MAF assigned. */
+    if (m2msec_db_stmt(db, sql_sweep_keys, &st, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 1, now, err) == -1 ||
+        m2msec_db_step_done(db, st, "erasing expired key registrations", &k, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
     if (m2msec_db_commit(db, err) == -1) {
         goto out;
     }
-    if (a > 0) {
-        /* Best effort: the WAL still holds page images with the sealed Km. */
+    if (a > 0 || k > 0) {
+        /* Best effort: the WAL still holds page images with the sealed Km or Kc. */
         (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     }
     if (erased != NULL) {
-        *erased = a + b;
+        *erased = a + b + k;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/*
+ * MAF Key Registrations (TS-0003 8.8.2.7, 8.8.2.8).
+ */
+
+void
+m2msec_maf_key_rec_free(struct m2msec_maf_key_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->rel_key_id);
+    m2msec_free(r->kmid_rel);
+    m2msec_free(r->reg_id);
+    m2msec_free(r->source_id);
+    m2msec_free(r->admin_fqdn);
+    m2msec_db_list_free(r->targets);
+    m2msec_db_list_free(r->labels);
+    m2msec_secret_free(r->kc);
+    m2msec_free(r);
+}
+
+int
+m2msec_maf_reg_owner(struct m2msec_db *db, const char *reg_id, int64_t now, char kmid_rel[33],
+                     struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *rel = NULL;
+    int rc;
+    int rv = -1;
+
+    if (db == NULL || reg_id == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration id missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_reg_owner, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading registration", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id);
+        goto out;
+    }
+    rel = sqlite3_column_text(st, 0);
+    if (rel == NULL || !m2msec_db_hex32((const char *)rel)) {
+        m2msec_error_setx(err, M2MSEC_ERR_STORE, "malformed KmID in the store");
+        goto out;
+    }
+    memcpy(kmid_rel, rel, 33);
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* Within the open transaction: REFUSED when a (live) key registration holds the id. */
+static int
+key_free_id(struct m2msec_db *db, const char *rel_key_id, int64_t now, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    /* An expired registration gives its id back (the sweeper would erase it anyway). */
+    if (m2msec_db_stmt(db, sql_key_purge, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, rel_key_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+        m2msec_db_step_done(db, st, "purging expired key registration", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_stmt(db, sql_key_taken, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, rel_key_id, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "checking key registrations", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 1) {
+        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                          "RelativeKeyID %s is in use", rel_key_id);
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+static int
+key_insert(struct m2msec_db *db, const struct m2msec_maf_key_rec *r, const uint8_t *blob,
+           size_t bloblen, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql_key_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->rel_key_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->kmid_rel, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->reg_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 4, r->source_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 5, r->admin_fqdn, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 6, (int64_t)r->suid, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 7, blob, bloblen, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 8, r->expires, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 9, r->created, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing key registration", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_store(db, sql_key_target_insert, r->rel_key_id, r->targets, r->ntargets,
+                             err) == -1 ||
+        m2msec_db_list_store(db, sql_key_label_insert, r->rel_key_id, r->labels, r->nlabels, err) ==
+                -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_maf_key_put(struct m2msec_db *db, const struct m2msec_maf_key_rec *r, int64_t now,
+                   struct m2msec_error *err)
+{
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    int64_t client_exp = 0;
+    int rv = -1;
+
+    if (db == NULL || r == NULL || !m2msec_db_str_set(r->rel_key_id) || r->kmid_rel == NULL ||
+        !m2msec_db_hex32(r->kmid_rel) || !m2msec_db_str_set(r->reg_id) ||
+        !m2msec_db_str_set(r->source_id) || !m2msec_db_str_set(r->admin_fqdn) || r->kc == NULL ||
+        r->ntargets == 0 || r->expires <= now) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "key registration needs ids, an adminFQDN, Kc, targets and a future "
+                          "expiry");
+        goto out;
+    }
+    if (m2msec_db_list_valid(r->targets, r->ntargets, "target", err) == -1 ||
+        m2msec_db_list_valid(r->labels, r->nlabels, "label", err) == -1 ||
+        m2msec_db_seal(db, "kc", r->rel_key_id, r->kc, &blob, &bloblen, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1 ||
+        client_expiry(db, r->kmid_rel, now, &client_exp, err) == -1) {
+        goto out;
+    }
+    /* TS-0003 10.7: nothing registered under Km outlives it. */
+    if (r->expires > client_exp) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "key registration outlives its Km");
+        goto out;
+    }
+    if (key_free_id(db, r->rel_key_id, now, err) == -1 ||
+        key_insert(db, r, blob, bloblen, err) == -1 || m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+static int
+key_row(struct m2msec_db *db, sqlite3_stmt *st, int with_kc, struct m2msec_maf_key_rec *r,
+        struct m2msec_error *err)
+{
+    if (m2msec_db_column_str(st, 0, 1, &r->rel_key_id, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->kmid_rel, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->reg_id, err) == -1 ||
+        m2msec_db_column_str(st, 3, 1, &r->source_id, err) == -1 ||
+        m2msec_db_column_str(st, 4, 1, &r->admin_fqdn, err) == -1) {
+        return -1;
+    }
+    r->suid = (unsigned)sqlite3_column_int64(st, 5);
+    r->expires = sqlite3_column_int64(st, 7);
+    r->created = sqlite3_column_int64(st, 8);
+    if (with_kc && m2msec_db_unseal(db, "kc", r->rel_key_id, sqlite3_column_blob(st, 6),
+                                    (size_t)sqlite3_column_bytes(st, 6), &r->kc, err) == -1) {
+        m2msec_error_wrap(err, "Kc of %s", r->rel_key_id);
+        return -1;
+    }
+    return 0;
+}
+
+int
+m2msec_maf_key_get(struct m2msec_db *db, const char *rel_key_id, int64_t now, int with_kc,
+                   struct m2msec_maf_key_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_maf_key_rec *r = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(rel_key_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "RelativeKeyID missing");
+        goto out;
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading key registration");
+        goto out;
+    }
+    /* One snapshot for the row and its lists. */
+    if (m2msec_db_begin_read(db, err) == -1 || m2msec_db_stmt(db, sql_key_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, rel_key_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading key registration", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no key registration %s",
+                          rel_key_id);
+        goto out;
+    }
+    if (key_row(db, st, with_kc, r, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_load(db, sql_key_targets, r->rel_key_id, &r->targets, &r->ntargets, err) ==
+                -1 ||
+        m2msec_db_list_load(db, sql_key_labels, r->rel_key_id, &r->labels, &r->nlabels, err) ==
+                -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_maf_key_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_maf_key_delete(struct m2msec_db *db, const char *rel_key_id, int64_t now,
+                      struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int rv = -1;
+
+    if (db == NULL || !m2msec_db_str_set(rel_key_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "RelativeKeyID missing");
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_key_delete, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, rel_key_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+        m2msec_db_step_done(db, st, "erasing key registration", &n, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (n == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no key registration %s",
+                          rel_key_id);
+        goto out;
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
     }
     rv = 0;
 out:
@@ -482,6 +834,7 @@ m2msec_dev_maf_rec_free(struct m2msec_dev_maf_rec *r)
     m2msec_free(r->kmid);
     m2msec_free(r->keid);
     m2msec_free(r->reg_id);
+    m2msec_free(r->admin_fqdn);
     m2msec_secret_free(r->km);
     m2msec_free(r);
 }
@@ -512,6 +865,7 @@ m2msec_dev_maf_put(struct m2msec_db *db, const struct m2msec_dev_maf_rec *r,
         m2msec_db_bind_text(db, st, 4, r->reg_id, err) == -1 ||
         m2msec_db_bind_int64(db, st, 5, r->expires, err) == -1 ||
         m2msec_db_bind_blob(db, st, 6, blob, bloblen, err) == -1 ||
+        m2msec_db_bind_text(db, st, 7, r->admin_fqdn, err) == -1 ||
         m2msec_db_step_done(db, st, "storing MAF key", NULL, err) == -1) {
         goto out;
     }
@@ -566,7 +920,8 @@ m2msec_dev_maf_get(struct m2msec_db *db, const char *maf_fqdn, int64_t now, int 
     if (m2msec_db_column_str(st, 0, 1, &r->maf_fqdn, err) == -1 ||
         m2msec_db_column_str(st, 1, 1, &r->kmid, err) == -1 ||
         m2msec_db_column_str(st, 2, 1, &r->keid, err) == -1 ||
-        m2msec_db_column_str(st, 3, 0, &r->reg_id, err) == -1) {
+        m2msec_db_column_str(st, 3, 0, &r->reg_id, err) == -1 ||
+        m2msec_db_column_str(st, 6, 0, &r->admin_fqdn, err) == -1) {
         goto out;
     }
     r->expires = sqlite3_column_int64(st, 4);
@@ -581,5 +936,114 @@ m2msec_dev_maf_get(struct m2msec_db *db, const char *maf_fqdn, int64_t now, int 
 out:
     m2msec_db_stmt_done(st);
     m2msec_dev_maf_rec_free(r);
+    return rv;
+}
+
+void
+m2msec_dev_kc_rec_free(struct m2msec_dev_kc_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->key_id);
+    m2msec_free(r->maf_fqdn);
+    m2msec_free(r->target);
+    m2msec_secret_free(r->kc);
+    m2msec_free(r);
+}
+
+int
+m2msec_dev_kc_put(struct m2msec_db *db, const struct m2msec_dev_kc_rec *r, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    int rv = -1;
+
+    if (db == NULL || r == NULL || !m2msec_db_str_set(r->key_id) ||
+        !m2msec_db_str_set(r->maf_fqdn) || !m2msec_db_str_set(r->target) || r->kc == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "Kc record needs a Key Identifier, MAF FQDN, target and Kc");
+        goto out;
+    }
+    if (m2msec_db_seal(db, "dev-kc", r->key_id, r->kc, &blob, &bloblen, err) == -1) {
+        goto out;
+    }
+    /* @spec TS-0003 8.8.2.7: the source stores Kc with its Key Identifier. */
+    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_dev_kc_put, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->key_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->maf_fqdn, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->target, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 4, (int64_t)r->suid, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 5, r->expires, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 6, blob, bloblen, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing Kc", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+int
+m2msec_dev_kc_get(struct m2msec_db *db, const char *key_id, int64_t now, int with_key,
+                  struct m2msec_dev_kc_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_dev_kc_rec *r = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(key_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "Key Identifier missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_dev_kc_get, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, key_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading Kc", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no Kc %s", key_id);
+        goto out;
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading Kc");
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &r->key_id, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->maf_fqdn, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->target, err) == -1) {
+        goto out;
+    }
+    r->suid = (unsigned)sqlite3_column_int64(st, 3);
+    r->expires = sqlite3_column_int64(st, 4);
+    if (with_key && m2msec_db_unseal(db, "dev-kc", r->key_id, sqlite3_column_blob(st, 5),
+                                     (size_t)sqlite3_column_bytes(st, 5), &r->kc, err) == -1) {
+        m2msec_error_wrap(err, "Kc %s", r->key_id);
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_dev_kc_rec_free(r);
     return rv;
 }

@@ -261,7 +261,8 @@ int m2msec_maf_register(struct m2msec_db *db, const struct m2msec_maf_client_rec
 /* Live registrations of a client, as a count (for listings and tests). */
 int m2msec_maf_reg_count(struct m2msec_db *db, const char *kmid_rel, int64_t now, size_t *n,
                          struct m2msec_error *err);
-/* Erase clients (with their registrations) and registrations with expires <= now. */
+/* Erase clients (with their registrations and key registrations), registrations and key
+ * registrations with expires <= now. */
 int m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2msec_error *err);
 
 /*
@@ -273,6 +274,7 @@ struct m2msec_dev_maf_rec {
     char *kmid; /* "<rel>@<MAF-FQDN>" */
     char *keid; /* the KeID Km was derived from */
     char *reg_id;
+    char *admin_fqdn;         /* of reg_id; may be NULL (stores before schema 3) */
     int64_t expires;          /* Km expiry */
     struct m2msec_secret *km; /* only when asked for */
 };
@@ -283,6 +285,68 @@ int m2msec_dev_maf_put(struct m2msec_db *db, const struct m2msec_dev_maf_rec *r,
 /* NOT_FOUND when absent or expires <= now. */
 int m2msec_dev_maf_get(struct m2msec_db *db, const char *maf_fqdn, int64_t now, int with_key,
                        struct m2msec_dev_maf_rec **out, struct m2msec_error *err);
+
+/*
+ * MAF Key Registrations (TS-0003 8.8.2.7, 8.8.2.8), children of a client:
+ * de-registering or replacing the client erases them (ON DELETE CASCADE).
+ * rel_key_id is the RelativeKeyID (sec:relKeyID, compared ASCII
+ * case-insensitively); Kc is sealed with AAD "kc:<rel_key_id>". A
+ * registration past its expiry is absent; m2msec_maf_sweep erases it.
+ */
+struct m2msec_maf_key_rec {
+    char *rel_key_id;
+    char *kmid_rel;  /* the owning client */
+    char *reg_id;    /* the MAF Client Registration it was made under */
+    char *source_id; /* Source MAF Client ID */
+    char *admin_fqdn;
+    unsigned suid;
+    char **targets; /* NULL-terminated; a loaded record always has the array */
+    size_t ntargets;
+    char **labels; /* NULL-terminated or NULL */
+    size_t nlabels;
+    int64_t expires;
+    int64_t created;
+    struct m2msec_secret *kc; /* only when asked for */
+};
+void m2msec_maf_key_rec_free(struct m2msec_maf_key_rec *r);
+/*
+ * One transaction: erase expired key registrations of this id, then store r.
+ * REFUSED (rsc 4105) when rel_key_id is in use; NOT_FOUND when the client is
+ * absent or expired; INVALID_ARGUMENT for missing fields, no targets, an
+ * expiry not after now or after the client's Km expiry.
+ */
+int m2msec_maf_key_put(struct m2msec_db *db, const struct m2msec_maf_key_rec *r, int64_t now,
+                       struct m2msec_error *err);
+/* NOT_FOUND (rsc 4004) when absent or expired. with_kc: unseal Kc into r->kc. */
+int m2msec_maf_key_get(struct m2msec_db *db, const char *rel_key_id, int64_t now, int with_kc,
+                       struct m2msec_maf_key_rec **out, struct m2msec_error *err);
+/* NOT_FOUND when absent or expired. */
+int m2msec_maf_key_delete(struct m2msec_db *db, const char *rel_key_id, int64_t now,
+                          struct m2msec_error *err);
+/* The owning client of a live registration; NOT_FOUND (rsc 4004) when absent or expired. */
+int m2msec_maf_reg_owner(struct m2msec_db *db, const char *reg_id, int64_t now, char kmid_rel[33],
+                         struct m2msec_error *err);
+
+/*
+ * Device state: Kc of MAF Key Registrations this device made (Entity A), by
+ * Key Identifier "<RelativeKeyID>@<MAF-FQDN>". Kc sealed with AAD
+ * "dev-kc:<key_id>".
+ */
+struct m2msec_dev_kc_rec {
+    char *key_id;
+    char *maf_fqdn;
+    char *target; /* the first target id */
+    unsigned suid;
+    int64_t expires;
+    struct m2msec_secret *kc; /* only when asked for */
+};
+void m2msec_dev_kc_rec_free(struct m2msec_dev_kc_rec *r);
+/* Store, replacing a record with the same key_id. */
+int m2msec_dev_kc_put(struct m2msec_db *db, const struct m2msec_dev_kc_rec *r,
+                      struct m2msec_error *err);
+/* NOT_FOUND when absent or expires <= now. */
+int m2msec_dev_kc_get(struct m2msec_db *db, const char *key_id, int64_t now, int with_key,
+                      struct m2msec_dev_kc_rec **out, struct m2msec_error *err);
 
 #ifdef M2MSEC_TESTING
 /* Test hooks (tests must not include sqlite3.h): run raw SQL on the store's connection. */
