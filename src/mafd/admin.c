@@ -116,6 +116,36 @@ mefs_handler(void *user, const char *section, const char *name, const char *valu
     return 0;
 }
 
+/*
+ * The MEF trust anchors are only read when the first KeID arrives; check now
+ * that the file is there, so a typo is refused at start-up rather than
+ * failing every fetch later.
+ */
+static int
+check_ca_file(const char *mefs, const char *ca, struct m2msec_error *err)
+{
+    struct stat st;
+    int fd = -1;
+    int rv = -1;
+
+    fd = open(ca, O_RDONLY | O_CLOEXEC);
+    if (fd == -1 || fstat(fd, &st) == -1) {
+        m2msec_error_set(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s: ca: cannot read %s", mefs, ca);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s: ca: %s is not a regular file",
+                          mefs, ca);
+        goto out;
+    }
+    rv = 0;
+out:
+    if (fd != -1) {
+        close(fd);
+    }
+    return rv;
+}
+
 const struct mafd_mef *
 mafd_mef_find(const struct mafd_dir *d, const char *fqdn)
 {
@@ -157,13 +187,25 @@ mafd_dir_open(const char *dir, struct mafd_dir *d, struct m2msec_error *err)
         goto out;
     }
     r = ini_parse(mefs, mefs_handler, &x);
+    /* ini_parse: -1 the file could not be opened, -2 out of memory, else a line number. */
+    if (r == -1) {
+        m2msec_error_set(err, M2MSEC_ERR_IO, "cannot read %s", mefs);
+        goto out;
+    }
+    if (r < 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "%s: out of memory", mefs);
+        goto out;
+    }
     if (r != 0) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s:%d: %s", mefs, r,
-                          r < 0 ? "cannot read" : (x.msg[0] != '\0' ? x.msg : "syntax error"));
+                          x.msg[0] != '\0' ? x.msg : "syntax error");
         goto out;
     }
     if (d->mef_ca == NULL) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s: missing key 'ca' in [mef]", mefs);
+        goto out;
+    }
+    if (check_ca_file(mefs, d->mef_ca, err) == -1) {
         goto out;
     }
     d->kek = m2msec_kek_load(d->cfg.kek_path, err);

@@ -31,6 +31,7 @@
 #include "proto/ids.h"
 #include "server.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/encoding.h"
 #include "util/mem.h"
 #include "util/secret.h"
@@ -769,6 +770,34 @@ tick(void *arg)
     }
 }
 
+/*
+ * Load the MAF's certificate and key and the MEF trust anchors once, as a
+ * fetch would, so that an unreadable or unusable file stops start-up instead
+ * of failing each client's first handshake later.
+ */
+static int
+check_fetch_credentials(const struct mafd_dir *d, struct m2msec_error *err)
+{
+    const char *anchors[1] = { d->mef_ca };
+    struct m2msec_tls_cert_opts o;
+    struct m2msec_tls_cert_server *probe = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.cert_file = d->cfg.cert_path;
+    o.key_file = d->cfg.key_path;
+    o.require_client_cert = 1;
+    o.client.flavour = M2MSEC_CERT_ANY;
+    o.client.ca_files = anchors;
+    o.client.n_ca_files = 1;
+    probe = m2msec_tls_cert_server_new(&o, err);
+    if (probe == NULL) {
+        m2msec_error_wrap(err, "checking the MAF certificate, key and MEF trust anchors");
+        return -1;
+    }
+    m2msec_tls_cert_server_free(probe);
+    return 0;
+}
+
 int
 mafd_cmd_serve(int argc, char **argv)
 {
@@ -837,8 +866,9 @@ mafd_cmd_serve(int argc, char **argv)
     }
     m2msec_db_close(db);
     db = NULL;
-    if (m2msec_tls_global_init(&err) == -1 || (s = srv_new(&maf.d.cfg, &h, &err)) == NULL ||
-        srv_install_signals(s, &err) == -1 || srv_listen(s, bound, sizeof(bound), &err) == -1) {
+    if (m2msec_tls_global_init(&err) == -1 || check_fetch_credentials(&maf.d, &err) == -1 ||
+        (s = srv_new(&maf.d.cfg, &h, &err)) == NULL || srv_install_signals(s, &err) == -1 ||
+        srv_listen(s, bound, sizeof(bound), &err) == -1) {
         mafd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
