@@ -17,9 +17,11 @@
 #include <string.h>
 
 #include "codec/json.h"
+#include "util/encoding.h"
 #include "util/mem.h"
 #include "util/secret.h"
 #include "util/time.h"
+#include "util/unicode.h"
 
 /* Error codes carried by codec errors: peer input is a 4000, our allocation a 5000. */
 #define JSON_RSC_BAD_REQUEST 4000
@@ -191,6 +193,205 @@ m2msec_json_use_wiping_allocator(void)
 {
     json_set_alloc_funcs(wipe_malloc, wipe_free);
     return 0;
+}
+
+/*
+ * The writer: builds a jansson object with a sticky error, like the reader.
+ * An encoder handed a value its own decoder would refuse is our bug: 5000.
+ */
+void
+m2msec_jw_init(struct m2msec_jw *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->obj = json_object();
+    if (w->obj == NULL) {
+        w->failed = 1;
+        m2msec_error_setr(&w->err, M2MSEC_ERR_NOMEM, JSON_RSC_INTERNAL, "out of memory");
+    }
+}
+
+void
+m2msec_jw_fail(struct m2msec_jw *w, const char *name, const char *why)
+{
+    if (w->failed) {
+        return;
+    }
+    w->failed = 1;
+    m2msec_error_setr(&w->err, M2MSEC_ERR_INVALID_ARGUMENT, JSON_RSC_INTERNAL, "member '%s': %s",
+                      name, why);
+}
+
+/* Steals v (NULL means jansson ran out of memory). */
+void
+m2msec_jw_set(struct m2msec_jw *w, const char *name, json_t *v)
+{
+    if (w->failed) {
+        json_decref(v);
+        return;
+    }
+    if (v == NULL || json_object_set_new(w->obj, name, v) == -1) {
+        w->failed = 1;
+        m2msec_error_setr(&w->err, M2MSEC_ERR_NOMEM, JSON_RSC_INTERNAL, "out of memory");
+    }
+}
+
+/* jansson refuses invalid UTF-8 with the same NULL as for no memory; tell them apart first. */
+static json_t *
+jw_string(struct m2msec_jw *w, const char *name, const char *s)
+{
+    if (!m2msec_utf8_valid(s, strlen(s))) {
+        m2msec_jw_fail(w, name, "not valid UTF-8");
+        return NULL;
+    }
+    return json_string(s);
+}
+
+/* NULL s: member left out (the decoder check then reports a missing required one). */
+void
+m2msec_jw_str(struct m2msec_jw *w, const char *name, const char *s)
+{
+    json_t *v;
+
+    if (w->failed || s == NULL) {
+        return;
+    }
+    v = jw_string(w, name, s);
+    if (w->failed) {
+        return;
+    }
+    m2msec_jw_set(w, name, v);
+}
+
+void
+m2msec_jw_bool(struct m2msec_jw *w, const char *name, int b)
+{
+    m2msec_jw_set(w, name, json_boolean(b));
+}
+
+void
+m2msec_jw_u64(struct m2msec_jw *w, const char *name, uint64_t v)
+{
+    if (v > (uint64_t)INT64_MAX) {
+        m2msec_jw_fail(w, name, "out of range");
+        return;
+    }
+    m2msec_jw_set(w, name, json_integer((json_int_t)v));
+}
+
+void
+m2msec_jw_time(struct m2msec_jw *w, const char *name, int64_t t)
+{
+    char ts[M2MSEC_TIMESTAMP_LEN];
+
+    if (w->failed) {
+        return;
+    }
+    if (m2msec_timestamp_format(t, ts) == -1) {
+        m2msec_jw_fail(w, name, "time not representable as m2m:timestamp");
+        return;
+    }
+    m2msec_jw_set(w, name, json_string(ts));
+}
+
+void
+m2msec_jw_strlist(struct m2msec_jw *w, const char *name, char *const *list, size_t n)
+{
+    json_t *arr = NULL;
+    json_t *item = NULL;
+    size_t i;
+
+    if (w->failed) {
+        return;
+    }
+    if (n > 0 && list == NULL) {
+        m2msec_jw_fail(w, name, "NULL list");
+        return;
+    }
+    arr = json_array();
+    if (arr == NULL) {
+        m2msec_jw_set(w, name, NULL);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (list[i] == NULL) {
+            m2msec_jw_fail(w, name, "NULL item");
+            break;
+        }
+        item = jw_string(w, name, list[i]);
+        if (w->failed) {
+            break;
+        }
+        if (item == NULL || json_array_append_new(arr, item) == -1) {
+            m2msec_jw_set(w, name, NULL);
+            break;
+        }
+    }
+    m2msec_jw_set(w, name, arr);
+}
+
+/* Move child under name (child is another writer's object, consumed). */
+void
+m2msec_jw_child(struct m2msec_jw *w, const char *name, struct m2msec_jw *child)
+{
+    if (child->failed) {
+        if (!w->failed) {
+            w->failed = 1;
+            m2msec_error_copy(&w->err, &child->err);
+            m2msec_error_wrap(&w->err, "member '%s'", name);
+        }
+        json_decref(child->obj);
+        child->obj = NULL;
+        return;
+    }
+    m2msec_jw_set(w, name, child->obj);
+    child->obj = NULL;
+}
+
+/* Validate the object with the decoder's rules, then serialise it. Consumes w->obj. */
+int
+m2msec_jw_finish(struct m2msec_jw *w, m2msec_json_check_fn check, struct m2msec_buf *out,
+                 struct m2msec_error *err)
+{
+    int rv = -1;
+
+    if (w->failed) {
+        m2msec_error_copy(err, &w->err);
+        goto out;
+    }
+    if (check(w->obj, err) == -1) {
+        if (err != NULL && err->code != M2MSEC_ERR_NOMEM) {
+            err->code = M2MSEC_ERR_INVALID_ARGUMENT;
+            err->rsc = JSON_RSC_INTERNAL;
+        }
+        m2msec_error_wrap(err, "refusing to encode");
+        goto out;
+    }
+    if (m2msec_json_dump(w->obj, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    json_decref(w->obj);
+    w->obj = NULL;
+    return rv;
+}
+
+/* The key as base64; the text is copied into the object and our copy wiped at once. */
+void
+m2msec_jw_key(struct m2msec_jw *w, const char *name, const struct m2msec_secret *key)
+{
+    char *b64 = NULL;
+
+    if (w->failed || key == NULL) {
+        return;
+    }
+    if (m2msec_b64_encode(m2msec_secret_bytes(key), m2msec_secret_len(key), &b64, NULL) == -1) {
+        m2msec_jw_set(w, name, NULL); /* the only failure left for a secret's bytes: memory */
+        return;
+    }
+    m2msec_jw_set(w, name, json_string(b64));
+    m2msec_wipe(b64, strlen(b64));
+    m2msec_free(b64);
 }
 
 int

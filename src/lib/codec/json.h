@@ -17,6 +17,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/secret.h"
 
 #define M2MSEC_JSON_MAX_DEPTH   16
 #define M2MSEC_JSON_MAX_MEMBERS 32
@@ -62,6 +63,36 @@ void m2msec_jr_object(struct m2msec_jr *jr, const char *name, int required, cons
 void m2msec_jr_fail(struct m2msec_jr *jr, const char *name, const char *why);
 /* 0, or -1 with "member 'x': why" (rsc 4000, code PROTOCOL). Checks unknown members. */
 int m2msec_jr_finish(struct m2msec_jr *jr, struct m2msec_error *err);
+
+/*
+ * Sticky writer, the reader's counterpart: each call is a no-op after the
+ * first failure; m2msec_jw_finish() runs the message's own decoder check over
+ * the object (so we never send what we would refuse), serialises it and frees
+ * it. Failures carry rsc 5000: an encoder given a bad value is our bug.
+ */
+struct m2msec_jw {
+    json_t *obj;
+    int failed;
+    struct m2msec_error err;
+};
+typedef int (*m2msec_json_check_fn)(const json_t *v, struct m2msec_error *err);
+
+void m2msec_jw_init(struct m2msec_jw *w);
+void m2msec_jw_fail(struct m2msec_jw *w, const char *name, const char *why);
+/* Steals v; NULL v means jansson ran out of memory. */
+void m2msec_jw_set(struct m2msec_jw *w, const char *name, json_t *v);
+/* NULL s: member left out (the check then reports a missing required one). */
+void m2msec_jw_str(struct m2msec_jw *w, const char *name, const char *s);
+void m2msec_jw_bool(struct m2msec_jw *w, const char *name, int b);
+void m2msec_jw_u64(struct m2msec_jw *w, const char *name, uint64_t v);
+void m2msec_jw_time(struct m2msec_jw *w, const char *name, int64_t t);
+void m2msec_jw_strlist(struct m2msec_jw *w, const char *name, char *const *list, size_t n);
+/* Move child's object under name (consumed; a failed child fails w). */
+void m2msec_jw_child(struct m2msec_jw *w, const char *name, struct m2msec_jw *child);
+/* A key as base64; no copy of the text outlives the call except jansson's. */
+void m2msec_jw_key(struct m2msec_jw *w, const char *name, const struct m2msec_secret *key);
+int m2msec_jw_finish(struct m2msec_jw *w, m2msec_json_check_fn check, struct m2msec_buf *out,
+                     struct m2msec_error *err);
 
 void m2msec_strlist_free(char **list);
 char **m2msec_strlist_dup(char *const *list, size_t n, struct m2msec_error *err);

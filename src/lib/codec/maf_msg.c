@@ -132,148 +132,15 @@ m2msec_mafreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mafreg_r
 
 /*
  * MAF Key Registration and Key Retrieval (docs/protocol-maf.md section 3).
- * Member names are ours (SPEC-DIGEST 4.3). A small writer of our own: the
- * one in mef_msg.c is private to it. Every encoder runs its decoder over the
- * object it built before serialising it.
+ * Member names are ours (SPEC-DIGEST 4.3). Encoders use the shared writer of
+ * codec/json.h, which runs the decoder over the object before serialising it.
  */
 
 #define KEY_RSC_BAD_REQUEST 4000
-#define KEY_RSC_INTERNAL    5000
 #define KEY_FQDN_MAX        253
 #define KEY_ID_MAX          512
 #define KEY_REL_MAX         64
 #define KEY_B64_MAX         (4 * ((M2MSEC_MAFKEY_LEN + 2) / 3))
-
-struct kw {
-    json_t *obj;
-    int failed;
-    struct m2msec_error err;
-};
-
-static void
-kw_init(struct kw *w)
-{
-    memset(w, 0, sizeof(*w));
-    w->obj = json_object();
-    if (w->obj == NULL) {
-        w->failed = 1;
-        m2msec_error_setr(&w->err, M2MSEC_ERR_NOMEM, KEY_RSC_INTERNAL, "out of memory");
-    }
-}
-
-/* Steals v; NULL v is jansson out of memory (or invalid UTF-8, reported as such). */
-static void
-kw_set(struct kw *w, const char *name, json_t *v)
-{
-    if (w->failed) {
-        json_decref(v);
-        return;
-    }
-    if (v == NULL || json_object_set_new(w->obj, name, v) == -1) {
-        w->failed = 1;
-        m2msec_error_setr(&w->err, M2MSEC_ERR_INVALID_ARGUMENT, KEY_RSC_INTERNAL,
-                          "member '%s': not representable (memory or UTF-8)", name);
-    }
-}
-
-/* NULL s: left out, so the decoder check reports a missing required member. */
-static void
-kw_str(struct kw *w, const char *name, const char *s)
-{
-    if (w->failed || s == NULL) {
-        return;
-    }
-    kw_set(w, name, m2msec_utf8_valid(s, strlen(s)) ? json_string(s) : NULL);
-}
-
-static void
-kw_time(struct kw *w, const char *name, int64_t t)
-{
-    char ts[M2MSEC_TIMESTAMP_LEN];
-
-    if (w->failed) {
-        return;
-    }
-    if (m2msec_timestamp_format(t, ts) == -1) {
-        w->failed = 1;
-        m2msec_error_setr(&w->err, M2MSEC_ERR_INVALID_ARGUMENT, KEY_RSC_INTERNAL,
-                          "member '%s': time not representable", name);
-        return;
-    }
-    kw_set(w, name, json_string(ts));
-}
-
-static void
-kw_strlist(struct kw *w, const char *name, char *const *list, size_t n)
-{
-    json_t *arr = NULL;
-    size_t i;
-
-    if (w->failed) {
-        return;
-    }
-    arr = json_array();
-    for (i = 0; arr != NULL && i < n; i++) {
-        if (list == NULL || list[i] == NULL || !m2msec_utf8_valid(list[i], strlen(list[i])) ||
-            json_array_append_new(arr, json_string(list[i])) == -1) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    kw_set(w, name, arr);
-}
-
-/* The key as base64 (wiped when the caller frees it with key_b64_free). */
-static void
-kw_key(struct kw *w, const char *name, const struct m2msec_secret *key, char **b64)
-{
-    if (w->failed || key == NULL) {
-        return;
-    }
-    if (m2msec_b64_encode(m2msec_secret_bytes(key), m2msec_secret_len(key), b64, NULL) == -1) {
-        kw_set(w, name, NULL);
-        return;
-    }
-    kw_set(w, name, json_string(*b64));
-}
-
-static void
-key_b64_free(char *b64)
-{
-    if (b64 != NULL) {
-        m2msec_wipe(b64, strlen(b64));
-        m2msec_free(b64);
-    }
-}
-
-typedef int (*key_check_fn)(const json_t *v, struct m2msec_error *err);
-
-static int
-kw_finish(struct kw *w, key_check_fn check, struct m2msec_buf *out, struct m2msec_error *err)
-{
-    int rv = -1;
-
-    if (w->failed) {
-        m2msec_error_copy(err, &w->err);
-        goto out;
-    }
-    if (check(w->obj, err) == -1) {
-        if (err != NULL && err->code != M2MSEC_ERR_NOMEM) {
-            err->code = M2MSEC_ERR_INVALID_ARGUMENT;
-            err->rsc = KEY_RSC_INTERNAL;
-        }
-        m2msec_error_wrap(err, "refusing to encode");
-        goto out;
-    }
-    if (m2msec_json_dump(w->obj, out, err) == -1) {
-        goto out;
-    }
-    rv = 0;
-out:
-    json_decref(w->obj);
-    w->obj = NULL;
-    return rv;
-}
 
 typedef int (*key_from_json_fn)(const json_t *v, void *out, struct m2msec_error *err);
 
@@ -414,7 +281,7 @@ key_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
     }
     rv = 0;
 out:
-    key_b64_free(kv);
+    m2msec_free_wipe_str(kv);
     if (rv == -1) {
         m2msec_mafkey_req_clear(out);
     }
@@ -435,25 +302,21 @@ int
 m2msec_mafkey_req_encode(const struct m2msec_mafkey_req *m, struct m2msec_buf *out,
                          struct m2msec_error *err)
 {
-    struct kw w;
-    char *b64 = NULL;
-    int rv;
+    struct m2msec_jw w;
 
-    kw_init(&w);
-    kw_str(&w, "mafFQDN", m->maf_fqdn);
-    kw_time(&w, "et", m->et);
+    m2msec_jw_init(&w);
+    m2msec_jw_str(&w, "mafFQDN", m->maf_fqdn);
+    m2msec_jw_time(&w, "et", m->et);
     if (m->has_lbl) {
-        kw_strlist(&w, "lbl", m->lbl, m->nlbl);
+        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
     }
-    kw_str(&w, "adminFQDN", m->admin_fqdn);
-    kw_set(&w, "suid", json_integer((json_int_t)m->suid));
+    m2msec_jw_str(&w, "adminFQDN", m->admin_fqdn);
+    m2msec_jw_set(&w, "suid", json_integer((json_int_t)m->suid));
     if (m->target_ids != NULL) {
-        kw_strlist(&w, "targetIDs", m->target_ids, m->ntargets);
+        m2msec_jw_strlist(&w, "targetIDs", m->target_ids, m->ntargets);
     }
-    kw_key(&w, "keyValue", m->key_value, &b64);
-    rv = kw_finish(&w, key_req_check, out, err);
-    key_b64_free(b64);
-    return rv;
+    m2msec_jw_key(&w, "keyValue", m->key_value);
+    return m2msec_jw_finish(&w, key_req_check, out, err);
 }
 
 int
@@ -522,21 +385,21 @@ int
 m2msec_mafkey_resp_encode(const struct m2msec_mafkey_resp *m, struct m2msec_buf *out,
                           struct m2msec_error *err)
 {
-    struct kw w;
+    struct m2msec_jw w;
 
-    kw_init(&w);
-    kw_str(&w, "relativeKeyID", m->rel_key_id);
-    kw_time(&w, "et", m->et);
-    kw_str(&w, "sourceID", m->source_id);
+    m2msec_jw_init(&w);
+    m2msec_jw_str(&w, "relativeKeyID", m->rel_key_id);
+    m2msec_jw_time(&w, "et", m->et);
+    m2msec_jw_str(&w, "sourceID", m->source_id);
     if (m->has_lbl) {
-        kw_strlist(&w, "lbl", m->lbl, m->nlbl);
+        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
     }
-    kw_str(&w, "adminFQDN", m->admin_fqdn);
-    kw_set(&w, "suid", json_integer((json_int_t)m->suid));
+    m2msec_jw_str(&w, "adminFQDN", m->admin_fqdn);
+    m2msec_jw_set(&w, "suid", json_integer((json_int_t)m->suid));
     if (m->target_ids != NULL) {
-        kw_strlist(&w, "targetIDs", m->target_ids, m->ntargets);
+        m2msec_jw_strlist(&w, "targetIDs", m->target_ids, m->ntargets);
     }
-    return kw_finish(&w, key_resp_check, out, err);
+    return m2msec_jw_finish(&w, key_resp_check, out, err);
 }
 
 int
@@ -584,7 +447,7 @@ key_get_from_json(const json_t *v, void *vout, struct m2msec_error *err)
     }
     rv = 0;
 out:
-    key_b64_free(kv);
+    m2msec_free_wipe_str(kv);
     if (rv == -1) {
         m2msec_mafkey_get_resp_clear(out);
     }
@@ -605,22 +468,18 @@ int
 m2msec_mafkey_get_resp_encode(const struct m2msec_mafkey_get_resp *m, struct m2msec_buf *out,
                               struct m2msec_error *err)
 {
-    struct kw w;
-    char *b64 = NULL;
-    int rv;
+    struct m2msec_jw w;
 
-    kw_init(&w);
-    kw_time(&w, "et", m->et);
-    kw_str(&w, "sourceID", m->source_id);
+    m2msec_jw_init(&w);
+    m2msec_jw_time(&w, "et", m->et);
+    m2msec_jw_str(&w, "sourceID", m->source_id);
     if (m->has_lbl) {
-        kw_strlist(&w, "lbl", m->lbl, m->nlbl);
+        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
     }
-    kw_str(&w, "adminFQDN", m->admin_fqdn);
-    kw_set(&w, "suid", json_integer((json_int_t)m->suid));
-    kw_key(&w, "keyValue", m->key_value, &b64);
-    rv = kw_finish(&w, key_get_check, out, err);
-    key_b64_free(b64);
-    return rv;
+    m2msec_jw_str(&w, "adminFQDN", m->admin_fqdn);
+    m2msec_jw_set(&w, "suid", json_integer((json_int_t)m->suid));
+    m2msec_jw_key(&w, "keyValue", m->key_value);
+    return m2msec_jw_finish(&w, key_get_check, out, err);
 }
 
 int

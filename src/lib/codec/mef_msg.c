@@ -19,9 +19,6 @@
 #include "util/time.h"
 #include "util/unicode.h"
 
-/* An encoder handed a value the decoder would refuse is our bug: answer 5000. */
-#define MSG_RSC_INTERNAL 5000
-
 #define MSG_STEP_MAX        64
 #define MSG_EXCHANGE_ID_MAX 64
 #define MSG_REG_ID_MAX      64
@@ -35,193 +32,6 @@
 /* base64 of M2MSEC_FETCH_CRED_MAX bytes */
 #define MSG_CRED_B64_MAX    (4 * ((M2MSEC_FETCH_CRED_MAX + 2) / 3))
 #define MSG_RSC_BAD_REQUEST 4000
-
-/*
- * Writer: builds a jansson object with a sticky error, like the reader.
- */
-struct jw {
-    json_t *obj;
-    int failed;
-    struct m2msec_error err;
-};
-
-static void
-jw_init(struct jw *w)
-{
-    memset(w, 0, sizeof(*w));
-    w->obj = json_object();
-    if (w->obj == NULL) {
-        w->failed = 1;
-        m2msec_error_setr(&w->err, M2MSEC_ERR_NOMEM, MSG_RSC_INTERNAL, "out of memory");
-    }
-}
-
-static void
-jw_fail(struct jw *w, const char *name, const char *why)
-{
-    if (w->failed) {
-        return;
-    }
-    w->failed = 1;
-    m2msec_error_setr(&w->err, M2MSEC_ERR_INVALID_ARGUMENT, MSG_RSC_INTERNAL, "member '%s': %s",
-                      name, why);
-}
-
-/* Steals v (NULL means jansson ran out of memory). */
-static void
-jw_set(struct jw *w, const char *name, json_t *v)
-{
-    if (w->failed) {
-        json_decref(v);
-        return;
-    }
-    if (v == NULL || json_object_set_new(w->obj, name, v) == -1) {
-        w->failed = 1;
-        m2msec_error_setr(&w->err, M2MSEC_ERR_NOMEM, MSG_RSC_INTERNAL, "out of memory");
-    }
-}
-
-/* jansson refuses invalid UTF-8 with the same NULL as for no memory; tell them apart first. */
-static json_t *
-jw_string(struct jw *w, const char *name, const char *s)
-{
-    if (!m2msec_utf8_valid(s, strlen(s))) {
-        jw_fail(w, name, "not valid UTF-8");
-        return NULL;
-    }
-    return json_string(s);
-}
-
-/* NULL s: member left out (the decoder check then reports a missing required one). */
-static void
-jw_str(struct jw *w, const char *name, const char *s)
-{
-    json_t *v;
-
-    if (w->failed || s == NULL) {
-        return;
-    }
-    v = jw_string(w, name, s);
-    if (w->failed) {
-        return;
-    }
-    jw_set(w, name, v);
-}
-
-static void
-jw_bool(struct jw *w, const char *name, int b)
-{
-    jw_set(w, name, json_boolean(b));
-}
-
-static void
-jw_u64(struct jw *w, const char *name, uint64_t v)
-{
-    if (v > (uint64_t)INT64_MAX) {
-        jw_fail(w, name, "out of range");
-        return;
-    }
-    jw_set(w, name, json_integer((json_int_t)v));
-}
-
-static void
-jw_time(struct jw *w, const char *name, int64_t t)
-{
-    char ts[M2MSEC_TIMESTAMP_LEN];
-
-    if (w->failed) {
-        return;
-    }
-    if (m2msec_timestamp_format(t, ts) == -1) {
-        jw_fail(w, name, "time not representable as m2m:timestamp");
-        return;
-    }
-    jw_set(w, name, json_string(ts));
-}
-
-static void
-jw_strlist(struct jw *w, const char *name, char *const *list, size_t n)
-{
-    json_t *arr = NULL;
-    json_t *item = NULL;
-    size_t i;
-
-    if (w->failed) {
-        return;
-    }
-    if (n > 0 && list == NULL) {
-        jw_fail(w, name, "NULL list");
-        return;
-    }
-    arr = json_array();
-    if (arr == NULL) {
-        jw_set(w, name, NULL);
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        if (list[i] == NULL) {
-            jw_fail(w, name, "NULL item");
-            break;
-        }
-        item = jw_string(w, name, list[i]);
-        if (w->failed) {
-            break;
-        }
-        if (item == NULL || json_array_append_new(arr, item) == -1) {
-            jw_set(w, name, NULL);
-            break;
-        }
-    }
-    jw_set(w, name, arr);
-}
-
-/* Move child under name (child is another writer's object, consumed). */
-static void
-jw_child(struct jw *w, const char *name, struct jw *child)
-{
-    if (child->failed) {
-        if (!w->failed) {
-            w->failed = 1;
-            m2msec_error_copy(&w->err, &child->err);
-            m2msec_error_wrap(&w->err, "member '%s'", name);
-        }
-        json_decref(child->obj);
-        child->obj = NULL;
-        return;
-    }
-    jw_set(w, name, child->obj);
-    child->obj = NULL;
-}
-
-typedef int (*msg_check_fn)(const json_t *v, struct m2msec_error *err);
-
-/* Validate the object with the decoder's rules, then serialise it. Consumes w->obj. */
-static int
-jw_finish(struct jw *w, msg_check_fn check, struct m2msec_buf *out, struct m2msec_error *err)
-{
-    int rv = -1;
-
-    if (w->failed) {
-        m2msec_error_copy(err, &w->err);
-        goto out;
-    }
-    if (check(w->obj, err) == -1) {
-        if (err != NULL && err->code != M2MSEC_ERR_NOMEM) {
-            err->code = M2MSEC_ERR_INVALID_ARGUMENT;
-            err->rsc = MSG_RSC_INTERNAL;
-        }
-        m2msec_error_wrap(err, "refusing to encode");
-        goto out;
-    }
-    if (m2msec_json_dump(w->obj, out, err) == -1) {
-        goto out;
-    }
-    rv = 0;
-out:
-    json_decref(w->obj);
-    w->obj = NULL;
-    return rv;
-}
 
 /*
  * Shared value checks.
@@ -380,13 +190,13 @@ int
 m2msec_enrol_req_encode(const struct m2msec_enrol_req *m, struct m2msec_buf *out,
                         struct m2msec_error *err)
 {
-    struct jw w;
+    struct m2msec_jw w;
 
-    jw_init(&w);
-    jw_bool(&w, "certEnrolmentInd", m->cert_enrolment);
-    jw_bool(&w, "mafEnrolmentInd", m->maf_enrolment);
-    jw_bool(&w, "remoteMgmtInd", m->remote_mgmt);
-    return jw_finish(&w, enrol_req_check, out, err);
+    m2msec_jw_init(&w);
+    m2msec_jw_bool(&w, "certEnrolmentInd", m->cert_enrolment);
+    m2msec_jw_bool(&w, "mafEnrolmentInd", m->maf_enrolment);
+    m2msec_jw_bool(&w, "remoteMgmtInd", m->remote_mgmt);
+    return m2msec_jw_finish(&w, enrol_req_check, out, err);
 }
 
 int
@@ -520,24 +330,24 @@ out:
 }
 
 static void
-instruction_to_json(const struct m2msec_instruction *m, struct jw *w)
+instruction_to_json(const struct m2msec_instruction *m, struct m2msec_jw *w)
 {
     const char *type = m2msec_instr_type_name(m->type);
 
-    jw_init(w);
+    m2msec_jw_init(w);
     if (type == NULL) {
-        jw_fail(w, "type", "no instruction type");
+        m2msec_jw_fail(w, "type", "no instruction type");
         return;
     }
-    jw_str(w, "type", type);
-    jw_str(w, "uri", m->uri);
-    jw_str(w, "credentialType", m->credential_type);
-    jw_str(w, "keyRegistrationURI", m->key_reg_uri);
-    jw_str(w, "keyRetrievalURI", m->key_ret_uri);
-    jw_str(w, "clientRegistrationURI", m->client_reg_uri);
-    jw_str(w, "trustAnchors", m->trust_anchors);
+    m2msec_jw_str(w, "type", type);
+    m2msec_jw_str(w, "uri", m->uri);
+    m2msec_jw_str(w, "credentialType", m->credential_type);
+    m2msec_jw_str(w, "keyRegistrationURI", m->key_reg_uri);
+    m2msec_jw_str(w, "keyRetrievalURI", m->key_ret_uri);
+    m2msec_jw_str(w, "clientRegistrationURI", m->client_reg_uri);
+    m2msec_jw_str(w, "trustAnchors", m->trust_anchors);
     if (m->lifetime != 0) {
-        jw_time(w, "lifetime", m->lifetime);
+        m2msec_jw_time(w, "lifetime", m->lifetime);
     }
 }
 
@@ -622,24 +432,24 @@ int
 m2msec_enrol_resp_encode(const struct m2msec_enrol_resp *m, struct m2msec_buf *out,
                          struct m2msec_error *err)
 {
-    struct jw w;
-    struct jw iw;
+    struct m2msec_jw w;
+    struct m2msec_jw iw;
 
-    jw_init(&w);
-    jw_str(&w, "exchangeID", m->exchange_id);
-    jw_u64(&w, "step", m->step);
-    jw_str(&w, "keID", m->keid);
+    m2msec_jw_init(&w);
+    m2msec_jw_str(&w, "exchangeID", m->exchange_id);
+    m2msec_jw_u64(&w, "step", m->step);
+    m2msec_jw_str(&w, "keID", m->keid);
     if (m->keid != NULL || m->ke_expires != 0) {
-        jw_time(&w, "keExpiry", m->ke_expires);
+        m2msec_jw_time(&w, "keExpiry", m->ke_expires);
     }
-    jw_str(&w, "enroleeID", m->enrolee_id);
+    m2msec_jw_str(&w, "enroleeID", m->enrolee_id);
     if (m->end) {
-        jw_bool(&w, "end", 1);
+        m2msec_jw_bool(&w, "end", 1);
     } else {
         instruction_to_json(&m->instr, &iw);
-        jw_child(&w, "instruction", &iw);
+        m2msec_jw_child(&w, "instruction", &iw);
     }
-    return jw_finish(&w, enrol_resp_check, out, err);
+    return m2msec_jw_finish(&w, enrol_resp_check, out, err);
 }
 
 int
@@ -711,13 +521,13 @@ int
 m2msec_enrol_report_encode(const struct m2msec_enrol_report *m, struct m2msec_buf *out,
                            struct m2msec_error *err)
 {
-    struct jw w;
+    struct m2msec_jw w;
 
-    jw_init(&w);
-    jw_u64(&w, "step", m->step);
-    jw_str(&w, "result", m->success ? "success" : "failure");
-    jw_str(&w, "reason", m->reason);
-    return jw_finish(&w, enrol_report_check, out, err);
+    m2msec_jw_init(&w);
+    m2msec_jw_u64(&w, "step", m->step);
+    m2msec_jw_str(&w, "result", m->success ? "success" : "failure");
+    m2msec_jw_str(&w, "reason", m->reason);
+    return m2msec_jw_finish(&w, enrol_report_check, out, err);
 }
 
 int
@@ -786,7 +596,7 @@ reg_req_check(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_error *e
     return rv;
 }
 
-/* The callbacks of msg_decode and jw_finish take no peer: one pair for each. */
+/* The callbacks of msg_decode and m2msec_jw_finish take no peer: one pair for each. */
 static int
 mefreg_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
 {
@@ -815,16 +625,17 @@ int
 m2msec_reg_req_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_req *m,
                       struct m2msec_buf *out, struct m2msec_error *err)
 {
-    struct jw w;
+    struct m2msec_jw w;
 
-    jw_init(&w);
-    jw_str(&w, reg_fqdn_name(peer), m->mef_fqdn);
-    jw_time(&w, "et", m->et);
+    m2msec_jw_init(&w);
+    m2msec_jw_str(&w, reg_fqdn_name(peer), m->mef_fqdn);
+    m2msec_jw_time(&w, "et", m->et);
     if (m->has_lbl) {
-        jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
     }
-    jw_str(&w, "adminFQDN", m->admin_fqdn);
-    return jw_finish(&w, peer == M2MSEC_REG_MAF ? mafreg_req_check : mefreg_req_check, out, err);
+    m2msec_jw_str(&w, "adminFQDN", m->admin_fqdn);
+    return m2msec_jw_finish(&w, peer == M2MSEC_REG_MAF ? mafreg_req_check : mefreg_req_check, out,
+                            err);
 }
 
 int
@@ -933,19 +744,20 @@ int
 m2msec_reg_resp_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_resp *m,
                        struct m2msec_buf *out, struct m2msec_error *err)
 {
-    struct jw w;
+    struct m2msec_jw w;
 
-    jw_init(&w);
-    jw_str(&w, "regID", m->reg_id);
+    m2msec_jw_init(&w);
+    m2msec_jw_str(&w, "regID", m->reg_id);
     if (m->has_lbl) {
-        jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
     }
-    jw_time(&w, "et", m->et);
-    jw_str(&w, "clientID", m->client_id);
-    jw_str(&w, "adminFQDN", m->admin_fqdn);
+    m2msec_jw_time(&w, "et", m->et);
+    m2msec_jw_str(&w, "clientID", m->client_id);
+    m2msec_jw_str(&w, "adminFQDN", m->admin_fqdn);
     /* Left for the check to refuse when the peer is the MEF. */
-    jw_str(&w, "assignedSymmKeyID", m->assigned_kmid);
-    return jw_finish(&w, peer == M2MSEC_REG_MAF ? mafreg_resp_check : mefreg_resp_check, out, err);
+    m2msec_jw_str(&w, "assignedSymmKeyID", m->assigned_kmid);
+    return m2msec_jw_finish(&w, peer == M2MSEC_REG_MAF ? mafreg_resp_check : mefreg_resp_check, out,
+                            err);
 }
 
 int
@@ -1052,18 +864,19 @@ int
 m2msec_mefreg_update_encode(const struct m2msec_mefreg_update *m, int is_request,
                             struct m2msec_buf *out, struct m2msec_error *err)
 {
-    struct jw w;
+    struct m2msec_jw w;
 
-    jw_init(&w);
+    m2msec_jw_init(&w);
     /* A response never names the MEF; the check below refuses one that would. */
-    jw_str(&w, "mefFQDN", m->mef_fqdn);
+    m2msec_jw_str(&w, "mefFQDN", m->mef_fqdn);
     if (m->has_et) {
-        jw_time(&w, "et", m->et);
+        m2msec_jw_time(&w, "et", m->et);
     }
     if (m->has_lbl) {
-        jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
     }
-    return jw_finish(&w, is_request ? mefreg_update_req_check : mefreg_update_resp_check, out, err);
+    return m2msec_jw_finish(&w, is_request ? mefreg_update_req_check : mefreg_update_resp_check,
+                            out, err);
 }
 
 int
@@ -1142,22 +955,22 @@ int
 m2msec_mefreg_cfg_encode(const struct m2msec_mefreg_cfg *m, struct m2msec_buf *out,
                          struct m2msec_error *err)
 {
-    struct jw w;
-    struct jw cw;
+    struct m2msec_jw w;
+    struct m2msec_jw cw;
 
-    jw_init(&cw);
-    jw_str(&cw, "fqdn", m->fqdn);
-    jw_str(&cw, "adminFQDN", m->admin_fqdn);
-    jw_u64(&cw, "httpPort", m->http_port);
-    jw_time(&cw, "et", m->et);
+    m2msec_jw_init(&cw);
+    m2msec_jw_str(&cw, "fqdn", m->fqdn);
+    m2msec_jw_str(&cw, "adminFQDN", m->admin_fqdn);
+    m2msec_jw_u64(&cw, "httpPort", m->http_port);
+    m2msec_jw_time(&cw, "et", m->et);
     if (m->has_lbl) {
-        jw_strlist(&cw, "lbl", m->lbl, m->nlbl);
+        m2msec_jw_strlist(&cw, "lbl", m->lbl, m->nlbl);
     }
-    jw_strlist(&cw, "enrolmentTargets", m->targets, m->ntargets);
-    jw_u64(&cw, "enrolmentExpiry", m->enrolment_expiry);
-    jw_init(&w);
-    jw_child(&w, "mefClientCfg", &cw);
-    return jw_finish(&w, mefreg_cfg_check, out, err);
+    m2msec_jw_strlist(&cw, "enrolmentTargets", m->targets, m->ntargets);
+    m2msec_jw_u64(&cw, "enrolmentExpiry", m->enrolment_expiry);
+    m2msec_jw_init(&w);
+    m2msec_jw_child(&w, "mefClientCfg", &cw);
+    return m2msec_jw_finish(&w, mefreg_cfg_check, out, err);
 }
 
 int
@@ -1224,15 +1037,15 @@ int
 m2msec_enrolee_policy_encode(const struct m2msec_enrolee_policy *m, struct m2msec_buf *out,
                              struct m2msec_error *err)
 {
-    struct jw w;
+    struct m2msec_jw w;
 
-    jw_init(&w);
-    jw_str(&w, "certificateEnrolmentURI", m->cert_uri);
+    m2msec_jw_init(&w);
+    m2msec_jw_str(&w, "certificateEnrolmentURI", m->cert_uri);
     if (m->maf_uris != NULL || m->nmaf > 0) {
-        jw_strlist(&w, "mafURIs", m->maf_uris, m->nmaf);
+        m2msec_jw_strlist(&w, "mafURIs", m->maf_uris, m->nmaf);
     }
-    jw_str(&w, "remoteManagementURI", m->rm_uri);
-    return jw_finish(&w, enrolee_policy_check, out, err);
+    m2msec_jw_str(&w, "remoteManagementURI", m->rm_uri);
+    return m2msec_jw_finish(&w, enrolee_policy_check, out, err);
 }
 
 int
@@ -1262,16 +1075,6 @@ m2msec_fetch_resp_clear(struct m2msec_fetch_resp *m)
     m2msec_free(m->enrolee_id);
     m2msec_free(m->error_string);
     memset(m, 0, sizeof(*m));
-}
-
-/* The base64 text of a key: wiped before it is freed. */
-static void
-fetch_b64_free(char *b64)
-{
-    if (b64 != NULL) {
-        m2msec_wipe(b64, strlen(b64));
-        m2msec_free(b64);
-    }
 }
 
 /* Credential text -> secret of M2MSEC_FETCH_CRED_MIN..MAX bytes (after the reader's checks). */
@@ -1338,7 +1141,7 @@ fetch_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
     out->status = status;
     rv = 0;
 out:
-    fetch_b64_free(cred);
+    m2msec_free_wipe_str(cred);
     if (rv == -1) {
         m2msec_fetch_resp_clear(out);
     }
@@ -1359,30 +1162,21 @@ int
 m2msec_fetch_resp_encode(const struct m2msec_fetch_resp *m, struct m2msec_buf *out,
                          struct m2msec_error *err)
 {
-    struct jw w;
-    char *b64 = NULL;
-    int rv;
+    struct m2msec_jw w;
 
-    jw_init(&w);
-    jw_bool(&w, "Status", m->status != 0);
+    m2msec_jw_init(&w);
+    m2msec_jw_bool(&w, "Status", m->status != 0);
     if (m->status) {
         if (m->credential == NULL) {
-            jw_fail(&w, "Credential", "missing");
-        } else if (!w.failed &&
-                   m2msec_b64_encode(m2msec_secret_bytes(m->credential),
-                                     m2msec_secret_len(m->credential), &b64, NULL) == -1) {
-            /* The only failure left for a secret's bytes is memory. */
-            jw_set(&w, "Credential", NULL);
+            m2msec_jw_fail(&w, "Credential", "missing");
         }
-        jw_str(&w, "Credential", b64);
-        jw_str(&w, "EnroleeID", m->enrolee_id);
-        jw_time(&w, "Lifetime", m->lifetime);
+        m2msec_jw_key(&w, "Credential", m->credential);
+        m2msec_jw_str(&w, "EnroleeID", m->enrolee_id);
+        m2msec_jw_time(&w, "Lifetime", m->lifetime);
     } else {
-        jw_str(&w, "ErrorString", m->error_string);
+        m2msec_jw_str(&w, "ErrorString", m->error_string);
     }
-    rv = jw_finish(&w, fetch_resp_check, out, err);
-    fetch_b64_free(b64);
-    return rv;
+    return m2msec_jw_finish(&w, fetch_resp_check, out, err);
 }
 
 int
@@ -1427,11 +1221,11 @@ dbg_check(const json_t *v, struct m2msec_error *err)
 int
 m2msec_dbg_encode(const char *msg, struct m2msec_buf *out, struct m2msec_error *err)
 {
-    struct jw w;
+    struct m2msec_jw w;
 
-    jw_init(&w);
-    jw_str(&w, "m2m:dbg", msg);
-    return jw_finish(&w, dbg_check, out, err);
+    m2msec_jw_init(&w);
+    m2msec_jw_str(&w, "m2m:dbg", msg);
+    return m2msec_jw_finish(&w, dbg_check, out, err);
 }
 
 int
