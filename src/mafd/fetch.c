@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "client/client_int.h"
 #include "codec/mef_msg.h"
 #include "crypto/rand.h"
 #include "http/http.h"
@@ -23,7 +24,6 @@
 #include "util/mem.h"
 
 #define FETCH_SUID   "21"
-#define FETCH_CHUNK  4096
 #define FETCH_TARGET "/fetchCredentials/"
 
 static char h_origin[] = M2MSEC_HDR_ORIGIN;
@@ -37,54 +37,6 @@ mafd_fetched_clear(struct mafd_fetched *f)
     m2msec_secret_free(f->km);
     m2msec_free(f->enrolee_id);
     memset(f, 0, sizeof(*f));
-}
-
-/* Read one HTTP response from c. */
-static int
-read_response(struct m2msec_tls_conn *c, struct m2msec_http_msg **out, struct m2msec_error *err)
-{
-    struct m2msec_http_parser *p = NULL;
-    uint8_t buf[FETCH_CHUNK];
-    ssize_t n = 0;
-    size_t used = 0;
-    int done = 0;
-    int rv = -1;
-
-    *out = NULL;
-    p = m2msec_http_parser_new(0, err);
-    if (p == NULL) {
-        return -1;
-    }
-    while (done == 0) {
-        n = m2msec_tls_read(c, buf, sizeof(buf), err);
-        if (n < 0) {
-            goto out;
-        }
-        if (n == 0) {
-            done = m2msec_http_parser_finish(p, err);
-            if (done != 1) {
-                if (done == 0) {
-                    m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "MEF closed without a response");
-                }
-                goto out;
-            }
-            break;
-        }
-        done = m2msec_http_parser_feed(p, buf, (size_t)n, &used, err);
-        if (done == -1) {
-            goto out;
-        }
-    }
-    *out = m2msec_http_parser_take(p);
-    if (*out == NULL) {
-        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    rv = 0;
-out:
-    m2msec_wipe(buf, sizeof(buf)); /* held the Credential */
-    m2msec_http_parser_free(p);
-    return rv;
 }
 
 int
@@ -101,6 +53,7 @@ mafd_fetch_km(const struct mafd_dir *d, const struct mafd_mef *mef, const char *
     char target[sizeof(FETCH_TARGET) + M2MSEC_KEID_MAX + 4];
     char origin[M2MSEC_FQDN_MAX + 1];
     char ri[33];
+    const char *ri_s = NULL;
     const char *rsc_s = NULL;
     uint64_t rsc = 0;
     int rv = -1;
@@ -131,7 +84,12 @@ mafd_fetch_km(const struct mafd_dir *d, const struct mafd_mef *mef, const char *
         m2msec_http_write_request(&req, M2MSEC_HTTP_GET, target, mef->fqdn, hdrs, 3, NULL, 0,
                                   err) == -1 ||
         m2msec_tls_write_all(c, req.data, req.len, err) == -1 ||
-        read_response(c, &resp, err) == -1) {
+        client_read_response(c, &resp, err) == -1) {
+        goto out;
+    }
+    ri_s = m2msec_http_header_get(resp, M2MSEC_HDR_RI);
+    if (ri_s == NULL || strcmp(ri_s, ri) != 0 /* public */) {
+        m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "MEF response X-M2M-RI does not echo ours");
         goto out;
     }
     rsc_s = m2msec_http_header_get(resp, M2MSEC_HDR_RSC);

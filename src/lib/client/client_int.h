@@ -104,6 +104,13 @@ void client_session_close(struct client_session *s);
 int client_roundtrip(struct client_session *s, enum m2msec_http_method method, const char *target,
                      const struct m2msec_buf *body, int expect_rsc, struct m2msec_http_msg **resp,
                      struct m2msec_error *err);
+/*
+ * Read one HTTP response from a TLS connection, bounded by http/'s limits. The
+ * read buffer is wiped (responses can carry keys). Shared by the client
+ * procedures and the daemons' own outgoing requests (mafd's fetchCredentials).
+ */
+int client_read_response(struct m2msec_tls_conn *c, struct m2msec_http_msg **out,
+                         struct m2msec_error *err);
 void client_step(struct m2msec_client *c, const char *step, const char *fmt, ...)
         M2MSEC_PRINTF(3, 4);
 /* Open (creating on first use) the device state store in the configured directory. */

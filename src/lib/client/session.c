@@ -100,8 +100,9 @@ client_session_close(struct client_session *s)
     memset(s, 0, sizeof(*s));
 }
 
-static int
-read_response(struct client_session *s, struct m2msec_http_msg **out, struct m2msec_error *err)
+int
+client_read_response(struct m2msec_tls_conn *c, struct m2msec_http_msg **out,
+                     struct m2msec_error *err)
 {
     struct m2msec_http_parser *p = NULL;
     uint8_t buf[READ_CHUNK];
@@ -113,7 +114,7 @@ read_response(struct client_session *s, struct m2msec_http_msg **out, struct m2m
         return -1;
     }
     while (!done) {
-        ssize_t n = m2msec_tls_read(s->tls, buf, sizeof(buf), err);
+        ssize_t n = m2msec_tls_read(c, buf, sizeof(buf), err);
         size_t used = 0;
 
         if (n < 0) {
@@ -178,7 +179,7 @@ client_roundtrip(struct client_session *s, enum m2msec_http_method method, const
                                   body != NULL ? body->data : NULL, body != NULL ? body->len : 0,
                                   err) == -1 ||
         m2msec_tls_write_all(s->tls, req.data, req.len, err) == -1 ||
-        read_response(s, &m, err) == -1) {
+        client_read_response(s->tls, &m, err) == -1) {
         goto out;
     }
     rsc_s = m2msec_http_header_get(m, M2MSEC_HDR_RSC);
