@@ -55,28 +55,30 @@ mefd_init() {
            -e 's/^workers = .*/workers = 4/' "$1/mefd.conf"
 }
 
-# mefd_start DIR: start `mefd serve`, wait for it to listen; sets MEF_ADDR and MEF_PID.
+# mefd_start DIR: start `mefd serve`, wait for it to listen; sets MEF_ADDR, MEF_PORT, TGT_ADDR
+# (when a target service is configured) and MEF_PID. Only lines this run logs count: the log
+# may hold the addresses of earlier runs.
 mefd_start() {
-    local dir=$1 i
+    local dir=$1 i before tbefore with_tgt=0
+    before=$(grep -c 'event=listening' "$dir/mefd.log" 2>/dev/null || true)
+    tbefore=$(grep -c 'event=targets_listening' "$dir/mefd.log" 2>/dev/null || true)
+    grep -q '^target_listen *= *[0-9\[]' "$dir/mefd.conf" && with_tgt=1
     "$MEFD" serve -d "$dir" 2>>"$dir/mefd.log" &
     MEF_PID=$!
     PIDS+=("$MEF_PID")
     for i in $(seq 1 100); do
-        MEF_ADDR=$(grep -o 'event=listening addr=[^ ]*' "$dir/mefd.log" 2>/dev/null | tail -n 1 | sed 's/.*addr=//') || true
-        if [ -n "$MEF_ADDR" ] && kill -0 "$MEF_PID" 2>/dev/null; then
-            # The log may hold the address of an earlier run: wait for this run's line.
-            if [ "$(grep -c 'event=listening' "$dir/mefd.log")" -ge "${MEF_STARTS:-1}" ]; then
-                MEF_PORT=${MEF_ADDR##*:}
-                # The Enrolment Target service, when configured, logs its own address.
-                TGT_ADDR=$(grep -o 'event=targets_listening addr=[^ ]*' "$dir/mefd.log" | tail -n 1 | sed 's/.*addr=//') || true
-                if grep -q '^target_listen *= *[0-9\[]' "$dir/mefd.conf" && [ -z "$TGT_ADDR" ]; then
-                    sleep 0.1
-                    continue
-                fi
-                return 0
-            fi
-        fi
         kill -0 "$MEF_PID" 2>/dev/null || fail "mefd exited during start-up"
+        if [ "$(grep -c 'event=listening' "$dir/mefd.log" 2>/dev/null || true)" -gt "${before:-0}" ] &&
+            { [ "$with_tgt" = 0 ] ||
+                [ "$(grep -c 'event=targets_listening' "$dir/mefd.log" || true)" -gt "${tbefore:-0}" ]; }; then
+            MEF_ADDR=$(grep -o 'event=listening addr=[^ ]*' "$dir/mefd.log" | tail -n 1 | sed 's/.*addr=//')
+            MEF_PORT=${MEF_ADDR##*:}
+            TGT_ADDR=""
+            if [ "$with_tgt" = 1 ]; then
+                TGT_ADDR=$(grep -o 'event=targets_listening addr=[^ ]*' "$dir/mefd.log" | tail -n 1 | sed 's/.*addr=//')
+            fi
+            return 0
+        fi
         sleep 0.1
     done
     fail "mefd did not start listening"
