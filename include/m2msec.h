@@ -155,6 +155,63 @@ M2MSEC_API int m2msec_client_mef_update(struct m2msec_client *c, const char *reg
 M2MSEC_API int m2msec_client_mef_deregister(struct m2msec_client *c, const char *reg_id);
 
 /*
+ * MEF Key Registration (TS-0003 8.3.5.2.7), Key Retrieval (8.3.5.2.8), Key
+ * Registration Update (8.3.5.2.9) and Key De-Registration (8.3.5.2.10), each
+ * in its own PPSK session with the configured MEF. The MEF's FQDN must be
+ * configured as the server name (m2msec_config_set_sni) unless the MEF
+ * address is already that name: Key Identifiers are
+ * "<RelativeKeyID>@<MEF-FQDN>". The MEF registers keys for SUID 22 (SAEF)
+ * and 23 (ESPrim) with exactly one target, and 24/25 (ESData) with 1..16
+ * targets; a target is a CSE-ID or AE-ID. Only the Source MEF Client that
+ * registered a key may update or de-register it; only a listed target may
+ * retrieve it. A registered key is stored sealed in the state directory
+ * under its Key Identifier, and erased by m2msec_client_mef_keydel.
+ */
+struct m2msec_mef_key;
+
+/** m2msec_client_mef_keyreg: the device generates the key (sent as keyValue). */
+#define M2MSEC_MEF_KEY_SELF_GENERATED 0x1u
+/** m2msec_client_mef_keyupdate: replace the labels (nlabels = 0 clears them). */
+#define M2MSEC_MEF_KEY_SET_LABELS 0x1u
+
+/**
+ * Register a key under MEF Client Registration reg_id for targets and SUID
+ * suid. admin_fqdn: the registration's stakeholder (NULL: read from the
+ * registration's configuration). lifetime_s: proposed lifetime (0: one day;
+ * the MEF may shorten it). labels may be NULL with nlabels 0. Without
+ * M2MSEC_MEF_KEY_SELF_GENERATED the key is the session's RFC 5705 export
+ * ("EXPORTER-oneM2M-Connection"), at most one per session at the MEF.
+ * *out (free with m2msec_mef_key_free) names the Key Identifier the MEF assigned.
+ */
+M2MSEC_API int m2msec_client_mef_keyreg(struct m2msec_client *c, const char *reg_id,
+                                        const char *admin_fqdn, const char *const *target_ids,
+                                        size_t ntargets, unsigned suid, uint64_t lifetime_s,
+                                        const char *const *labels, size_t nlabels, unsigned flags,
+                                        struct m2msec_mef_key **out);
+/** Retrieve key_id as a target; *out carries metadata and the key check value, never the key. */
+M2MSEC_API int m2msec_client_mef_keyget(struct m2msec_client *c, const char *key_id,
+                                        struct m2msec_mef_key **out);
+/**
+ * Update key_id: lifetime_s != 0 proposes a new expirationTime (now +
+ * lifetime_s; *granted, when not NULL, gets the MEF's value, else 0);
+ * ntargets > 0 replaces the targets; M2MSEC_MEF_KEY_SET_LABELS replaces the
+ * labels. At least one of the three. The key itself cannot change.
+ */
+M2MSEC_API int m2msec_client_mef_keyupdate(struct m2msec_client *c, const char *key_id,
+                                           uint64_t lifetime_s, const char *const *target_ids,
+                                           size_t ntargets, const char *const *labels,
+                                           size_t nlabels, unsigned flags, int64_t *granted);
+/** De-register key_id and erase the device's copy of the key. */
+M2MSEC_API int m2msec_client_mef_keydel(struct m2msec_client *c, const char *key_id);
+/** Borrowed fields: Key Identifier, Source MEF Client ID, SUID, expiry, key check value. */
+M2MSEC_API const char *m2msec_mef_key_id(const struct m2msec_mef_key *k);
+M2MSEC_API const char *m2msec_mef_key_source_id(const struct m2msec_mef_key *k);
+M2MSEC_API unsigned m2msec_mef_key_suid(const struct m2msec_mef_key *k);
+M2MSEC_API int64_t m2msec_mef_key_expires(const struct m2msec_mef_key *k);
+M2MSEC_API const char *m2msec_mef_key_kcv(const struct m2msec_mef_key *k);
+M2MSEC_API void m2msec_mef_key_free(struct m2msec_mef_key *k);
+
+/*
  * MAF Client Registration (TS-0003 8.8.2.3) with a remotely provisioned Km.
  * The first registration with a MAF connects with psk_identity = KeID and
  * psk = Km = TS-0003 10.3.7 (Ke, SUID 21, MAF-FQDN); the MAF fetches the same
@@ -187,6 +244,52 @@ M2MSEC_API int m2msec_maf_reg_km_assigned(const struct m2msec_maf_reg *r);
 M2MSEC_API int64_t m2msec_maf_reg_expires(const struct m2msec_maf_reg *r);
 M2MSEC_API int64_t m2msec_maf_reg_km_expires(const struct m2msec_maf_reg *r);
 M2MSEC_API void m2msec_maf_reg_free(struct m2msec_maf_reg *r);
+
+/**
+ * Store a pre-provisioned KmID/Km (TS-0003 8.8.3.1, SUID 11) for the MAF
+ * configured with m2msec_config_set_maf, sealed in the state directory
+ * (created if missing), replacing what the device held for that MAF. kmid is
+ * "<relative KmID>@<MAF-FQDN>" naming that MAF; key is 32 bytes (copied).
+ * The MAF procedures below then run the MAF Handshake with it and need no
+ * enrolment. Storing the same KmID and Km again keeps the registration made
+ * with them.
+ */
+M2MSEC_API int m2msec_client_maf_set_km(struct m2msec_client *c, const char *kmid,
+                                        const uint8_t *key, size_t key_len);
+/** The same, reading Km as hex text from a file (whitespace ignored). */
+M2MSEC_API int m2msec_client_maf_set_km_file(struct m2msec_client *c, const char *kmid,
+                                             const char *path);
+
+/*
+ * MAF Client Configuration Retrieval (8.8.2.4), Registration Update (8.8.2.5)
+ * and De-Registration (8.8.2.6) with the configured MAF, each in its own MAF
+ * Handshake. reg_id NULL: the registration stored by m2msec_client_maf_register
+ * (the one key registrations are made under). After re-enrolment the stored
+ * KmID belongs to the previous Ke: these run on a KeID session with the Km
+ * derived from the new Ke, and an update then re-keys the MAF client (the
+ * MAF returns a new KmID, stored with the new Km; the registration keeps its
+ * id).
+ */
+/** Retrieve the configuration of a registration (m2msec_maf_reg_config_json, admin FQDN, expiry). */
+M2MSEC_API int m2msec_client_maf_config(struct m2msec_client *c, const char *reg_id,
+                                        struct m2msec_maf_reg **out);
+/** Borrowed JSON text of the configuration (after m2msec_client_maf_config), or NULL. */
+M2MSEC_API const char *m2msec_maf_reg_config_json(const struct m2msec_maf_reg *r);
+/**
+ * Propose a new expirationTime (seconds since the epoch; 0: now + one day,
+ * capped at the Km expiry). *out: the registration id, the granted expiry
+ * (m2msec_maf_reg_expires), the KmID in use and whether it was just assigned
+ * (m2msec_maf_reg_km_assigned); its admin FQDN only when it is the stored
+ * registration (else NULL).
+ */
+M2MSEC_API int m2msec_client_maf_update(struct m2msec_client *c, const char *reg_id,
+                                        int64_t expires, struct m2msec_maf_reg **out);
+/**
+ * End a registration. The MAF erases it with the key registrations made under
+ * it; the device then erases the Kc it registered under it and forgets the
+ * stored registration (KmID and Km stay for a later registration).
+ */
+M2MSEC_API int m2msec_client_maf_deregister(struct m2msec_client *c, const char *reg_id);
 
 /*
  * MAF Key Registration (TS-0003 8.8.2.7) and Key Retrieval (8.8.2.8). Both
@@ -252,6 +355,238 @@ M2MSEC_API int m2msec_state_ke_kcv(const struct m2msec_state *st, char out[17]);
  */
 M2MSEC_API int m2msec_state_derived_kcv(const struct m2msec_state *st, unsigned suid,
                                         const char *target_id, int legacy, char out[17]);
+
+/*
+ * Entity B: the PSK resolver (TS-0003 8.2.2.1 PSK SAEF, 8.2.2.3 MAF-based SAEF)
+ *
+ * Resolves the psk_identity a (D)TLS-PSK client presents to a CSE into the
+ * PSK and what the security context is bound to, or refuses it. A CSE with
+ * its own TLS stack calls m2msec_resolver_resolve from its PSK callback and
+ * treats any failure as an unknown identity (the handshake must then fail
+ * exactly as with a wrong key). The identity is split at its last '@':
+ *
+ * - "<RelativeKeyID>@<MAF-FQDN>" of the configured MAF (m2msec_config_set_maf):
+ *   MAF Key Retrieval (8.8.2.8) over a MAF Handshake with Entity B's own
+ *   KmID/Km (Entity B enrols and registers with the MAF like any device, in
+ *   the same state directory). Only SUID 32 (MAF-based SAEF) is accepted.
+ *   Bound peer id: the Source MAF Client ID; Credential-ID "12-<Key Identifier>".
+ * - "<hex RelativeKeID>@<MEF-FQDN>" of the MEF set with m2msec_resolver_set_mef:
+ *   GET /fetchCredentials/<KeID>/22 over mutual TLS with Entity B's
+ *   certificate; Kpsa = TS-0003 10.3.7 (Ke, SUID 22, Entity B's CSE-ID).
+ *   Bound peer id: the EnroleeID; Credential-ID "12-<KeID>"; expiry = Lifetime.
+ * - a pre-provisioned KpsaID (m2msec_resolver_add_kpsa, SUID 12).
+ * - anything else is refused.
+ *
+ * Keys obtained from the MAF or the MEF are cached sealed in the state
+ * directory (cse.db) and used until their expiry without a new retrieval; at
+ * or after expiry the identity is refused and its row erased. A Kpsa is then
+ * fetched again (the MEF gives a fresh one while the Enrolee's Ke lives); a
+ * Kc is not (a new MAF Key Registration is needed).
+ *
+ * Configure from one thread; after that m2msec_resolver_resolve,
+ * m2msec_resolver_counter and m2msec_resolver_sweep are thread-safe.
+ * Retrievals are serialised (one at a time per resolver).
+ */
+struct m2msec_resolver;
+/* The outcome of one resolution: what the session is bound to, or why it was refused. */
+struct m2msec_psk_info;
+
+/* Stable values: append only. */
+enum m2msec_psk_source {
+    M2MSEC_PSK_SOURCE_NONE = 0,
+    M2MSEC_PSK_SOURCE_MAF,   /* Kc from MAF Key Retrieval (SUID 32) */
+    M2MSEC_PSK_SOURCE_MEF,   /* Kpsa from the MEF's fetchCredentials (SUID 22) */
+    M2MSEC_PSK_SOURCE_LOCAL, /* pre-provisioned KpsaID (SUID 12) */
+};
+/** Static name of a source ("maf", "mef", "local", "none"). */
+M2MSEC_API const char *m2msec_psk_source_name(enum m2msec_psk_source s);
+
+/* Stable values: append only. */
+enum m2msec_resolver_counter {
+    M2MSEC_RESOLVER_RESOLVED = 0, /* identities resolved to a key */
+    M2MSEC_RESOLVER_RETRIEVALS,   /* requests to the MAF or the MEF (successful or not) */
+    M2MSEC_RESOLVER_CACHE_HITS,   /* resolved from the cache without a retrieval */
+    M2MSEC_RESOLVER_LOCAL,        /* resolved from the pre-provisioned KpsaID table */
+    M2MSEC_RESOLVER_REFUSALS,     /* identities refused (unknown, expired, wrong SUID, ...) */
+    M2MSEC_RESOLVER_ERASED,       /* cached keys erased at expiry */
+    M2MSEC_RESOLVER_COUNTER_MAX
+};
+
+/** Event callback: one "event=<name> key=value ..." line per event; never a key. */
+typedef void (*m2msec_event_cb)(void *arg, const char *line);
+
+M2MSEC_API struct m2msec_resolver *m2msec_resolver_new(void);
+/** Wipes every key it holds. Accepts NULL. Not while another thread uses r. */
+M2MSEC_API void m2msec_resolver_free(struct m2msec_resolver *r);
+/** Borrowed: valid until the next configuration call on r (not set by resolve). */
+M2MSEC_API const char *m2msec_resolver_error(const struct m2msec_resolver *r);
+M2MSEC_API enum m2msec_err m2msec_resolver_error_code(const struct m2msec_resolver *r);
+/**
+ * Take a reference on cfg and freeze it. Used: the state directory
+ * (required: Entity B's own enrolment and MAF registration, and the cache,
+ * created with its key-encryption key if missing), the MAF (optional) and the
+ * timeout. Opens the cache.
+ */
+M2MSEC_API int m2msec_resolver_configure(struct m2msec_resolver *r, struct m2msec_config *cfg);
+/** Entity B's own CSE-ID (X-M2M-Origin towards the MEF, and the id the MEF derives Kpsa for). */
+M2MSEC_API int m2msec_resolver_set_cse_id(struct m2msec_resolver *r, const char *cse_id);
+/**
+ * The MEF as source of Kpsa: address, FQDN (TLS server name, verified in its
+ * certificate, and the FQDN of the KeIDs it issues), Entity B's certificate
+ * and key (PEM, registered at the MEF as Enrolment Target) and the trust
+ * anchor for the MEF's certificate. Files are read at each fetch.
+ */
+M2MSEC_API int m2msec_resolver_set_mef(struct m2msec_resolver *r, const char *hostport,
+                                       const char *fqdn, const char *cert_file,
+                                       const char *key_file, const char *ca_file);
+/**
+ * A pre-provisioned KpsaID (TS-0003 10.5; PSK SAEF, SUID 12): key (16..64
+ * bytes, copied into secure memory), the peer id the session is bound to and
+ * an absolute expiry (seconds since the epoch; 0: none). At most 64 entries.
+ */
+M2MSEC_API int m2msec_resolver_add_kpsa(struct m2msec_resolver *r, const char *kpsa_id,
+                                        const uint8_t *key, size_t key_len, const char *peer_id,
+                                        int64_t expires);
+/** The same, reading the key as hex text from a file (whitespace ignored). */
+M2MSEC_API int m2msec_resolver_add_kpsa_file(struct m2msec_resolver *r, const char *kpsa_id,
+                                             const char *path, const char *peer_id,
+                                             int64_t expires);
+/** Events (resolutions, retrievals, refusals with their reason, erasures). cb may be NULL. */
+M2MSEC_API void m2msec_resolver_set_event_cb(struct m2msec_resolver *r, m2msec_event_cb cb,
+                                             void *arg);
+
+M2MSEC_API struct m2msec_psk_info *m2msec_psk_info_new(void);
+M2MSEC_API void m2msec_psk_info_free(struct m2msec_psk_info *info);
+/**
+ * Resolve identity. On success (0) the PSK is written to psk (psk_size
+ * bytes available; 64 always suffice), *psk_len gets its length and info
+ * describes the binding; the caller hands the key to its TLS stack and wipes
+ * its buffer. On -1 nothing is written to psk and info says why
+ * (m2msec_psk_info_error / _error_code / _reason): M2MSEC_ERR_AUTH or
+ * M2MSEC_ERR_EXPIRED for refusals, other codes for internal failures. Either
+ * way the TLS layer must fail the handshake as for an unknown identity.
+ * Thread-safe; may block for a retrieval (up to the configured timeout).
+ */
+M2MSEC_API int m2msec_resolver_resolve(struct m2msec_resolver *r, const char *identity,
+                                       uint8_t *psk, size_t psk_size, size_t *psk_len,
+                                       struct m2msec_psk_info *info);
+/** Erase cached keys whose expiry has passed; *erased (may be NULL) gets how many. */
+M2MSEC_API int m2msec_resolver_sweep(struct m2msec_resolver *r, size_t *erased);
+/** Current value of a counter (since m2msec_resolver_new). Thread-safe. */
+M2MSEC_API uint64_t m2msec_resolver_counter(const struct m2msec_resolver *r,
+                                            enum m2msec_resolver_counter which);
+/** Number of keys in the cache (live or not yet swept). */
+M2MSEC_API int m2msec_resolver_cached(struct m2msec_resolver *r, size_t *n);
+
+/** Borrowed fields of a resolution, valid until the next resolve into info or its free. */
+M2MSEC_API enum m2msec_psk_source m2msec_psk_info_source(const struct m2msec_psk_info *info);
+/** The psk_identity as presented. */
+M2MSEC_API const char *m2msec_psk_info_key_id(const struct m2msec_psk_info *info);
+/** IdA: the CSE-ID / AE-ID of the peer (from the MAF, the MEF or the KpsaID table), or NULL. */
+M2MSEC_API const char *m2msec_psk_info_peer_id(const struct m2msec_psk_info *info);
+/** Credential-ID (TS-0003 10.4) of the key, "12-<identity>". */
+M2MSEC_API const char *m2msec_psk_info_credential_id(const struct m2msec_psk_info *info);
+M2MSEC_API unsigned m2msec_psk_info_suid(const struct m2msec_psk_info *info);
+/** Absolute expiry of the key (0: none). */
+M2MSEC_API int64_t m2msec_psk_info_expires(const struct m2msec_psk_info *info);
+/** 1 when the key came from the cache without a retrieval. */
+M2MSEC_API int m2msec_psk_info_cache_hit(const struct m2msec_psk_info *info);
+/**
+ * Refusals: a static token ("unknown", "malformed", "expired", "suid_mismatch",
+ * "retrieval_refused", "retrieval_failed", "not_configured", "internal"), or
+ * NULL after a success.
+ */
+M2MSEC_API const char *m2msec_psk_info_reason(const struct m2msec_psk_info *info);
+M2MSEC_API const char *m2msec_psk_info_error(const struct m2msec_psk_info *info);
+M2MSEC_API enum m2msec_err m2msec_psk_info_error_code(const struct m2msec_psk_info *info);
+/** oneM2M status the source answered a refused retrieval with (4103, 4004...), or 0. */
+M2MSEC_API int m2msec_psk_info_rsc(const struct m2msec_psk_info *info);
+
+/*
+ * Entity B: a reference CSE endpoint (`m2msec cse`). TLS 1.2 PSK with the
+ * resolver as PSK lookup, oneM2M requests over HTTP/1.1. Each session is
+ * bound to the resolved peer id (IdA) or, when there is none, to the
+ * Credential-ID. A request whose X-M2M-Origin is the bound id or the
+ * Credential-ID is answered 2000 with
+ * {"peer", "credentialID", "suid", "keyID", "cse"}; any other originator
+ * gets 4106 (ORIGINATOR_NOT_AUTHENTICATED). Keep-alive with an idle
+ * timeout; every read, write and handshake has a deadline; at most
+ * max_conns connections at once (more are closed at once).
+ */
+struct m2msec_cse;
+
+/** r is borrowed: it must outlive the server. NULL on allocation failure. */
+M2MSEC_API struct m2msec_cse *m2msec_cse_new(struct m2msec_resolver *r);
+/** Stops the server if running. Accepts NULL. */
+M2MSEC_API void m2msec_cse_free(struct m2msec_cse *s);
+/** Borrowed: valid until the next call on s. */
+M2MSEC_API const char *m2msec_cse_error(const struct m2msec_cse *s);
+M2MSEC_API enum m2msec_err m2msec_cse_error_code(const struct m2msec_cse *s);
+/**
+ * Limits, before start. 0 keeps a default: max_conns 32, idle_ms 5000,
+ * io_ms (handshake, each read and write, one request) 10000.
+ */
+M2MSEC_API int m2msec_cse_set_limits(struct m2msec_cse *s, unsigned max_conns, unsigned idle_ms,
+                                     unsigned io_ms);
+/**
+ * Bind addr ("ip:port", "[v6]:port"; port 0 picks one) and serve from a
+ * background thread. The resolver must have a CSE-ID. Returns once bound.
+ */
+M2MSEC_API int m2msec_cse_start(struct m2msec_cse *s, const char *addr);
+/** Borrowed bound address "ip:port" after start, or NULL. */
+M2MSEC_API const char *m2msec_cse_addr(const struct m2msec_cse *s);
+/**
+ * Stop accepting, let connections finish their current request (open
+ * keep-alive sessions are closed at once), wait for them and the listener.
+ */
+M2MSEC_API void m2msec_cse_stop(struct m2msec_cse *s);
+/** Connections served so far. */
+M2MSEC_API uint64_t m2msec_cse_connections(const struct m2msec_cse *s);
+
+/*
+ * Entity A: a security association with Entity B (TS-0003 8.2.2.1, 8.2.2.3).
+ * TLS 1.2 PSK to hostport (SNI: m2msec_config_set_sni when set, else the
+ * host when it is a name), then one oneM2M request GET / with X-M2M-Origin =
+ * origin (NULL: the device's Enrolee-ID from the state directory), whose
+ * answer (Entity B's view of the session, see m2msec_cse) is kept.
+ */
+struct m2msec_saef;
+
+/**
+ * Connect with the key stored for key_id in the state directory:
+ * - a Kc registered under that Key Identifier (MAF SAEF, SUID 32); or
+ * - the device's own KeID: Kpsa = TS-0003 10.3.7 (Ke, SUID 22, peer_id), the
+ *   key the MEF gives Entity B peer_id (PSK SAEF via the MEF; peer_id = IdB
+ *   required).
+ * A key whose lifetime has ended is not used: M2MSEC_ERR_EXPIRED, meaning a
+ * new MAF Key Registration (Kc) or a new enrolment (Ke) is needed. A failed
+ * handshake is M2MSEC_ERR_AUTH (Entity B refused the identity or the key); a
+ * refused request is M2MSEC_ERR_REFUSED with m2msec_client_error_rsc.
+ */
+M2MSEC_API int m2msec_client_connect(struct m2msec_client *c, const char *hostport,
+                                     const char *key_id, const char *peer_id, const char *origin,
+                                     struct m2msec_saef **out);
+/** The same with a pre-provisioned KpsaID and its key (PSK SAEF, SUID 12); key is copied. */
+M2MSEC_API int m2msec_client_connect_psk(struct m2msec_client *c, const char *hostport,
+                                         const char *kpsa_id, const uint8_t *key, size_t key_len,
+                                         const char *origin, struct m2msec_saef **out);
+/** Which key was used (MAF: a Kc; MEF: a Kpsa derived from Ke; LOCAL: the given key). */
+M2MSEC_API enum m2msec_psk_source m2msec_saef_source(const struct m2msec_saef *a);
+M2MSEC_API unsigned m2msec_saef_suid(const struct m2msec_saef *a);
+/** Expiry of the key used (0: none known). */
+M2MSEC_API int64_t m2msec_saef_key_expires(const struct m2msec_saef *a);
+/** Borrowed: the psk_identity sent, the X-M2M-Origin sent, the suite negotiated. */
+M2MSEC_API const char *m2msec_saef_key_id(const struct m2msec_saef *a);
+M2MSEC_API const char *m2msec_saef_origin(const struct m2msec_saef *a);
+M2MSEC_API const char *m2msec_saef_cipher(const struct m2msec_saef *a);
+/** Borrowed members of Entity B's answer: who it says we are, and itself. */
+M2MSEC_API const char *m2msec_saef_peer(const struct m2msec_saef *a);
+M2MSEC_API const char *m2msec_saef_credential_id(const struct m2msec_saef *a);
+M2MSEC_API unsigned m2msec_saef_peer_suid(const struct m2msec_saef *a);
+M2MSEC_API const char *m2msec_saef_cse(const struct m2msec_saef *a);
+/** Borrowed JSON text of the answer. */
+M2MSEC_API const char *m2msec_saef_body(const struct m2msec_saef *a);
+M2MSEC_API void m2msec_saef_free(struct m2msec_saef *a);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "m2msec.h"
 
 struct common {
@@ -21,6 +22,9 @@ struct common {
     const char *sni;
     const char *state;
     const char *maf;
+    const char *kmid;    /* pre-provisioned KmID (maf register) */
+    const char *km_file; /* its Km, hex in a file */
+    const char *km_hex;  /* or on the command line (tests) */
     unsigned timeout_ms;
     int json;
     int quiet;
@@ -48,6 +52,9 @@ enum {
     OPT_TARGET,
     OPT_SUID,
     OPT_KEY_ID,
+    OPT_KMID,
+    OPT_KM_FILE,
+    OPT_KM,
 };
 
 static const struct option common_opts[] = {
@@ -72,6 +79,9 @@ static const struct option common_opts[] = {
     { "target", required_argument, NULL, OPT_TARGET },
     { "suid", required_argument, NULL, OPT_SUID },
     { "key-id", required_argument, NULL, OPT_KEY_ID },
+    { "kmid", required_argument, NULL, OPT_KMID },
+    { "km-file", required_argument, NULL, OPT_KM_FILE },
+    { "km", required_argument, NULL, OPT_KM },
     { NULL, 0, NULL, 0 },
 };
 
@@ -98,10 +108,19 @@ usage(FILE *f)
           "        MEF Client Registration procedures (TS-0003 8.3.5.2.3-6); MEF options are\n"
           "        --mef, --kpm-id, --kpm-file/--kpm, [--sni], [--json]\n"
           "  maf register --maf HOST:PORT --sni MAF-FQDN --admin-fqdn FQDN --state DIR\n"
-          "        [--json] [--quiet] [--timeout MS]\n"
+          "        [--kmid KMID (--km-file F | --km HEX)] [--json] [--quiet] [--timeout MS]\n"
           "        MAF Client Registration (TS-0003 8.8.2.3): the first time with the KeID and\n"
           "        Km derived from Ke (remote provisioning), storing the KmID the MAF assigns;\n"
-          "        afterwards with that KmID (MAF Handshake, 8.8.2.2)\n"
+          "        afterwards with that KmID (MAF Handshake, 8.8.2.2). --kmid: a pre-provisioned\n"
+          "        KmID (<rel>@<MAF-FQDN>) and Km (32 bytes, hex), stored sealed in DIR and\n"
+          "        used instead (8.8.3.1; no enrolment needed)\n"
+          "  maf config [--reg-id ID]                       (+ --maf, --sni, --state, [--json])\n"
+          "  maf update [--reg-id ID] [--lifetime SECONDS]  (+ --maf, --sni, --state, [--json])\n"
+          "  maf deregister [--reg-id ID]                   (+ --maf, --sni, --state, [--json])\n"
+          "        MAF Client Configuration Retrieval, Registration Update and De-Registration\n"
+          "        (TS-0003 8.8.2.4-6); default: the stored registration. After re-enrolment\n"
+          "        update re-keys: new Km, new KmID, same registration. deregister also erases\n"
+          "        the Kc registered under it. --sni defaults to the host of --maf\n"
           "  maf keyreg --target ID [--target ID...] --suid N [--lifetime SECONDS]\n"
           "        (+ --maf, --sni, --state, [--json])\n"
           "        MAF Key Registration (TS-0003 8.8.2.7) with Kc from the session exporter;\n"
@@ -525,25 +544,124 @@ cmd_maf_key(const char *sub, const struct common *o, const struct maf_key_opts *
     return 0;
 }
 
-/* `m2msec maf register|keyreg|keyget`: need only the state directory and the MAF. */
+/* Print a MAF registration result (register, update, config). */
+static void
+print_maf_reg(const struct common *o, const char *what, const struct m2msec_maf_reg *r)
+{
+    char ts[32], kts[32];
+
+    fmt_time(m2msec_maf_reg_expires(r), ts);
+    fmt_time(m2msec_maf_reg_km_expires(r), kts);
+    if (o->json) {
+        printf("{\"reg_id\":");
+        json_str(stdout, m2msec_maf_reg_id(r));
+        printf(",\"kmid\":");
+        json_str(stdout, m2msec_maf_reg_kmid(r));
+        printf(",\"km_assigned\":%s,\"client_id\":",
+               m2msec_maf_reg_km_assigned(r) ? "true" : "false");
+        json_str(stdout, m2msec_maf_reg_client_id(r));
+        printf(",\"admin_fqdn\":");
+        json_str(stdout, m2msec_maf_reg_admin_fqdn(r));
+        printf(",\"expires\":");
+        json_str(stdout, ts);
+        printf(",\"km_expires\":");
+        json_str(stdout, kts);
+        printf("}\n");
+    } else {
+        printf("%s: reg-id=%s kmid=%s expires=%s km-expires=%s\n", what, m2msec_maf_reg_id(r),
+               m2msec_maf_reg_kmid(r) != NULL ? m2msec_maf_reg_kmid(r) : "-", ts, kts);
+    }
+}
+
+/* Hex text to bytes (the public API takes bytes). 0, or -1 when not 2..128 hex digits. */
 static int
-cmd_maf(const char *sub, const struct common *o, const char *admin, const struct maf_key_opts *ko)
+hex_bytes(const char *hex, unsigned char *out, size_t outsz, size_t *n)
+{
+    size_t len = strlen(hex), i;
+
+    if (len == 0 || len % 2 != 0 || len / 2 > outsz) {
+        return -1;
+    }
+    for (i = 0; i < len / 2; i++) {
+        char byte[3] = { hex[2 * i], hex[2 * i + 1], '\0' };
+        char *end = NULL;
+
+        if (byte[0] == '-' || byte[0] == '+' || byte[0] == ' ') {
+            return -1;
+        }
+        out[i] = (unsigned char)strtoul(byte, &end, 16);
+        if (*end != '\0') {
+            return -1;
+        }
+    }
+    *n = len / 2;
+    return 0;
+}
+
+/* `maf config|update|deregister` (TS-0003 8.8.2.4-6) on a configured client. */
+static int
+cmd_maf_life(const char *sub, const struct common *o, const char *reg_id, int64_t expires,
+             struct m2msec_client *c)
+{
+    struct m2msec_maf_reg *r = NULL;
+    int rv = 1;
+
+    if (strcmp(sub, "config") == 0) {
+        if (m2msec_client_maf_config(c, reg_id, &r) == -1) {
+            return fail_client("MAF configuration retrieval", c);
+        }
+        printf("%s\n", m2msec_maf_reg_config_json(r));
+    } else if (strcmp(sub, "update") == 0) {
+        if (m2msec_client_maf_update(c, reg_id, expires, &r) == -1) {
+            return fail_client("MAF registration update", c);
+        }
+        print_maf_reg(o, "updated", r);
+    } else {
+        if (m2msec_client_maf_deregister(c, reg_id) == -1) {
+            return fail_client("MAF de-registration", c);
+        }
+        printf(o->json ? "{\"deregistered\":true}\n" : "deregistered\n");
+    }
+    rv = 0;
+    m2msec_maf_reg_free(r);
+    return rv;
+}
+
+/* `m2msec maf register|keyreg|keyget|config|update|deregister`: the state directory and the MAF. */
+static int
+cmd_maf(const char *sub, const struct common *o, const char *admin, const struct maf_key_opts *ko,
+        const char *reg_id, int64_t expires)
 {
     struct m2msec_config *cfg = NULL;
     struct m2msec_client *c = NULL;
     struct m2msec_maf_reg *r = NULL;
-    char ts[32], kts[32];
+    unsigned char km[64];
+    size_t kmlen = 0;
     int rv = 1;
 
     int keys = strcmp(sub, "keyreg") == 0 || strcmp(sub, "keyget") == 0;
+    int life = strcmp(sub, "config") == 0 || strcmp(sub, "update") == 0 ||
+               strcmp(sub, "deregister") == 0;
 
-    if (strcmp(sub, "register") != 0 && !keys) {
+    if (strcmp(sub, "register") != 0 && !keys && !life) {
         fprintf(stderr, "m2msec: unknown maf command '%s'\n", sub);
         return 2;
     }
-    if (o->maf == NULL || o->sni == NULL || o->state == NULL || (!keys && admin == NULL)) {
-        fprintf(stderr, "m2msec: --maf, --sni (the MAF FQDN), --state and --admin-fqdn are "
-                        "required\n");
+    if (o->maf == NULL || o->state == NULL || (!keys && !life && admin == NULL)) {
+        fprintf(stderr, "m2msec: --maf, --state and (register) --admin-fqdn are required\n");
+        return 2;
+    }
+    if (o->kmid != NULL &&
+        (strcmp(sub, "register") != 0 || (o->km_file == NULL) == (o->km_hex == NULL))) {
+        fprintf(stderr, "m2msec: --kmid goes with maf register and one of --km-file/--km\n");
+        return 2;
+    }
+    if (o->kmid == NULL && (o->km_file != NULL || o->km_hex != NULL)) {
+        fprintf(stderr, "m2msec: --km-file/--km need --kmid\n");
+        return 2;
+    }
+    if (o->km_hex != NULL && hex_bytes(o->km_hex, km, sizeof(km), &kmlen) == -1) {
+        fprintf(stderr, "m2msec: --km must be 2..128 hex digits\n");
         return 2;
     }
     if (strcmp(sub, "keyreg") == 0 && (ko->ntargets == 0 || ko->suid == 0)) {
@@ -577,33 +695,25 @@ cmd_maf(const char *sub, const struct common *o, const char *admin, const struct
         rv = cmd_maf_key(sub, o, ko, c);
         goto out;
     }
+    if (life) {
+        rv = cmd_maf_life(sub, o, reg_id, expires, c);
+        goto out;
+    }
+    /* A pre-provisioned KmID/Km is stored first, then registered with (TS-0003 8.8.3.1). */
+    if (o->kmid != NULL &&
+        (o->km_file != NULL ? m2msec_client_maf_set_km_file(c, o->kmid, o->km_file)
+                            : m2msec_client_maf_set_km(c, o->kmid, km, kmlen)) == -1) {
+        rv = fail_client("pre-provisioned Km", c);
+        goto out;
+    }
     if (m2msec_client_maf_register(c, admin, &r) == -1) {
         rv = fail_client("MAF registration", c);
         goto out;
     }
-    fmt_time(m2msec_maf_reg_expires(r), ts);
-    fmt_time(m2msec_maf_reg_km_expires(r), kts);
-    if (o->json) {
-        printf("{\"reg_id\":");
-        json_str(stdout, m2msec_maf_reg_id(r));
-        printf(",\"kmid\":");
-        json_str(stdout, m2msec_maf_reg_kmid(r));
-        printf(",\"km_assigned\":%s,\"client_id\":",
-               m2msec_maf_reg_km_assigned(r) ? "true" : "false");
-        json_str(stdout, m2msec_maf_reg_client_id(r));
-        printf(",\"admin_fqdn\":");
-        json_str(stdout, m2msec_maf_reg_admin_fqdn(r));
-        printf(",\"expires\":");
-        json_str(stdout, ts);
-        printf(",\"km_expires\":");
-        json_str(stdout, kts);
-        printf("}\n");
-    } else {
-        printf("registered: reg-id=%s kmid=%s expires=%s km-expires=%s\n", m2msec_maf_reg_id(r),
-               m2msec_maf_reg_kmid(r), ts, kts);
-    }
+    print_maf_reg(o, "registered", r);
     rv = 0;
 out:
+    memset(km, 0, sizeof(km));
     m2msec_maf_reg_free(r);
     m2msec_client_free(c);
     m2msec_config_free(cfg);
@@ -619,6 +729,9 @@ main(int argc, char **argv)
     unsigned long long v = 0, lifetime = 0;
     int ch, has_lifetime = 0, ind_maf = 1, ind_rm = 1, ind_cert = 0, skip = 1, legacy = 0;
 
+    if (argc > 1 && (strcmp(argv[1], "connect") == 0 || strcmp(argv[1], "cse") == 0)) {
+        return cli_sa_main(argc, argv);
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -635,6 +748,10 @@ main(int argc, char **argv)
         }
         sub = argv[2];
         skip = 2;
+    }
+    if (strcmp(cmd, "mef") == 0 && strncmp(sub, "key", 3) == 0) {
+        int cli_mef_key_main(int, char **); /* cli/mefkey.c: MEF key procedures, own options */
+        return cli_mef_key_main(argc - 2, argv + 2);
     }
     while ((ch = getopt_long(argc - skip, argv + skip, "", common_opts, NULL)) != -1) {
         switch (ch) {
@@ -717,6 +834,15 @@ main(int argc, char **argv)
         case OPT_KEY_ID:
             ko.key_id = optarg;
             break;
+        case OPT_KMID:
+            o.kmid = optarg;
+            break;
+        case OPT_KM_FILE:
+            o.km_file = optarg;
+            break;
+        case OPT_KM:
+            o.km_hex = optarg;
+            break;
         default:
             usage(stderr);
             return 2;
@@ -737,7 +863,8 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd, "maf") == 0) {
         ko.lifetime = has_lifetime ? lifetime : 0;
-        return cmd_maf(sub, &o, admin, &ko);
+        return cmd_maf(sub, &o, admin, &ko, reg_id,
+                       has_lifetime ? (int64_t)time(NULL) + (int64_t)lifetime : 0);
     }
     fprintf(stderr, "m2msec: unknown command '%s'\n", cmd);
     usage(stderr);

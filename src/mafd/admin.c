@@ -1,5 +1,6 @@
 /*
- * mafd/admin.c - `mafd init`, `mafd client list`, `mafd sweep`, opening a directory.
+ * mafd/admin.c - `mafd init`, `mafd client add|remove|list`, `mafd sweep`, opening a
+ * directory.
  *
  * Layer: daemon (mafd). The srv configuration (mafd.conf) is read by
  * srv_config_load, which refuses keys it does not know; the list of trusted
@@ -401,6 +402,253 @@ out:
     return rv;
 }
 
+/* A client's allowed targets: JSON array (null: any) or a comma list ("any"). */
+static void
+print_targets(const struct m2msec_maf_client_rec *r, int json)
+{
+    size_t i;
+
+    if (r->targets == NULL) {
+        printf(json ? "null" : "any");
+        return;
+    }
+    printf(json ? "[" : "");
+    for (i = 0; i < r->ntargets; i++) {
+        printf(json ? "%s\"%s\"" : "%s%s", i > 0 ? "," : "", r->targets[i]);
+    }
+    printf(json ? "]" : "");
+}
+
+/*
+ * --kmid: the relative KmID (32 hex digits, TS-0003 10.6 "MAF_RELATIVE_KmID")
+ * or the full "<rel>@<MAF-FQDN>" naming this MAF. rel gets it in lowercase.
+ */
+static int
+parse_kmid(const char *v, const char *maf_fqdn, char rel[33])
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_keyref ref;
+    const char *r = v;
+    size_t i;
+
+    if (strchr(v, '@') != NULL) {
+        if (m2msec_keyref_parse(v, &ref, &err) == -1 || !m2msec_fqdn_equal(ref.fqdn, maf_fqdn)) {
+            return mafd_fail("--kmid '%s': not <relative KmID>@%s", v, maf_fqdn);
+        }
+        r = ref.rel;
+    }
+    if (strlen(r) != 32 || strspn(r, "0123456789abcdefABCDEF") != 32) {
+        return mafd_fail("--kmid '%s': the relative KmID must be 32 hex digits", v);
+    }
+    for (i = 0; i < 32; i++) {
+        rel[i] = (char)(r[i] >= 'A' && r[i] <= 'F' ? r[i] - 'A' + 'a' : r[i]);
+    }
+    rel[32] = '\0';
+    return 0;
+}
+
+/* Add the ids of a --target value (one id, or a comma list) to list. 0 or 1 (message printed). */
+static int
+add_targets(const char *v, char **list, size_t *n, size_t max)
+{
+    const char *p = v;
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        char *id = NULL;
+
+        if (len == 0 || *n == max) {
+            return mafd_fail("--target '%s': empty id or more than %zu targets", v, max);
+        }
+        id = m2msec_strndup(p, len);
+        if (id == NULL) {
+            return mafd_fail("out of memory");
+        }
+        if (!m2msec_entity_id_valid(id)) {
+            mafd_fail("--target '%s': not a CSE-ID or AE-ID", id);
+            m2msec_free(id);
+            return 1;
+        }
+        list[(*n)++] = id;
+        p += len;
+        if (*p == ',') {
+            p++;
+            if (*p == '\0') {
+                return mafd_fail("--target '%s': empty id", v);
+            }
+        }
+    }
+    return 0;
+}
+
+#define CLIENT_TARGETS_MAX 64
+
+/*
+ * `mafd client add`: a MAF client with a pre-provisioned Km (TS-0003 8.8.3.1,
+ * SUID 11). Safe while `mafd serve` runs: one store transaction.
+ */
+static int
+client_add(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },       { "kmid", required_argument, NULL, 'i' },
+        { "km-file", required_argument, NULL, 'f' },   { "km", required_argument, NULL, 'k' },
+        { "client-id", required_argument, NULL, 'c' }, { "expiry", required_argument, NULL, 'e' },
+        { "target", required_argument, NULL, 't' },    { NULL, 0, NULL, 0 },
+    };
+    struct m2msec_error err = { 0 };
+    struct mafd_dir d = { 0 };
+    struct m2msec_db *db = NULL;
+    struct m2msec_maf_client_rec rec = { 0 };
+    char *targets[CLIENT_TARGETS_MAX + 1] = { NULL };
+    const char *dir = NULL, *kmid = NULL, *km_file = NULL, *km_hex = NULL, *client_id = NULL;
+    const char *expiry = NULL;
+    char kcv[M2MSEC_KCV_HEX_LEN];
+    uint64_t exp_s = 0;
+    int64_t now = m2msec_now();
+    size_t ntargets = 0, i;
+    int c, rv = 1;
+
+    while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'i':
+            kmid = optarg;
+            break;
+        case 'f':
+            km_file = optarg;
+            break;
+        case 'k':
+            km_hex = optarg;
+            break;
+        case 'c':
+            client_id = optarg;
+            break;
+        case 'e':
+            expiry = optarg;
+            break;
+        case 't':
+            if (add_targets(optarg, targets, &ntargets, CLIENT_TARGETS_MAX) != 0) {
+                goto out;
+            }
+            break;
+        default:
+            rv = 2;
+            goto out;
+        }
+    }
+    if (dir == NULL || kmid == NULL || client_id == NULL || (km_file == NULL) == (km_hex == NULL) ||
+        optind != argc) {
+        mafd_fail("usage: mafd client add -d DIR --kmid REL_OR_FULL (--km-file F | --km HEX) "
+                  "--client-id ID [--expiry SECONDS] [--target ID[,ID...]]...");
+        goto out;
+    }
+    if (!m2msec_entity_id_valid(client_id)) {
+        mafd_fail("--client-id '%s': not a CSE-ID or AE-ID", client_id);
+        goto out;
+    }
+    if (expiry != NULL && m2msec_parse_u64(expiry, strlen(expiry), UINT32_MAX, &exp_s) == -1) {
+        mafd_fail("--expiry '%s': seconds (0: no expiry)", expiry);
+        goto out;
+    }
+    if (mafd_dir_open(dir, &d, &err) == -1) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    if (parse_kmid(kmid, d.cfg.fqdn, rec.kmid_rel) != 0) {
+        goto out;
+    }
+    rec.km = km_file != NULL ? m2msec_secret_load_hex_file(km_file, &err)
+                             : m2msec_secret_from_hex(km_hex, strlen(km_hex), &err);
+    if (rec.km == NULL) {
+        mafd_fail("Km: %s", m2msec_error_msg(&err));
+        goto out;
+    }
+    /* Km is an HMAC-SHA-256 key in the PSK suites: 32 bytes, like a derived one (10.3.7). */
+    if (m2msec_secret_len(rec.km) != 32) {
+        mafd_fail("Km must be 32 bytes (64 hex digits), got %zu", m2msec_secret_len(rec.km));
+        goto out;
+    }
+    rec.client_id = m2msec_strdup(client_id);
+    if (rec.client_id == NULL) {
+        mafd_fail("out of memory");
+        goto out;
+    }
+    rec.suid = M2MSEC_MAF_SUID_PREPROV;
+    rec.targets = ntargets > 0 ? targets : NULL;
+    rec.ntargets = ntargets;
+    rec.created = now;
+    rec.expires = exp_s == 0 ? M2MSEC_MAF_NO_EXPIRY : now + (int64_t)exp_s;
+    if ((db = mafd_db_open(&d, &err)) == NULL || m2msec_maf_client_add(db, &rec, now, &err) == -1 ||
+        m2msec_key_check_value(rec.km, kcv, &err) == -1) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    printf("added %s@%s client-id=%s suid=11 kcv=%s\n", rec.kmid_rel, d.cfg.fqdn, client_id, kcv);
+    rv = 0;
+out:
+    m2msec_free(rec.client_id);
+    m2msec_secret_free(rec.km);
+    for (i = 0; i < ntargets; i++) {
+        m2msec_free(targets[i]);
+    }
+    m2msec_db_close(db);
+    mafd_dir_close(&d);
+    return rv;
+}
+
+/* `mafd client remove`: the client, its registrations and its key registrations. */
+static int
+client_remove(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "kmid", required_argument, NULL, 'i' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct m2msec_error err = { 0 };
+    struct mafd_dir d = { 0 };
+    struct m2msec_db *db = NULL;
+    const char *dir = NULL, *kmid = NULL;
+    char rel[33];
+    int c, rv = 1;
+
+    while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'i':
+            kmid = optarg;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (dir == NULL || kmid == NULL || optind != argc) {
+        return mafd_fail("usage: mafd client remove -d DIR --kmid REL_OR_FULL");
+    }
+    if (mafd_dir_open(dir, &d, &err) == -1) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    if (parse_kmid(kmid, d.cfg.fqdn, rel) != 0) {
+        goto out;
+    }
+    if ((db = mafd_db_open(&d, &err)) == NULL || m2msec_maf_client_remove(db, rel, &err) == -1) {
+        mafd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    printf("removed %s@%s\n", rel, d.cfg.fqdn);
+    rv = 0;
+out:
+    m2msec_db_close(db);
+    mafd_dir_close(&d);
+    return rv;
+}
+
 static int
 client_list(int argc, char **argv)
 {
@@ -449,16 +697,28 @@ client_list(int argc, char **argv)
             mafd_fail("%s", m2msec_error_msg(&err));
             goto out;
         }
-        (void)m2msec_timestamp_format(list[i]->expires, ts);
+        if (list[i]->expires >= M2MSEC_MAF_NO_EXPIRY) {
+            m2msec_strlcpy(ts, "never", sizeof(ts));
+        } else {
+            (void)m2msec_timestamp_format(list[i]->expires, ts);
+        }
         /* Identifiers were validated on the way in: printable ASCII without quotes. */
         if (json) {
-            printf("%s{\"kmid\":\"%s@%s\",\"keid\":\"%s\",\"client_id\":\"%s\","
-                   "\"expires\":\"%s\",\"kcv\":\"%s\",\"registrations\":%zu}",
-                   i > 0 ? "," : "", list[i]->kmid_rel, d.cfg.fqdn, list[i]->keid,
-                   list[i]->client_id, ts, kcv, nreg);
+            printf("%s{\"kmid\":\"%s@%s\",\"keid\":", i > 0 ? "," : "", list[i]->kmid_rel,
+                   d.cfg.fqdn);
+            printf(list[i]->keid != NULL ? "\"%s\"" : "null", list[i]->keid);
+            printf(",\"suid\":%u,\"client_id\":\"%s\",\"expires\":\"%s\",\"kcv\":\"%s\","
+                   "\"registrations\":%zu,\"targets\":",
+                   list[i]->suid, list[i]->client_id, ts, kcv, nreg);
+            print_targets(list[i], 1);
+            printf("}");
         } else {
-            printf("%s@%s keid=%s client-id=%s expires=%s kcv=%s registrations=%zu\n",
-                   list[i]->kmid_rel, d.cfg.fqdn, list[i]->keid, list[i]->client_id, ts, kcv, nreg);
+            printf("%s@%s keid=%s suid=%u client-id=%s expires=%s kcv=%s registrations=%zu "
+                   "targets=",
+                   list[i]->kmid_rel, d.cfg.fqdn, list[i]->keid != NULL ? list[i]->keid : "-",
+                   list[i]->suid, list[i]->client_id, ts, kcv, nreg);
+            print_targets(list[i], 0);
+            printf("\n");
         }
     }
     if (json) {
@@ -478,7 +738,13 @@ mafd_cmd_client(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {
         return client_list(argc - 1, argv + 1);
     }
-    return mafd_fail("usage: mafd client list -d DIR [--json]");
+    if (argc >= 2 && strcmp(argv[1], "add") == 0) {
+        return client_add(argc - 1, argv + 1);
+    }
+    if (argc >= 2 && strcmp(argv[1], "remove") == 0) {
+        return client_remove(argc - 1, argv + 1);
+    }
+    return mafd_fail("usage: mafd client add|remove|list -d DIR ...");
 }
 
 int

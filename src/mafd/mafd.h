@@ -1,10 +1,11 @@
 /*
  * mafd/mafd.h - the M2M Authentication Function daemon: shared declarations.
  *
- * Files: main.c (subcommand dispatch, usage), admin.c (init, `client list`,
+ * Files: main.c (subcommand dispatch, usage), admin.c (init, `client add/remove/list`,
  * sweep, opening a directory and reading its MEF list), serve.c (the TLS-PSK
  * service: PSK lookup by KeID with a fetch from the MEF, or by KmID; MAF
- * Client Registration; sweeper), fetch.c (the fetchCredentials client).
+ * Client Registration and its lifecycle; key registrations; sweeper), fetch.c
+ * (the fetchCredentials client).
  *
  * A directory holds mafd.conf (the srv configuration: [mafd] with fqdn,
  * listen, cert, key, timeouts; [store]), mefs.conf (the MEFs this MAF trusts,

@@ -25,7 +25,16 @@ usage(FILE *f)
           "  serve -d DIR [--listen ADDR:PORT]\n"
           "        run the service in the foreground (SIGTERM/SIGINT: graceful stop)\n"
           "  client list -d DIR [--json]\n"
-          "        clients with a live Km: KmID, KeID, client id, expiry, key check value\n"
+          "        clients with a live Km: KmID, KeID, SUID (21 remotely provisioned, 11\n"
+          "        pre-provisioned), client id, expiry, key check value, allowed targets\n"
+          "  client add -d DIR --kmid REL_OR_FULL (--km-file F | --km HEX) --client-id ID\n"
+          "        [--expiry SECONDS] [--target ID[,ID...]]...\n"
+          "        a client with a pre-provisioned Km (TS-0003 8.8.3.1): it connects with\n"
+          "        psk_identity = <rel>@<MAF-FQDN> (rel: 32 hex digits) and Km (32 bytes,\n"
+          "        hex); --expiry 0 or absent: no expiry; --target limits the targetIDs its\n"
+          "        Key Registrations may name (absent: any). Safe while serve runs\n"
+          "  client remove -d DIR --kmid REL_OR_FULL\n"
+          "        erase a client with its registrations and key registrations\n"
           "  sweep -d DIR     erase expired clients and registrations now\n"
           "  help | --help    this text\n",
           f);

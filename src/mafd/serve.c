@@ -1,14 +1,23 @@
 /*
  * mafd/serve.c - the MAF service: MAF Handshake, MAF Client Registration,
- * MAF Key Registration, Key Retrieval and Key De-Registration.
+ * Configuration Retrieval, Registration Update and De-Registration, MAF Key
+ * Registration, Key Retrieval and Key De-Registration.
  *
  * Layer: daemon (mafd). TLS 1.2 PSK. The PSK lookup accepts two identities:
  * - a KeID naming a configured MEF (TS-0003 8.8.2.3 step 1, remote
- *   provisioning): the lookup fetches Km for it from that MEF while the
- *   handshake waits (fetch.c); any failure makes the identity unknown, so the
- *   handshake fails exactly as with a wrong key;
+ *   provisioning): when mafd already holds a live Km fetched for that KeID it
+ *   uses it (8.3.2.1: a target holding the credential does not fetch it
+ *   again; seed 001 "KmID := KeID"); otherwise the lookup fetches Km from that
+ *   MEF while the handshake waits (fetch.c); any failure makes the identity
+ *   unknown, so the handshake fails exactly as with a wrong key;
  * - a KmID "<rel>@<this MAF's FQDN>" of a stored client with a live Km
- *   (8.8.2.2).
+ *   (8.8.2.2): an assigned one, or one the operator pre-provisioned
+ *   (`mafd client add`, 8.8.3.1).
+ * Re-enrolment (docs/protocol-maf.md section 2b): a KeID session whose Km was
+ * just fetched and whose EnroleeID owns registrations may update one of them;
+ * the update switches the client to the new Km under a new KmID and keeps
+ * every registration and key registration. A registration on such a session
+ * starts afresh instead, replacing the previous client.
  * What the lookup learnt (Km, EnroleeID, Lifetime) is left in a per-worker
  * stash for conn_open of the same connection, as mefd does. The identity of
  * every request is the session's: X-M2M-Origin must be the client's
@@ -44,12 +53,13 @@
 struct maf {
     struct mafd_dir d;
     struct m2msec_db *sweep_db; /* housekeeping thread only */
+    unsigned port;              /* the bound port, set before the workers run */
 };
 
 /* What a handshake's PSK lookup learnt about its identity. */
 struct maf_auth {
     char *identity;
-    int by_keid;              /* 1: KeID (Km fetched now), 0: KmID (stored client) */
+    int by_keid;              /* 1: KeID (Km fetched now, or held: kmid_rel set), 0: KmID */
     char kmid_rel[33];        /* KmID sessions, and KeID sessions once registered */
     char *client_id;          /* EnroleeID */
     struct m2msec_secret *km; /* KeID sessions: the fetched Km, to be stored */
@@ -103,7 +113,42 @@ stash_take(struct maf_worker *w, const char *identity)
     return NULL;
 }
 
-/* KeID of a configured MEF: fetch Km (SUID 21). 0, 1 unknown, -1 internal. */
+/*
+ * A KeID whose Km mafd holds (live): that client, no fetch. 0 held, 1 not
+ * held, -1 internal.
+ */
+static int
+lookup_keid_held(struct maf_worker *w, const char *identity, struct maf_auth *a,
+                 struct m2msec_secret **key)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_maf_client_rec *r = NULL;
+    char kmid[M2MSEC_KEYREF_MAX];
+
+    if (m2msec_maf_client_get_by_keid(w->db, identity, m2msec_now(), 1, &r, &err) == -1) {
+        if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
+            return 1;
+        }
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "psk_lookup", "error",
+                      m2msec_error_msg(&err), NULL);
+        return -1;
+    }
+    *key = r->km;
+    r->km = NULL;
+    a->by_keid = 1;
+    memcpy(a->kmid_rel, r->kmid_rel, sizeof(a->kmid_rel));
+    a->client_id = r->client_id;
+    r->client_id = NULL;
+    a->km_expires = r->expires;
+    if (m2msec_keyref_format(r->kmid_rel, w->maf->d.cfg.fqdn, kmid, sizeof(kmid), &err) == -1) {
+        m2msec_strlcpy(kmid, r->kmid_rel, sizeof(kmid));
+    }
+    srv_log_event(SRV_LOG_NOTICE, "maf_km_held", "keid", identity, "kmid", kmid, NULL);
+    m2msec_maf_client_rec_free(r);
+    return 0;
+}
+
+/* KeID of a configured MEF: the held Km, else fetch Km (SUID 21). 0, 1 unknown, -1 internal. */
 static int
 lookup_keid(struct maf_worker *w, const char *identity, const struct mafd_mef *mef,
             struct maf_auth *a, struct m2msec_secret **key)
@@ -111,6 +156,11 @@ lookup_keid(struct maf_worker *w, const char *identity, const struct mafd_mef *m
     struct m2msec_error err = { 0 };
     struct mafd_fetched f = { 0 };
     char rsc[16];
+    int held = lookup_keid_held(w, identity, a, key);
+
+    if (held != 1) {
+        return held;
+    }
 
     if (mafd_fetch_km(&w->maf->d, mef, identity, &f, &err) == -1) {
         snprintf(rsc, sizeof(rsc), "%d", err.rsc);
@@ -378,6 +428,7 @@ h_register(struct maf *maf, struct maf_worker *w, struct maf_conn *mc,
         client.km = a->km;
         client.expires = a->km_expires;
         client.created = now;
+        client.suid = M2MSEC_MAF_SUID_REMOTE;
     }
     /* Durable (client, Km and registration) before the response. */
     if (m2msec_maf_register(w->db, new_client ? &client : NULL, &reg, now, &err) == -1) {
@@ -400,7 +451,8 @@ h_register(struct maf *maf, struct maf_worker *w, struct maf_conn *mc,
     rs.et = reg.expires;
     rs.client_id = a->client_id;
     rs.admin_fqdn = rq.admin_fqdn;
-    rs.assigned_kmid = new_client ? kmid : NULL;
+    /* Every KeID session learns its KmID, also when mafd already held Km for that KeID. */
+    rs.assigned_kmid = a->by_keid ? kmid : NULL;
     if (m2msec_mafreg_resp_encode(&rs, &resp->body, &err) == -1) {
         goto fail;
     }
@@ -468,6 +520,46 @@ out:
     return rv;
 }
 
+/*
+ * @spec TS-0003 8.8.2.7 NOTE 2 (authorisation on the source identity): a
+ * client the operator limited to some targetIDs (`mafd client add --target`)
+ * names no other. 0 allowed; -1 with rsc 4103, or 5000 on a store failure.
+ */
+static int
+key_targets_allowed(struct maf_worker *w, const struct maf_auth *a, char *const *targets,
+                    size_t ntargets, struct m2msec_error *err)
+{
+    struct m2msec_maf_client_rec *r = NULL;
+    size_t i, j;
+    int rv = -1;
+
+    if (m2msec_maf_client_get(w->db, a->kmid_rel, m2msec_now(), 0, &r, err) == -1) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
+            m2msec_error_setr(err, M2MSEC_ERR_AUTH, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                              "the credential of this session was removed");
+        } else {
+            err->rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        }
+        goto out;
+    }
+    for (i = 0; r->targets != NULL && i < ntargets; i++) {
+        for (j = 0; j < r->ntargets; j++) {
+            if (strcmp(targets[i], r->targets[j]) == 0 /* public */) {
+                break;
+            }
+        }
+        if (j == r->ntargets) {
+            m2msec_error_setr(err, M2MSEC_ERR_AUTH, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                              "target '%s' is not allowed for this client", targets[i]);
+            goto out;
+        }
+    }
+    rv = 0;
+out:
+    m2msec_maf_client_rec_free(r);
+    return rv;
+}
+
 /* @spec TS-0003 8.8.2.7 MAF Key Registration (tables 8.8.2.7-1 and -2) */
 static int
 h_keyreg(struct maf *maf, struct srv_conn *c, const char *reg_id, const struct m2msec_http_msg *req,
@@ -528,6 +620,9 @@ h_keyreg(struct maf *maf, struct srv_conn *c, const char *reg_id, const struct m
     if (rq.et <= now) {
         m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
                           "member 'et': expirationTime is not in the future");
+        goto fail;
+    }
+    if (key_targets_allowed(w, a, rq.target_ids, rq.ntargets, &err) == -1) {
         goto fail;
     }
     if (rq.key_value != NULL) {
@@ -687,6 +782,229 @@ h_keydel(struct srv_conn *c, const char *rel, struct srv_response *resp)
     return 0;
 }
 
+/*
+ * MAF Client Configuration Retrieval, Registration Update and De-Registration
+ * (TS-0003 8.8.2.4 - 8.8.2.6) on /maf/<regID>.
+ */
+
+/*
+ * The live registration reg_id if this session's client owns it: 4004 when
+ * absent or expired, 4103 when another client's. A KeID session that has not
+ * registered yet (Km just fetched after re-enrolment) owns the registrations
+ * of the remotely provisioned client with its EnroleeID: *rekey = 1 then.
+ */
+static int
+reg_owned(struct maf_worker *w, const struct maf_auth *a, const char *reg_id,
+          struct m2msec_mafreg_rec **out, int *rekey, struct m2msec_error *err)
+{
+    struct m2msec_maf_client_rec *owner = NULL;
+    int64_t now = m2msec_now();
+    int rv = -1;
+
+    *rekey = 0;
+    if (m2msec_maf_reg_get(w->db, reg_id, now, out, err) == -1) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
+            m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND,
+                              "no registration '%s'", reg_id);
+        } else {
+            err->rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        }
+        return -1;
+    }
+    if (a->kmid_rel[0] != '\0') {
+        if (strcmp((*out)->kmid_rel, a->kmid_rel) == 0 /* public */) {
+            rv = 0;
+        }
+    } else if (a->by_keid) {
+        if (m2msec_maf_client_get(w->db, (*out)->kmid_rel, now, 0, &owner, err) == -1 &&
+            m2msec_error_code(err) != M2MSEC_ERR_NOT_FOUND) {
+            err->rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+            goto out;
+        }
+        if (owner != NULL && owner->suid == M2MSEC_MAF_SUID_REMOTE &&
+            strcmp(owner->client_id, a->client_id) == 0 /* public */) {
+            *rekey = 1;
+            rv = 0;
+        }
+    }
+    if (rv == -1) {
+        m2msec_error_setr(err, M2MSEC_ERR_AUTH, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                          "registration '%s' belongs to another client", reg_id);
+    }
+out:
+    m2msec_maf_client_rec_free(owner);
+    if (rv == -1) {
+        m2msec_mafreg_rec_free(*out);
+        *out = NULL;
+    }
+    return rv;
+}
+
+/* @spec TS-0003 8.8.2.4 MAF Client Configuration Retrieval (table 8.8.2.4-2) */
+static int
+h_reg_config(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const char *reg_id,
+             struct srv_response *resp)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_mafreg_rec *rec = NULL;
+    struct m2msec_mafreg_cfg cfg = { 0 };
+    int rekey = 0;
+    int rv;
+
+    if (reg_owned(w, mc->auth, reg_id, &rec, &rekey, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    /* The configuration the MAF holds for the record: sec:clientRegCfg (8.8.3.2). */
+    cfg.fqdn = maf->d.cfg.fqdn;
+    cfg.admin_fqdn = rec->admin_fqdn;
+    cfg.http_port = maf->port;
+    cfg.et = rec->expires;
+    cfg.has_et = 1;
+    cfg.lbl = rec->labels;
+    cfg.nlbl = rec->nlabels;
+    cfg.has_lbl = rec->labels != NULL;
+    rv = m2msec_mafreg_cfg_encode(&cfg, &resp->body, &err);
+    m2msec_mafreg_rec_free(rec);
+    if (rv == -1) {
+        return reply_error(resp, &err);
+    }
+    resp->rsc = M2MSEC_RSC_OK;
+    return 0;
+}
+
+/*
+ * @spec TS-0003 8.8.2.5 MAF Client Registration Update (tables 8.8.2.5-1 and
+ * -2). On a KeID session after re-enrolment it also establishes the new
+ * Km/KmID: assignedSymmKeyID is returned "when a new Km is remotely
+ * provisioned".
+ */
+static int
+h_reg_update(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const char *reg_id,
+             const struct m2msec_http_msg *req, struct srv_response *resp)
+{
+    struct maf_auth *a = mc->auth;
+    struct m2msec_error err = { 0 };
+    struct m2msec_mafreg_update up = { 0 }, out = { 0 };
+    struct m2msec_mafreg_rec *rec = NULL;
+    struct m2msec_maf_client_rec nc = { 0 };
+    char kmid[M2MSEC_KEYREF_MAX];
+    char kcv[M2MSEC_KCV_HEX_LEN];
+    char ts[M2MSEC_TIMESTAMP_LEN];
+    int64_t now = m2msec_now();
+    int64_t max = now + (int64_t)maf->d.cfg.reg_lifetime_max_s;
+    int64_t granted = 0;
+    int rekey = 0;
+
+    if (m2msec_mafreg_update_decode(req->body.data, req->body.len, 1, &up, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    if (!m2msec_fqdn_equal(up.maf_fqdn, maf->d.cfg.fqdn)) {
+        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                          "member 'mafFQDN': '%s' is not this MAF", up.maf_fqdn);
+        goto fail;
+    }
+    if (reg_owned(w, a, reg_id, &rec, &rekey, &err) == -1) {
+        goto fail;
+    }
+    if (up.has_et) {
+        if (up.et <= now) {
+            m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
+                              "member 'et': expirationTime is not in the future");
+            goto fail;
+        }
+        /* As at registration: capped by policy and by Km (TS-0003 10.7). */
+        granted = up.et < max ? up.et : max;
+        if (granted > a->km_expires) {
+            granted = a->km_expires;
+        }
+    }
+    if (rekey) {
+        if (m2msec_rand_hex(nc.kmid_rel, 16, &err) == -1) {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+            goto fail;
+        }
+        nc.keid = a->identity;
+        nc.client_id = a->client_id;
+        nc.km = a->km;
+        nc.expires = a->km_expires;
+        nc.created = now;
+        nc.suid = M2MSEC_MAF_SUID_REMOTE;
+    }
+    /* Durable (with the new Km when re-keying) before the response. */
+    if (m2msec_maf_reg_update(w->db, rekey ? &nc : NULL, reg_id, now, up.has_et, granted,
+                              up.has_lbl, up.lbl, up.nlbl, &err) == -1) {
+        if (m2msec_error_code(&err) != M2MSEC_ERR_NOT_FOUND) {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        }
+        goto fail;
+    }
+    if (rekey) {
+        memcpy(a->kmid_rel, nc.kmid_rel, sizeof(a->kmid_rel));
+    }
+    if (m2msec_keyref_format(rekey ? nc.kmid_rel : rec->kmid_rel, maf->d.cfg.fqdn, kmid,
+                             sizeof(kmid), &err) == -1) {
+        err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        goto fail;
+    }
+    /* Only what the request carried comes back (table 8.8.2.5-2 NOTE). */
+    out.has_et = up.has_et;
+    out.et = granted;
+    out.has_lbl = up.has_lbl;
+    out.lbl = up.lbl;
+    out.nlbl = up.nlbl;
+    out.assigned_kmid = rekey ? kmid : NULL;
+    if (m2msec_mafreg_update_encode(&out, 0, &resp->body, &err) == -1) {
+        goto fail;
+    }
+    resp->rsc = M2MSEC_RSC_UPDATED;
+    if (rekey && m2msec_key_check_value(a->km, kcv, &err) == 0) {
+        srv_log_event(SRV_LOG_NOTICE, "maf_client_rekeyed", "kmid", kmid, "keid", a->identity,
+                      "client_id", a->client_id, "reg_id", reg_id, "kcv", kcv, NULL);
+    }
+    if (up.has_et) {
+        (void)m2msec_timestamp_format(granted, ts);
+    } else {
+        m2msec_strlcpy(ts, "-", sizeof(ts));
+    }
+    srv_log_event(SRV_LOG_NOTICE, "maf_client_updated", "reg_id", reg_id, "kmid", kmid, "expires",
+                  ts, NULL);
+    m2msec_mafreg_rec_free(rec);
+    m2msec_mafreg_update_clear(&up);
+    return 0;
+fail:
+    m2msec_mafreg_rec_free(rec);
+    m2msec_mafreg_update_clear(&up);
+    return reply_error(resp, &err);
+}
+
+/* @spec TS-0003 8.8.2.6 MAF Client De-Registration: the record and its key registrations. */
+static int
+h_reg_delete(struct maf_worker *w, struct maf_conn *mc, const char *reg_id,
+             struct srv_response *resp)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_mafreg_rec *rec = NULL;
+    size_t nkeys = 0;
+    char n[24];
+    int rekey = 0;
+
+    if (reg_owned(w, mc->auth, reg_id, &rec, &rekey, &err) == -1) {
+        return reply_error(resp, &err);
+    }
+    m2msec_mafreg_rec_free(rec);
+    if (m2msec_maf_reg_delete(w->db, reg_id, m2msec_now(), &nkeys, &err) == -1) {
+        if (m2msec_error_code(&err) != M2MSEC_ERR_NOT_FOUND) {
+            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
+        }
+        return reply_error(resp, &err);
+    }
+    resp->rsc = M2MSEC_RSC_DELETED;
+    snprintf(n, sizeof(n), "%zu", nkeys);
+    srv_log_event(SRV_LOG_NOTICE, "maf_client_deregistered", "reg_id", reg_id, "client_id",
+                  mc->auth->client_id, "keys_erased", n, NULL);
+    return 0;
+}
+
 static int
 handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct srv_response *resp)
 {
@@ -731,6 +1049,20 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
                                       m2msec_http_method_name(req->method), req->target);
         }
         return h_keyreg(maf, c, segs[1], req, resp);
+    }
+    /* /maf/<regID>: Configuration Retrieval, Registration Update, De-Registration. */
+    if (n == 2) {
+        if (req->method == M2MSEC_HTTP_GET) {
+            return h_reg_config(maf, w, mc, segs[1], resp);
+        }
+        if (req->method == M2MSEC_HTTP_PUT) {
+            return h_reg_update(maf, w, mc, segs[1], req, resp);
+        }
+        if (req->method == M2MSEC_HTTP_DELETE) {
+            return h_reg_delete(w, mc, segs[1], resp);
+        }
+        return srv_response_error(resp, M2MSEC_RSC_OPERATION_NOT_ALLOWED, "%s is not allowed on %s",
+                                  m2msec_http_method_name(req->method), req->target);
     }
     if (n != 1) {
         return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such resource");
@@ -811,7 +1143,9 @@ mafd_cmd_serve(int argc, char **argv)
     struct m2msec_db *db = NULL;
     struct srv *s = NULL;
     const char *dir = NULL, *listen = NULL;
+    const char *port_s = NULL;
     char bound[128];
+    uint64_t port = 0;
     int c, rv = 1;
     struct srv_handlers h = {
         .arg = &maf,
@@ -874,6 +1208,11 @@ mafd_cmd_serve(int argc, char **argv)
     }
     srv_log_event(SRV_LOG_NOTICE, "listening", "addr", bound, "fqdn", maf.d.cfg.fqdn, "dir", dir,
                   NULL);
+    /* The port clients reach: the configuration retrieval names it (httpPort). */
+    port_s = strrchr(bound, ':');
+    if (port_s != NULL && m2msec_parse_u64(port_s + 1, strlen(port_s + 1), 65535, &port) == 0) {
+        maf.port = (unsigned)port;
+    }
     if (srv_run(s, &err) == -1) {
         mafd_fail("%s", m2msec_error_msg(&err));
         goto out;

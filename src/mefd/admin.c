@@ -658,7 +658,8 @@ mefd_cmd_enrolee(int argc, char **argv)
     }
     if (strcmp(argv[1], "remove") == 0) {
         return mefd_remove_cmd(argc - 1, argv + 1, "kpm-id", "enrolee",
-                               " (its Ke and registrations erased)", m2msec_mef_enrolee_remove);
+                               " (its Ke, registrations and key registrations erased)",
+                               m2msec_mef_enrolee_remove);
     }
     return mefd_fail("unknown enrolee command '%s' (add, list, show, remove)", argv[1]);
 }
@@ -669,18 +670,19 @@ mefd_cmd_sweep(int argc, char **argv)
     struct m2msec_error err = { 0 };
     struct mefd_dir d = { 0 };
     struct m2msec_db *db = NULL;
-    size_t erased = 0;
+    size_t erased = 0, nkeys = 0;
     int rv = 1;
 
     if (argc != 3 || strcmp(argv[1], "-d") != 0) {
         return mefd_fail("usage: mefd sweep -d DIR");
     }
     if (mefd_dir_open(argv[2], &d, &err) == -1 || (db = mefd_db_open(&d, &err)) == NULL ||
-        m2msec_mef_sweep(db, m2msec_now(), &erased, &err) == -1) {
+        m2msec_mef_sweep(db, m2msec_now(), &erased, &err) == -1 ||
+        mefd_keys_sweep(db, m2msec_now(), &nkeys, &err) == -1) {
         mefd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
-    printf("erased %zu expired records\n", erased);
+    printf("erased %zu expired records\n", erased + nkeys);
     rv = 0;
 out:
     m2msec_db_close(db);

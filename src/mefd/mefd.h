@@ -7,11 +7,13 @@
  * service: PPSK RSPF handshake, Enrolment Exchange, MEF Client Registration
  * procedures, sweeper; and the start of the target service), fetch.c (the
  * Enrolment Target service: fetchCredentials over certificate TLS), commit.c
- * (group commit of Enrolment Keys for serve.c).
+ * (group commit of Enrolment Keys for serve.c), keys.c (MEF Key Registration,
+ * Retrieval, Update and De-Registration on serve.c's sessions).
  */
 #ifndef MEFD_MEFD_H
 #define MEFD_MEFD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -101,6 +103,27 @@ void mefd_committer_free(struct mefd_committer *c);
 int mefd_ke_commit(struct mefd_committer *c, const char *kpm_id, const uint8_t rel[16],
                    const struct m2msec_secret *ke, int64_t created, int64_t expires,
                    struct m2msec_error *err);
+
+/*
+ * MEF Key Registration procedures (keys.c, TS-0003 8.3.5.2.7 - 8.3.5.2.10) on
+ * a PPSK session of serve.c. Everything here is borrowed from the session.
+ */
+struct mefd_key_session {
+    struct m2msec_db *db;        /* the worker's store */
+    struct m2msec_tls_conn *tls; /* for the exporter */
+    const char *fqdn;            /* this MEF; Key Identifier = <rel>@<fqdn> */
+    uint64_t lifetime_max_s;     /* policy cap on a key's expirationTime */
+    char *kpm_id;                /* the session's credential: owner of what it registers */
+    char *client_id;             /* its Enrolee-ID: Source MEF Client ID, and target identity */
+    int *kc_exported;            /* per session: the exporter-based key was registered */
+};
+/* 1 when segs (n of them, segs[0] = "mef") name a key resource. */
+int mefd_keys_route(char *const *segs, int n);
+/* Answer a request on a key resource (any status goes into resp). Returns 0. */
+int mefd_keys_handle(struct mefd_key_session *ks, char *const *segs, int n,
+                     const struct m2msec_http_msg *req, struct srv_response *resp);
+/* Erase expired key registrations (the sweeper and `mefd sweep`). */
+int mefd_keys_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2msec_error *err);
 
 /* `<what> remove -d DIR --<flag> ID` through fn (admin.c). Exit status. */
 int mefd_remove_cmd(int argc, char **argv, const char *flag, const char *what, const char *note,

@@ -1,5 +1,6 @@
 /*
- * mefd/serve.c - the MEF service: PPSK RSPF, Enrolment Exchange, MEF Client Registration.
+ * mefd/serve.c - the MEF service: PPSK RSPF, Enrolment Exchange, MEF Client Registration,
+ * and the routes of MEF Key Registration (keys.c).
  *
  * Per connection: the TLS layer has authenticated the Enrolee with
  * psk_identity = KpmID and psk = Kpm (looked up here, possibly blocking on the
@@ -97,6 +98,7 @@ struct mef_conn {
     struct m2msec_enrolee_rec *enrolee;
     char cred_id[M2MSEC_ID_MAX + 8];
     int exchange_started;
+    int kc_exported; /* keys.c: this session's exporter-based key is registered */
     struct m2msec_exchange x;
 };
 
@@ -633,6 +635,24 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
         if (n == 3 && req->method == M2MSEC_HTTP_POST) {
             return h_enrol_report(c, mc, segs[2], req, resp);
         }
+    } else if (mefd_keys_route(segs, n)) {
+        struct mefd_key_session ks = {
+            .db = w->db,
+            .tls = c->tls,
+            .fqdn = mef->d.cfg.fqdn,
+            .lifetime_max_s = mef->d.cfg.reg_lifetime_max_s,
+            .kpm_id = mc->kpm_id,
+            .client_id = mc->enrolee->enrolee_id,
+            .kc_exported = &mc->kc_exported,
+        };
+
+        /* The key registry is keyed by KpmID too: a removed credential acts no more. */
+        if (credential_revoked(w, mc)) {
+            c->close_after = 1;
+            return srv_response_error(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                                      "the credential of this session was revoked");
+        }
+        return mefd_keys_handle(&ks, segs, n, req, resp);
     } else if (strcmp(segs[1], M2MSEC_PATH_REG) == 0) {
         if (credential_revoked(w, mc)) {
             c->close_after = 1;
@@ -658,13 +678,16 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
                               m2msec_http_method_name(req->method), req->target);
 }
 
-/* Housekeeping: erase expired keys and registrations (TS-0003 10.7, SPEC-DIGEST 5 rule 3). */
+/*
+ * Housekeeping: erase expired keys, registrations and key registrations
+ * (TS-0003 10.7, SPEC-DIGEST 5 rule 3).
+ */
 static void
 tick(void *arg)
 {
     struct mef *mef = arg;
     struct m2msec_error err = { 0 };
-    size_t erased = 0;
+    size_t erased = 0, nkeys = 0;
     char n[24];
 
     if (mef->sweep_db == NULL) {
@@ -675,11 +698,13 @@ tick(void *arg)
             return;
         }
     }
-    if (m2msec_mef_sweep(mef->sweep_db, m2msec_now(), &erased, &err) == -1) {
+    if (m2msec_mef_sweep(mef->sweep_db, m2msec_now(), &erased, &err) == -1 ||
+        mefd_keys_sweep(mef->sweep_db, m2msec_now(), &nkeys, &err) == -1) {
         srv_log_event(SRV_LOG_ERR, "store_error", "op", "sweep", "error", m2msec_error_msg(&err),
                       NULL);
         return;
     }
+    erased += nkeys;
     if (erased > 0) {
         snprintf(n, sizeof(n), "%zu", erased);
         srv_log_event(SRV_LOG_NOTICE, "swept", "erased", n, NULL);

@@ -4,6 +4,10 @@
 # Target service), mafd and the m2msec CLI. mafd fetches Km from mefd during
 # the client's KeID handshake; both ends must hold the same Km (key check
 # values); the KmID then authenticates later sessions, across a mafd restart.
+# Acceptance-3 cross-check (section 6): a second device enrolled by `openssl
+# s_client` (its own exporter), Km computed by python from the exported bytes
+# (TS-0003 10.3.7), and openssl registering with that KeID/Km: mafd's Km must be
+# the independent computation (2001, and the same key check value).
 . "${M2MSEC_TESTLIB:-$(dirname "$0")/../lib}/itest.sh"
 
 MAFD="$BIN/mafd"
@@ -14,6 +18,7 @@ mefd_init "$MEF" mef.test.example --dev-pki --target-listen 127.0.0.1:0
 "$MEFD" target add -d "$MEF" --id maf.test.example --cert-fqdn maf.test.example --suid 21 >/dev/null
 add_enrolee "$MEF" dev-1 /cse-dev1 3600 --target maf.test.example
 add_enrolee "$MEF" dev-2 /cse-dev2 3600
+add_enrolee "$MEF" dev-3 /cse-dev3 3600 --target maf.test.example
 mefd_start "$MEF"
 [ -n "$TGT_ADDR" ] || fail "no Enrolment Target service address"
 
@@ -139,7 +144,52 @@ kmid2=$(json_get "$T/r6.json" 'j["kmid"]')
 [ "$(json_get "$T/clients2.json" 'len(j)')" = 1 ] && [ "$(json_get "$T/clients2.json" 'j[0]["keid"]')" = "$keid1b" ] \
     || fail "previous client not replaced: $(cat "$T/clients2.json")"
 ok "after re-enrolment the new KeID gets a new KmID and replaces the previous client"
-if grep -q "$kmhex" "$MAF/mafd.log" "$MEF/mefd.log"; then fail "a key was logged"; fi
+
+# --- 6. Acceptance-3 cross-check: independent enrolee (openssl), independent Km (python)
+http_req POST /mef/enrolment 10-dev-3 '{"certEnrolmentInd":false,"mafEnrolmentInd":true,"remoteMgmtInd":true}' \
+    >"$T/enr3.http"
+s_client_psk dev-3 "$(cat "$T/dev-3.kpm")" -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
+    <"$T/enr3.http" >"$T/enr3.out" || true
+mat=$(grep -A3 "Keying material exporter" "$T/enr3.out" | grep "Keying material:" | sed 's/.*Keying material: *//' | tr -d ' \r')
+[ "${#mat}" = 96 ] || fail "openssl exported no 48 bytes: $(head -c 1500 "$T/enr3.out")"
+keid3=$(python3 -c 'import json,sys; t=open(sys.argv[1],errors="replace",newline="").read(); i=t.index("\r\n\r\n{")+4; print(json.JSONDecoder().raw_decode(t[i:])[0]["keID"])' "$T/enr3.out")
+[ "$keid3" = "$(echo "${mat:0:32}" | tr 'A-F' 'a-f')@mef.test.example" ] || fail "KeID $keid3 is not hex(exported[0:16])"
+# Km = HMAC-SHA-256(Ke, label || "21" || MAF-FQDN), Ke = exported[16:48] (the construction of
+# tests/vectors/gen_ts0003_kdf.py); kcv = first 8 bytes of HMAC-SHA-256(Km, "m2msec key check value").
+read -r km3 kcv3 < <(python3 - "$mat" <<'PY'
+import hashlib, hmac, sys
+ke = bytes.fromhex(sys.argv[1])[16:48]
+km = hmac.new(ke, b"oneM2M Enrolment Key to Usage-Constrained Symmetric Key derivation" + b"21"
+              + "maf.test.example".encode("utf-8"), hashlib.sha256).digest()
+print(km.hex(), hmac.new(km, b"m2msec key check value", hashlib.sha256).hexdigest()[:16])
+PY
+)
+[ "${#km3}" = 64 ] || fail "python computed no Km"
+nf=$(grep -c "event=credential_fetched target=maf.test.example" "$MEF/mefd.log")
+body='{"mafFQDN":"maf.test.example","et":"20990101T000000","adminFQDN":"admin.test.example"}'
+printf 'POST /maf HTTP/1.1\r\nHost: maf.test.example\r\nX-M2M-Origin: /cse-dev3\r\nX-M2M-RI: a3\r\nX-M2M-RVI: 3\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "${#body}" "$body" |
+    timeout 20 openssl s_client -connect "$MAF_ADDR" -tls1_2 -psk_identity "$keid3" -psk "$km3" \
+        -servername maf.test.example -ign_eof >"$T/a3.out" 2>&1 || true
+grep -aq "X-M2M-RSC: 2001" "$T/a3.out" || fail "openssl with python's Km: $(head -c 1500 "$T/a3.out")"
+grep -aq '"assignedSymmKeyID":"[0-9a-f]\{32\}@maf.test.example"' "$T/a3.out" || fail "no KmID: $(head -c 1500 "$T/a3.out")"
+[ "$(grep -c "event=credential_fetched target=maf.test.example keid=$keid3 suid=21 kcv=$kcv3" "$MEF/mefd.log")" = 1 ] \
+    && [ "$(grep -c "event=credential_fetched target=maf.test.example" "$MEF/mefd.log")" = $((nf + 1)) ] \
+    || fail "mefd did not hand mafd python's Km for $keid3 exactly once"
+"$MAFD" client list -d "$MAF" --json >"$T/clients3.json"
+[ "$(json_get "$T/clients3.json" "[c['kcv'] for c in j if c['keid']=='$keid3']")" = "[\"$kcv3\"]" ] \
+    || fail "mafd's Km for $keid3 is not python's (kcv $kcv3): $(cat "$T/clients3.json")"
+ok "acceptance-3: openssl-enrolled KeID + python's 10.3.7 Km -> mafd 2001; mafd's kcv = python's ($kcv3)"
+# A wrong Km for the same (now held) KeID is refused, without a fetch.
+bad=$(python3 -c 'import sys; k=bytearray.fromhex(sys.argv[1]); k[0]^=1; print(k.hex())' "$km3")
+out=$(printf '' | timeout 20 openssl s_client -connect "$MAF_ADDR" -tls1_2 -psk_identity "$keid3" -psk "$bad" \
+    -servername maf.test.example -ign_eof 2>&1 || true)
+echo "$out" | grep -aq "bad record mac" || fail "KeID with a wrong Km not refused: $out"
+[ "$(grep -c "event=credential_fetched target=maf.test.example" "$MEF/mefd.log")" = $((nf + 1)) ] \
+    || fail "mafd fetched again for a KeID whose Km it holds"
+ok "the same KeID with a Km off by one bit -> handshake refused (bad record mac), no new fetch"
+for k in "$kmhex" "$km3"; do
+    if grep -q "$k" "$MAF/mafd.log" "$MEF/mefd.log"; then fail "a key was logged"; fi
+done
 mafd_stop
 mefd_stop
 done_tests

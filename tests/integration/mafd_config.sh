@@ -122,7 +122,7 @@ expect_rc 0 listj.out "$MAFD" client list -d "$MAF" --json
 [ "$(json_get "$T/listj.out" 'len(j)')" = 0 ] || fail "client list --json is not an empty array"
 ok "client list on an empty store: nothing; --json: []"
 expect_rc 1 listu.out "$MAFD" client show -d "$MAF"
-expect_msg listu.out "^mafd: usage: mafd client list"
+expect_msg listu.out "^mafd: usage: mafd client add\|remove\|list"
 expect_rc 1 listn.out "$MAFD" client list -d "$T/no-such-dir"
 expect_msg listn.out "^mafd: .*no-such-dir/mafd.conf"
 ok "client with an unknown subcommand or a missing directory: exit 1"
@@ -240,9 +240,63 @@ chmod 0600 "$T/k4/kek.hex"
 serve_ok "$T/k4"
 ok "the same copy with kek.hex 0600 is accepted"
 
+# --- 4b. client add / remove (pre-provisioned Km, TS-0003 8.8.3.1): each refused input
+# beside the accepted one; nothing is stored by a refused add
+REL=00112233445566778899aabbccddeeff
+python3 -c 'print("ab" * 32)' >"$T/km.hex"
+KMHEX=$(cat "$T/km.hex")
+add() { "$MAFD" client add -d "$MAF" "$@"; }
+expect_rc 1 a1.out add --kmid "$REL" --km "$KMHEX"
+expect_msg a1.out "^mafd: usage: mafd client add"
+expect_rc 1 a2.out add --kmid "$REL" --km "$KMHEX" --km-file "$T/km.hex" --client-id /cse-p
+expect_msg a2.out "^mafd: usage: mafd client add"
+expect_rc 1 a3.out add --kmid "${REL:1}" --km "$KMHEX" --client-id /cse-p
+expect_msg a3.out "relative KmID must be 32 hex digits"
+expect_rc 1 a4.out add --kmid "$REL@other.test.example" --km "$KMHEX" --client-id /cse-p
+expect_msg a4.out "not <relative KmID>@maf.test.example"
+expect_rc 1 a5.out add --kmid "$REL" --km "${KMHEX:2}" --client-id /cse-p
+expect_msg a5.out "Km must be 32 bytes"
+expect_rc 1 a6.out add --kmid "$REL" --km "zz${KMHEX:2}" --client-id /cse-p
+expect_msg a6.out "^mafd: Km:"
+expect_rc 1 a7.out add --kmid "$REL" --km "$KMHEX" --client-id "not an id"
+expect_msg a7.out "--client-id 'not an id': not a CSE-ID or AE-ID"
+expect_rc 1 a8.out add --kmid "$REL" --km "$KMHEX" --client-id /cse-p --target "/cse-b,,/cse-c"
+expect_msg a8.out "empty id"
+expect_rc 1 a9.out add --kmid "$REL" --km "$KMHEX" --client-id /cse-p --target "bad id"
+expect_msg a9.out "not a CSE-ID or AE-ID"
+expect_rc 1 a10.out add --kmid "$REL" --km "$KMHEX" --client-id /cse-p --expiry -1
+expect_msg a10.out "--expiry '-1': seconds"
+[ "$(sqlite_count "$MAF/maf.db" "SELECT count(*) FROM maf_client")" = 0 ] || fail "a refused add stored a client"
+ok "client add refuses: missing --client-id, two Km sources, a short KmID, a KmID of another MAF, a short or non-hex Km, a bad client id, an empty or malformed target, a negative expiry"
+expect_rc 0 a11.out add --kmid "$(echo "$REL" | tr a-f A-F)" --km-file "$T/km.hex" --client-id /cse-p \
+    --target /cse-b,Cae-x --target /cse-c
+expect_msg a11.out "^added $REL@maf.test.example client-id=/cse-p suid=11 kcv=[0-9a-f]{16}$"
+"$MAFD" client list -d "$MAF" --json >"$T/plist.json" || fail "client list"
+[ "$(json_get "$T/plist.json" 'j[0]["kmid"]')" = "$REL@maf.test.example" ] || fail "list: $(cat "$T/plist.json")"
+[ "$(json_get "$T/plist.json" 'j[0]["suid"]')" = 11 ] || fail "suid: $(cat "$T/plist.json")"
+[ "$(json_get "$T/plist.json" 'j[0]["keid"] is None')" = true ] || fail "keid: $(cat "$T/plist.json")"
+[ "$(json_get "$T/plist.json" 'j[0]["expires"]')" = never ] || fail "expiry: $(cat "$T/plist.json")"
+[ "$(json_get "$T/plist.json" '",".join(j[0]["targets"])')" = "/cse-b,Cae-x,/cse-c" ] || fail "targets: $(cat "$T/plist.json")"
+kcv_py=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(bytes.fromhex(sys.argv[1]), b"m2msec key check value", hashlib.sha256).hexdigest()[:16])' "$KMHEX")
+[ "$(json_get "$T/plist.json" 'j[0]["kcv"]')" = "$kcv_py" ] || fail "kcv: $(cat "$T/plist.json") vs $kcv_py"
+ok "client add: uppercase KmID stored lowercase, SUID 11, no KeID, no expiry, targets kept, Km's kcv"
+expect_rc 1 a12.out add --kmid "$REL" --km "$KMHEX" --client-id /cse-q
+expect_msg a12.out "exists"
+expect_rc 1 a13.out add --kmid "ffeeddccbbaa99887766554433221100" --km "$KMHEX" --client-id /cse-p
+expect_msg a13.out "exists"
+ok "client add of a taken KmID or client id: exit 1"
+expect_rc 1 r1.out "$MAFD" client remove -d "$MAF"
+expect_msg r1.out "^mafd: usage: mafd client remove"
+expect_rc 0 r2.out "$MAFD" client remove -d "$MAF" --kmid "$REL@maf.test.example"
+expect_msg r2.out "^removed $REL@maf.test.example$"
+expect_rc 1 r3.out "$MAFD" client remove -d "$MAF" --kmid "$REL"
+expect_msg r3.out "no MAF client $REL"
+[ "$("$MAFD" client list -d "$MAF" --json)" = "[]" ] || fail "client left after remove"
+ok "client remove: usage without --kmid; removes by full KmID; a second remove: exit 1"
+
 # --- 5. usage
 expect_rc 0 help.out "$MAFD" --help
-for cmd in init serve 'client list' sweep help; do
+for cmd in init serve 'client list' 'client add' 'client remove' sweep help; do
     grep -Eq "^  $cmd( |$)" "$T/help.out" || fail "--help does not name '$cmd': $(cat "$T/help.out")"
 done
 expect_rc 0 help2.out "$MAFD" help

@@ -264,7 +264,7 @@ test_open_creates_0600_wal(void **state)
     umask(old);
     assert_int_equal(stat(fx->path, &stb), 0);
     assert_int_equal(stb.st_mode & 0777, 0600);
-    assert_int_equal(m2msec_db_schema_version(db), 2);
+    assert_int_equal(m2msec_db_schema_version(db), 3);
     assert_int_equal(
             query(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
     assert_int_equal(query(db, "PRAGMA synchronous"), 2); /* FULL */
@@ -347,7 +347,7 @@ test_reopen_keeps_data(void **state)
 
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    assert_int_equal(m2msec_db_schema_version(db), 2);
+    assert_int_equal(m2msec_db_schema_version(db), 3);
     assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
     assert_true(m2msec_secret_equal(r->kpm, kpm));
     m2msec_enrolee_rec_free(r);
@@ -390,10 +390,10 @@ test_future_version_refused(void **state)
     struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
 
     /* The version this code knows reopens; one more is refused. */
-    exec(db, "PRAGMA user_version = 2");
+    exec(db, "PRAGMA user_version = 3");
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    exec(db, "PRAGMA user_version = 3");
+    exec(db, "PRAGMA user_version = 4");
     m2msec_db_close(db);
     assert_null(m2msec_db_open(fx->path, M2MSEC_SCHEMA_MEF, fx->kek, &err));
     assert_int_equal(err.code, M2MSEC_ERR_STORE);
@@ -1535,17 +1535,18 @@ test_migration_from_v1(void **state)
     struct m2msec_enrolee_rec *r = NULL;
     struct m2msec_target_rec in;
 
-    assert_int_equal(m2msec_db_schema_version(db), 2);
+    assert_int_equal(m2msec_db_schema_version(db), 3);
     assert_int_equal(query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                                " AND name = 'target'"),
                      1);
     kpm = add_enrolee(db, "kpm-a", NULL, 0);
     /* Back to what milestone 1 wrote. */
-    exec(db, "DROP TABLE target; PRAGMA user_version = 1");
+    exec(db, "DROP TABLE keyreg_label; DROP TABLE keyreg_target; DROP TABLE keyreg;"
+             " DROP TABLE target; PRAGMA user_version = 1");
     m2msec_db_close(db);
 
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    assert_int_equal(m2msec_db_schema_version(db), 2);
+    assert_int_equal(m2msec_db_schema_version(db), 3);
     assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
     assert_true(m2msec_secret_equal(r->kpm, kpm));
     make_target(&in, "maf.example.com", "maf.example.com", "21");

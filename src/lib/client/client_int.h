@@ -72,6 +72,7 @@ struct m2msec_maf_reg {
     int64_t expires;
     int64_t km_expires;
     int km_assigned;
+    char *config_json; /* m2msec_client_maf_config only */
 };
 
 struct m2msec_state {
@@ -115,5 +116,37 @@ void client_step(struct m2msec_client *c, const char *step, const char *fmt, ...
         M2MSEC_PRINTF(3, 4);
 /* Open (creating on first use) the device state store in the configured directory. */
 struct m2msec_db *client_state_open(const char *dir, int create, struct m2msec_error *err);
+
+struct m2msec_keyreg_get_resp;
+/*
+ * MEF Key Retrieval (TS-0003 8.3.5.2.8) of key_id ("<RelativeKeyID>@<MEF-FQDN>"
+ * of the configured MEF) on a PPSK session (client/mefkey.c). *rs receives
+ * the decoded response with the Key Value, its et in the future; the caller
+ * clears it with m2msec_keyreg_get_resp_clear. For an Entity B resolving a
+ * Key Identifier of its MEF.
+ */
+int client_mef_key_retrieve(struct m2msec_client *c, const char *key_id,
+                            struct m2msec_keyreg_get_resp *rs, struct m2msec_error *err);
+
+/*
+ * Entity A / Entity B (client/connect.c, client/resolver.c, client/cse.c).
+ */
+struct m2msec_mafkey_get_resp;
+/*
+ * MAF Key Retrieval (TS-0003 8.8.2.8) of key_id on a KmID session with the
+ * configured MAF (client/maf.c). *rs receives the decoded response with the
+ * Key Value; the caller clears it with m2msec_mafkey_get_resp_clear.
+ */
+int client_maf_key_retrieve(struct m2msec_client *c, const char *key_id,
+                            struct m2msec_mafkey_get_resp *rs, struct m2msec_error *err);
+/*
+ * One "event=<name> key=value..." line to the resolver's event callback, if
+ * any: (const char *key, const char *value) pairs ending with NULL. Values
+ * come from the network: they are quoted and escaped unless plain tokens. A
+ * NULL value is written as "-". Never pass key material.
+ */
+void resolver_event(struct m2msec_resolver *r, const char *event, ...) __attribute__((sentinel));
+/* Borrowed own CSE-ID of Entity B (m2msec_resolver_set_cse_id), or NULL. */
+const char *resolver_cse_id(const struct m2msec_resolver *r);
 
 #endif

@@ -7,7 +7,12 @@
  * stored with Km (sealed) in the device state. While that enrolment is
  * current, later sessions use psk_identity = KmID and originator = the
  * Credential-ID "11-<KmID>" (10.4). Key Registration (8.8.2.7) and Key
- * Retrieval (8.8.2.8) run on such a KmID session.
+ * Retrieval (8.8.2.8) run on such a KmID session. A pre-provisioned KmID/Km
+ * (8.8.3.1, SUID 11; m2msec_client_maf_set_km) is stored the same way and
+ * needs no enrolment. Configuration Retrieval, Registration Update and
+ * De-Registration (8.8.2.4 - 8.8.2.6) act on the stored registration by
+ * default; after re-enrolment an update runs on a KeID session and stores
+ * the new KmID the MAF assigns with the new Km (re-keying, keeping regID).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -115,13 +120,21 @@ m2msec_maf_reg_free(struct m2msec_maf_reg *r)
     m2msec_free(r->client_id);
     m2msec_free(r->admin_fqdn);
     m2msec_free(r->kmid);
+    m2msec_free(r->config_json);
     m2msec_free(r);
+}
+
+M2MSEC_API const char *
+m2msec_maf_reg_config_json(const struct m2msec_maf_reg *r)
+{
+    return r->config_json;
 }
 
 /* What the session authenticates with: the stored KmID/Km, or the KeID and a derived Km. */
 struct maf_cred {
-    struct m2msec_enrolment_rec *enr; /* with Ke */
+    struct m2msec_enrolment_rec *enr; /* with Ke; NULL with a pre-provisioned Km */
     struct m2msec_dev_maf_rec *km;    /* stored KmID/Km, NULL: first contact */
+    struct m2msec_dev_maf_rec *prev;  /* first contact after re-enrolment: the old record */
     struct m2msec_secret *derived;    /* first contact: Km from Ke */
 };
 
@@ -130,8 +143,19 @@ maf_cred_clear(struct maf_cred *k)
 {
     m2msec_enrolment_rec_free(k->enr);
     m2msec_dev_maf_rec_free(k->km);
+    m2msec_dev_maf_rec_free(k->prev);
     m2msec_secret_free(k->derived);
     memset(k, 0, sizeof(*k));
+}
+
+/* The MAF Client ID this device expects in responses (Source MAF Client ID). */
+static const char *
+maf_cred_client_id(const struct maf_cred *k)
+{
+    if (k->km != NULL && k->km->client_id != NULL) {
+        return k->km->client_id;
+    }
+    return k->enr != NULL ? k->enr->enrolee_id : NULL;
 }
 
 static int
@@ -140,6 +164,16 @@ maf_cred_load(struct m2msec_client *c, struct maf_cred *k, struct m2msec_error *
     const char *fqdn = c->cfg->maf_fqdn;
     int64_t now = m2msec_now();
 
+    if (m2msec_dev_maf_get(c->db, fqdn, now, 1, &k->km, err) == -1) {
+        if (m2msec_error_code(err) != M2MSEC_ERR_NOT_FOUND) {
+            return -1;
+        }
+        m2msec_error_clear(err);
+    }
+    /* @spec TS-0003 8.8.3.1: a pre-provisioned Km does not depend on an enrolment. */
+    if (k->km != NULL && k->km->suid == M2MSEC_MAF_SUID_PREPROV) {
+        return 0;
+    }
     if (m2msec_dev_enrolment_get(c->db, 1, &k->enr, err) == -1) {
         if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
             m2msec_error_wrap(err, "enrol before registering with a MAF");
@@ -149,15 +183,11 @@ maf_cred_load(struct m2msec_client *c, struct maf_cred *k, struct m2msec_error *
     if (k->enr->expires <= now) {
         return m2msec_error_setx(err, M2MSEC_ERR_EXPIRED, "Ke %s expired", k->enr->keid);
     }
-    if (m2msec_dev_maf_get(c->db, fqdn, now, 1, &k->km, err) == -1) {
-        if (m2msec_error_code(err) != M2MSEC_ERR_NOT_FOUND) {
-            return -1;
-        }
-        m2msec_error_clear(err);
-    }
-    /* A KmID from an earlier enrolment is left behind: re-enrolment re-keys the MAF too. */
+    /* A KmID from an earlier enrolment is left behind: re-enrolment re-keys the MAF too.
+     * Its registration is kept aside: a Registration Update on the KeID session moves it
+     * to the new Km. */
     if (k->km != NULL && strcmp(k->km->keid, k->enr->keid) != 0 /* public */) {
-        m2msec_dev_maf_rec_free(k->km);
+        k->prev = k->km;
         k->km = NULL;
     }
     if (k->km != NULL) {
@@ -257,6 +287,7 @@ do_register(struct m2msec_client *c, const char *admin_fqdn, struct m2msec_maf_r
     char admin[M2MSEC_FQDN_MAX + 1];
     char fqdn[M2MSEC_FQDN_MAX + 1];
     int64_t now = m2msec_now();
+    int64_t km_exp;
     int rv = -1;
 
     m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
@@ -283,7 +314,8 @@ do_register(struct m2msec_client *c, const char *admin_fqdn, struct m2msec_maf_r
     rq.maf_fqdn = fqdn;
     rq.admin_fqdn = admin;
     /* Proposed; the MAF caps it at the Km expiry. */
-    rq.et = now + MAF_DEFAULT_ET < k.enr->expires ? now + MAF_DEFAULT_ET : k.enr->expires;
+    km_exp = k.km != NULL ? k.km->expires : k.enr->expires;
+    rq.et = now + MAF_DEFAULT_ET < km_exp ? now + MAF_DEFAULT_ET : km_exp;
     if (m2msec_mafreg_req_encode(&rq, &body, err) == -1 ||
         client_roundtrip(&s, M2MSEC_HTTP_POST, MAF_TARGET, &body, M2MSEC_RSC_CREATED, &resp, err) ==
                 -1 ||
@@ -297,10 +329,21 @@ do_register(struct m2msec_client *c, const char *admin_fqdn, struct m2msec_maf_r
         keep.maf_fqdn = fqdn;
         keep.kmid = rs.assigned_kmid;
         keep.keid = k.enr->keid;
+        keep.client_id = rs.client_id;
         keep.reg_id = rs.reg_id;
         keep.admin_fqdn = rs.admin_fqdn;
         keep.expires = k.enr->expires;
         keep.km = k.derived;
+        if (m2msec_dev_maf_put(c->db, &keep, err) == -1) {
+            goto out;
+        }
+    } else if (k.km->reg_id == NULL) {
+        /* No registration stored (a pre-provisioned Km, or after de-registration): this
+         * one becomes the device's registration for its key registrations. */
+        keep = *k.km;
+        keep.client_id = rs.client_id;
+        keep.reg_id = rs.reg_id;
+        keep.admin_fqdn = rs.admin_fqdn;
         if (m2msec_dev_maf_put(c->db, &keep, err) == -1) {
             goto out;
         }
@@ -447,9 +490,10 @@ static int
 keyreg_verify(const struct maf_cred *k, const struct m2msec_mafkey_req *rq,
               const struct m2msec_mafkey_resp *rs, struct m2msec_error *err)
 {
+    const char *self = maf_cred_client_id(k);
     size_t i;
 
-    if (rs->et <= m2msec_now() || strcmp(rs->source_id, k->enr->enrolee_id) != 0 /* public */ ||
+    if (rs->et <= m2msec_now() || self == NULL || strcmp(rs->source_id, self) != 0 /* public */ ||
         !m2msec_fqdn_equal(rs->admin_fqdn, rq->admin_fqdn) || rs->suid != rq->suid ||
         rs->ntargets != rq->ntargets) {
         return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
@@ -573,6 +617,7 @@ do_keyreg(struct m2msec_client *c, const char *const *target_ids, size_t ntarget
     /* @spec TS-0003 8.8.2.7: the source stores Kc under the Key Identifier. */
     keep.key_id = keyid;
     keep.maf_fqdn = fqdn;
+    keep.reg_id = k.km->reg_id;
     keep.target = targets[0];
     keep.suid = suid;
     keep.expires = rs.et;
@@ -620,18 +665,24 @@ m2msec_client_maf_keyreg(struct m2msec_client *c, const char *target_id, unsigne
     return m2msec_client_maf_keyreg_ex(c, target_id != NULL ? t : NULL, 1, suid, 0, out);
 }
 
-static int
-do_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **out,
-          struct m2msec_error *err)
+/*
+ * MAF Key Retrieval (8.8.2.8) of key_id on a KmID session with the configured
+ * MAF; *rs gets the decoded response, Key Value included (the caller clears
+ * it). Shared by m2msec_client_maf_keyget and Entity B's PSK resolver
+ * (client/resolver.c), which is itself a registered MAF client.
+ */
+int
+client_maf_key_retrieve(struct m2msec_client *c, const char *key_id,
+                        struct m2msec_mafkey_get_resp *rs, struct m2msec_error *err)
 {
     struct maf_cred k = { 0 };
     struct client_session s = { 0 };
-    struct m2msec_mafkey_get_resp rs = { 0 };
     struct m2msec_http_msg *resp = NULL;
     struct m2msec_keyref ref;
     char target[M2MSEC_KEYREF_MAX + 16];
     int rv = -1;
 
+    memset(rs, 0, sizeof(*rs));
     if (key_id == NULL || m2msec_keyref_parse(key_id, &ref, err) == -1 ||
         !m2msec_mafkey_rel_valid(ref.rel)) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
@@ -649,11 +700,32 @@ do_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **o
     }
     client_step(c, "key_retrieval", "%s", key_id);
     if (client_roundtrip(&s, M2MSEC_HTTP_GET, target, NULL, M2MSEC_RSC_OK, &resp, err) == -1 ||
-        m2msec_mafkey_get_resp_decode(resp->body.data, resp->body.len, &rs, err) == -1) {
+        m2msec_mafkey_get_resp_decode(resp->body.data, resp->body.len, rs, err) == -1) {
         goto out;
     }
-    if (rs.et <= m2msec_now()) {
+    if (rs->et <= m2msec_now()) {
         m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "MAF returned an expired key");
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1) {
+        m2msec_mafkey_get_resp_clear(rs);
+    }
+    m2msec_http_msg_free(resp);
+    client_session_close(&s);
+    maf_cred_clear(&k);
+    return rv;
+}
+
+static int
+do_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **out,
+          struct m2msec_error *err)
+{
+    struct m2msec_mafkey_get_resp rs = { 0 };
+    int rv = -1;
+
+    if (client_maf_key_retrieve(c, key_id, &rs, err) == -1) {
         goto out;
     }
     *out = maf_key_new(key_id, rs.source_id, rs.suid, rs.et, rs.key_value, err);
@@ -663,9 +735,6 @@ do_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **o
     rv = 0;
 out:
     m2msec_mafkey_get_resp_clear(&rs);
-    m2msec_http_msg_free(resp);
-    client_session_close(&s);
-    maf_cred_clear(&k);
     return rv;
 }
 
@@ -678,4 +747,404 @@ m2msec_client_maf_keyget(struct m2msec_client *c, const char *key_id, struct m2m
         return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
     }
     return do_keyget(c, key_id, out, &c->err);
+}
+
+/*
+ * Pre-provisioned KmID/Km (TS-0003 8.8.3.1, SUID 11), device side.
+ */
+
+/* The state store of a configured client with a MAF, opened (and created) on first use. */
+static int
+maf_state(struct m2msec_client *c, int create, struct m2msec_error *err)
+{
+    if (c->cfg->maf == NULL || c->cfg->maf_fqdn == NULL || c->cfg->state_dir == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "MAF address and state directory must be configured");
+    }
+    if (c->db == NULL) {
+        c->db = client_state_open(c->cfg->state_dir, create, err);
+        if (c->db == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+do_set_km(struct m2msec_client *c, const char *kmid, struct m2msec_secret *km,
+          struct m2msec_error *err)
+{
+    struct m2msec_dev_maf_rec *old = NULL;
+    struct m2msec_dev_maf_rec keep = { 0 };
+    struct m2msec_keyref ref;
+    char fqdn[M2MSEC_FQDN_MAX + 1];
+    char full[M2MSEC_KEYREF_MAX];
+    int rv = -1;
+
+    if (kmid == NULL || m2msec_keyref_parse(kmid, &ref, err) == -1 ||
+        !m2msec_fqdn_equal(ref.fqdn, c->cfg->maf_fqdn != NULL ? c->cfg->maf_fqdn : "")) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "KmID must be <relative KmID>@<the configured MAF's FQDN>");
+        goto out;
+    }
+    if (m2msec_secret_len(km) != 32) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "Km must be 32 bytes");
+        goto out;
+    }
+    if (maf_state(c, 1, err) == -1 ||
+        m2msec_keyref_format(ref.rel, c->cfg->maf_fqdn, full, sizeof(full), err) == -1) {
+        goto out;
+    }
+    m2msec_strlcpy(fqdn, c->cfg->maf_fqdn, sizeof(fqdn));
+    if (m2msec_dev_maf_get(c->db, fqdn, m2msec_now(), 1, &old, err) == -1) {
+        if (m2msec_error_code(err) != M2MSEC_ERR_NOT_FOUND) {
+            goto out;
+        }
+        m2msec_error_clear(err);
+    }
+    keep.maf_fqdn = fqdn;
+    keep.kmid = full;
+    keep.suid = M2MSEC_MAF_SUID_PREPROV;
+    keep.expires = M2MSEC_MAF_NO_EXPIRY;
+    keep.km = km;
+    /* The same KmID and Km again: keep the registration made with them. */
+    if (old != NULL && old->suid == M2MSEC_MAF_SUID_PREPROV &&
+        strcmp(old->kmid, full) == 0 /* public */ && m2msec_secret_equal(old->km, km)) {
+        keep.client_id = old->client_id;
+        keep.reg_id = old->reg_id;
+        keep.admin_fqdn = old->admin_fqdn;
+    }
+    if (m2msec_dev_maf_put(c->db, &keep, err) == -1) {
+        goto out;
+    }
+    client_step(c, "km", "pre-provisioned KmID %s stored for MAF %s", full, fqdn);
+    rv = 0;
+out:
+    m2msec_dev_maf_rec_free(old);
+    return rv;
+}
+
+M2MSEC_API int
+m2msec_client_maf_set_km(struct m2msec_client *c, const char *kmid, const uint8_t *key,
+                         size_t key_len)
+{
+    struct m2msec_secret *km = NULL;
+    int rv;
+
+    m2msec_error_clear(&c->err);
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    if (key == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT, "Km missing");
+    }
+    km = m2msec_secret_from(key, key_len, &c->err);
+    if (km == NULL) {
+        return -1;
+    }
+    rv = do_set_km(c, kmid, km, &c->err);
+    m2msec_secret_free(km);
+    return rv;
+}
+
+M2MSEC_API int
+m2msec_client_maf_set_km_file(struct m2msec_client *c, const char *kmid, const char *path)
+{
+    struct m2msec_secret *km = NULL;
+    int rv;
+
+    m2msec_error_clear(&c->err);
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    if (path == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT, "Km file missing");
+    }
+    km = m2msec_secret_load_hex_file(path, &c->err);
+    if (km == NULL) {
+        return -1;
+    }
+    rv = do_set_km(c, kmid, km, &c->err);
+    m2msec_secret_free(km);
+    return rv;
+}
+
+/*
+ * MAF Client Configuration Retrieval, Registration Update and De-Registration
+ * (TS-0003 8.8.2.4 - 8.8.2.6), device side.
+ */
+
+/* The session for a lifecycle procedure and the registration it names (default: the stored). */
+static int
+maf_life_session(struct m2msec_client *c, const char *reg_id, struct maf_cred *k,
+                 struct client_session *s, char target[96], const char **rid,
+                 struct m2msec_error *err)
+{
+    const struct m2msec_dev_maf_rec *stored = NULL;
+
+    if (maf_state(c, 0, err) == -1 || maf_cred_load(c, k, err) == -1) {
+        return -1;
+    }
+    stored = k->km != NULL ? k->km : k->prev;
+    *rid = reg_id != NULL ? reg_id : (stored != NULL ? stored->reg_id : NULL);
+    if (*rid == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "no MAF registration stored for %s: give the registration id",
+                                 c->cfg->maf_fqdn);
+    }
+    if ((*rid)[0] == '\0' || strlen(*rid) > 64 ||
+        strspn(*rid, "0123456789abcdefABCDEF") != strlen(*rid)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "invalid registration id");
+    }
+    (void)snprintf(target, 96, "%s/%s", MAF_TARGET, *rid);
+    return maf_session_open(c, k, s, err);
+}
+
+/* A result object: id, the stored registration's fields when it is that one. */
+static struct m2msec_maf_reg *
+maf_reg_new(const struct maf_cred *k, const char *reg_id, const char *kmid,
+            struct m2msec_error *err)
+{
+    const struct m2msec_dev_maf_rec *stored = k->km != NULL ? k->km : k->prev;
+    struct m2msec_maf_reg *r = m2msec_calloc(1, sizeof(*r));
+    int same = stored != NULL && stored->reg_id != NULL &&
+               strcmp(stored->reg_id, reg_id) == 0 /* public */;
+
+    if (r == NULL || (r->reg_id = m2msec_strdup(reg_id)) == NULL ||
+        (kmid != NULL && (r->kmid = m2msec_strdup(kmid)) == NULL) ||
+        (same && stored->admin_fqdn != NULL &&
+         (r->admin_fqdn = m2msec_strdup(stored->admin_fqdn)) == NULL) ||
+        (maf_cred_client_id(k) != NULL &&
+         (r->client_id = m2msec_strdup(maf_cred_client_id(k))) == NULL)) {
+        m2msec_maf_reg_free(r);
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return r;
+}
+
+static int
+do_config(struct m2msec_client *c, const char *reg_id, struct m2msec_maf_reg **out,
+          struct m2msec_error *err)
+{
+    struct maf_cred k = { 0 };
+    struct client_session s = { 0 };
+    struct m2msec_mafreg_cfg cfg = { 0 };
+    struct m2msec_http_msg *resp = NULL;
+    struct m2msec_maf_reg *r = NULL;
+    const char *rid = NULL;
+    char target[96];
+    int rv = -1;
+
+    if (maf_life_session(c, reg_id, &k, &s, target, &rid, err) == -1) {
+        goto out;
+    }
+    client_step(c, "config", "MAF client configuration of %s", rid);
+    if (client_roundtrip(&s, M2MSEC_HTTP_GET, target, NULL, M2MSEC_RSC_OK, &resp, err) == -1 ||
+        m2msec_mafreg_cfg_decode(resp->body.data, resp->body.len, &cfg, err) == -1) {
+        goto out;
+    }
+    if (!m2msec_fqdn_equal(cfg.fqdn, c->cfg->maf_fqdn)) {
+        m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "configuration names MAF '%s'", cfg.fqdn);
+        goto out;
+    }
+    r = maf_reg_new(&k, rid, k.km != NULL ? k.km->kmid : NULL, err);
+    if (r == NULL) {
+        goto out;
+    }
+    m2msec_free(r->admin_fqdn);
+    r->admin_fqdn = m2msec_strdup(cfg.admin_fqdn);
+    r->config_json = m2msec_strndup((const char *)resp->body.data, resp->body.len);
+    if (r->admin_fqdn == NULL || r->config_json == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    r->expires = cfg.has_et ? cfg.et : 0;
+    r->km_expires = k.km != NULL ? k.km->expires : 0;
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_maf_reg_free(r);
+    m2msec_mafreg_cfg_clear(&cfg);
+    m2msec_http_msg_free(resp);
+    client_session_close(&s);
+    maf_cred_clear(&k);
+    return rv;
+}
+
+/* After a re-keying update: the new KmID with the Km derived from the current Ke. */
+static int
+update_store_rekey(struct m2msec_client *c, const struct maf_cred *k, const char *rid,
+                   const char *assigned, struct m2msec_error *err)
+{
+    struct m2msec_dev_maf_rec keep = { 0 };
+    struct m2msec_keyref ref;
+    char fqdn[M2MSEC_FQDN_MAX + 1];
+    char kmid[M2MSEC_KEYREF_MAX];
+    char regid[65];
+    int same = k->prev != NULL && k->prev->reg_id != NULL &&
+               strcmp(k->prev->reg_id, rid) == 0 /* public */;
+
+    if (m2msec_keyref_parse(assigned, &ref, err) == -1 ||
+        !m2msec_fqdn_equal(ref.fqdn, c->cfg->maf_fqdn)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
+                                 "assignedSymmKeyID '%s' does not name this MAF", assigned);
+    }
+    m2msec_strlcpy(fqdn, c->cfg->maf_fqdn, sizeof(fqdn));
+    m2msec_strlcpy(kmid, assigned, sizeof(kmid));
+    m2msec_strlcpy(regid, rid, sizeof(regid));
+    keep.maf_fqdn = fqdn;
+    keep.kmid = kmid;
+    keep.keid = k->enr->keid;
+    keep.client_id = k->enr->enrolee_id;
+    /* The registration stays the device's when it is the stored one (or none was). */
+    keep.reg_id = same || k->prev == NULL || k->prev->reg_id == NULL ? regid : k->prev->reg_id;
+    keep.admin_fqdn = same ? k->prev->admin_fqdn : NULL;
+    keep.expires = k->enr->expires;
+    keep.km = k->derived;
+    return m2msec_dev_maf_put(c->db, &keep, err);
+}
+
+static int
+do_update(struct m2msec_client *c, const char *reg_id, int64_t expires, struct m2msec_maf_reg **out,
+          struct m2msec_error *err)
+{
+    struct maf_cred k = { 0 };
+    struct client_session s = { 0 };
+    struct m2msec_mafreg_update up = { 0 }, got = { 0 };
+    struct m2msec_http_msg *resp = NULL;
+    struct m2msec_maf_reg *r = NULL;
+    struct m2msec_buf body;
+    const char *rid = NULL;
+    char fqdn[M2MSEC_FQDN_MAX + 1];
+    char target[96];
+    int64_t now = m2msec_now();
+    int64_t km_exp;
+    int rv = -1;
+
+    m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
+    if (expires < 0 || (expires != 0 && expires <= now)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "expirationTime must be in the future");
+        goto out;
+    }
+    if (maf_life_session(c, reg_id, &k, &s, target, &rid, err) == -1) {
+        goto out;
+    }
+    /* An update needs something to change (table 8.8.2.5-1 NOTE): the expirationTime. */
+    km_exp = k.km != NULL ? k.km->expires : k.enr->expires;
+    if (expires == 0) {
+        expires = now + MAF_DEFAULT_ET < km_exp ? now + MAF_DEFAULT_ET : km_exp;
+    }
+    m2msec_strlcpy(fqdn, c->cfg->maf_fqdn, sizeof(fqdn));
+    up.maf_fqdn = fqdn;
+    up.has_et = 1;
+    up.et = expires;
+    client_step(c, "update", "MAF client registration %s%s", rid,
+                k.km == NULL ? " (new Km after re-enrolment)" : "");
+    if (m2msec_mafreg_update_encode(&up, 1, &body, err) == -1 ||
+        client_roundtrip(&s, M2MSEC_HTTP_PUT, target, &body, M2MSEC_RSC_UPDATED, &resp, err) ==
+                -1 ||
+        m2msec_mafreg_update_decode(resp->body.data, resp->body.len, 0, &got, err) == -1) {
+        goto out;
+    }
+    /* 8.3.9.9.x-style: the granted expirationTime is in the future. */
+    if (!got.has_et || got.et <= m2msec_now()) {
+        m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
+                          "MAF response fails verification (expirationTime)");
+        goto out;
+    }
+    /* @spec TS-0003 8.8.2.5: a new Km (KeID session) comes with assignedSymmKeyID, to be
+     * used as KmID hereafter; a KmID session must not get one. */
+    if ((k.km == NULL) != (got.assigned_kmid != NULL)) {
+        m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "MAF %s a KmID for %s Km",
+                          got.assigned_kmid != NULL ? "assigned" : "assigned no",
+                          k.km == NULL ? "the new" : "the current");
+        goto out;
+    }
+    if (k.km == NULL && update_store_rekey(c, &k, rid, got.assigned_kmid, err) == -1) {
+        goto out;
+    }
+    r = maf_reg_new(&k, rid, k.km != NULL ? k.km->kmid : got.assigned_kmid, err);
+    if (r == NULL) {
+        goto out;
+    }
+    r->expires = got.et;
+    r->km_expires = km_exp;
+    r->km_assigned = k.km == NULL;
+    client_step(c, "updated", "MAF client registration %s, KmID %s", rid, r->kmid);
+    *out = r;
+    rv = 0;
+out:
+    m2msec_mafreg_update_clear(&got);
+    m2msec_http_msg_free(resp);
+    m2msec_buf_free(&body);
+    client_session_close(&s);
+    maf_cred_clear(&k);
+    return rv;
+}
+
+static int
+do_deregister(struct m2msec_client *c, const char *reg_id, struct m2msec_error *err)
+{
+    struct maf_cred k = { 0 };
+    struct client_session s = { 0 };
+    struct m2msec_http_msg *resp = NULL;
+    const char *rid = NULL;
+    char target[96];
+    size_t nkc = 0;
+    int rv = -1;
+
+    if (maf_life_session(c, reg_id, &k, &s, target, &rid, err) == -1) {
+        goto out;
+    }
+    client_step(c, "deregister", "MAF client registration %s", rid);
+    if (client_roundtrip(&s, M2MSEC_HTTP_DELETE, target, NULL, M2MSEC_RSC_DELETED, &resp, err) ==
+        -1) {
+        goto out;
+    }
+    /* @spec TS-0003 8.8.2.6: the MAF deleted the record and its keys; so does the device. */
+    if (m2msec_dev_maf_forget_reg(c->db, c->cfg->maf_fqdn, rid, &nkc, err) == -1) {
+        goto out;
+    }
+    client_step(c, "deregistered", "MAF client registration %s, %zu Kc erased", rid, nkc);
+    rv = 0;
+out:
+    m2msec_http_msg_free(resp);
+    client_session_close(&s);
+    maf_cred_clear(&k);
+    return rv;
+}
+
+M2MSEC_API int
+m2msec_client_maf_config(struct m2msec_client *c, const char *reg_id, struct m2msec_maf_reg **out)
+{
+    m2msec_error_clear(&c->err);
+    *out = NULL;
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    return do_config(c, reg_id, out, &c->err);
+}
+
+M2MSEC_API int
+m2msec_client_maf_update(struct m2msec_client *c, const char *reg_id, int64_t expires,
+                         struct m2msec_maf_reg **out)
+{
+    m2msec_error_clear(&c->err);
+    *out = NULL;
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    return do_update(c, reg_id, expires, out, &c->err);
+}
+
+M2MSEC_API int
+m2msec_client_maf_deregister(struct m2msec_client *c, const char *reg_id)
+{
+    m2msec_error_clear(&c->err);
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    return do_deregister(c, reg_id, &c->err);
 }

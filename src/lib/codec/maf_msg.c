@@ -8,6 +8,7 @@
  * The Key Registration and Key Retrieval messages (8.8.2.7, 8.8.2.8) are
  * the MAF's own and are encoded here.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "codec/json.h"
@@ -488,4 +489,236 @@ m2msec_mafkey_get_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mafk
 {
     memset(out, 0, sizeof(*out));
     return key_decode(buf, len, key_get_from_json, out, err);
+}
+
+/*
+ * MAF Client Registration Update and Configuration Retrieval. The MEF
+ * counterparts in codec/mef_msg.c name the MEF ("mefFQDN") and carry MEF
+ * configuration, so these two are the MAF's own; the value rules (host names,
+ * labels, timestamps) are the same.
+ */
+
+#define REG_FQDN_MAX 253
+#define REG_ID_MAX   512                      /* labels */
+#define REG_KMID_MAX (128 + 1 + REG_FQDN_MAX) /* relative KmID "@" MAF-FQDN */
+
+/* A host-like member: printable ASCII without spaces (FQDN rules are the MAF's). */
+static void
+reg_host(struct m2msec_jr *jr, const char *name, int required, size_t maxlen, char **out)
+{
+    size_t i;
+
+    m2msec_jr_str(jr, name, required, maxlen, out);
+    for (i = 0; !jr->failed && *out != NULL && (*out)[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)(*out)[i];
+
+        if (c < 0x21 || c > 0x7e) {
+            m2msec_jr_fail(jr, name, "not a host name");
+        }
+    }
+}
+
+static void
+reg_forbid(struct m2msec_jr *jr, const char *name, const char *context)
+{
+    char why[64];
+
+    if (!jr->failed && json_object_get(jr->obj, name) != NULL) {
+        (void)snprintf(why, sizeof(why), "not allowed in %s", context);
+        m2msec_jr_fail(jr, name, why);
+    }
+}
+
+/* @spec TS-0003 8.8.2.5 tables 8.8.2.5-1 and -2 */
+
+void
+m2msec_mafreg_update_clear(struct m2msec_mafreg_update *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->maf_fqdn);
+    m2msec_strlist_free(m->lbl);
+    m2msec_free(m->assigned_kmid);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+update_from_json(const json_t *v, int is_request, struct m2msec_mafreg_update *out,
+                 struct m2msec_error *err)
+{
+    struct m2msec_jr jr;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    if (is_request) {
+        reg_host(&jr, "mafFQDN", 1, REG_FQDN_MAX, &out->maf_fqdn);
+        reg_forbid(&jr, "assignedSymmKeyID", "a request");
+    } else {
+        reg_forbid(&jr, "mafFQDN", "a response");
+        reg_host(&jr, "assignedSymmKeyID", 0, REG_KMID_MAX, &out->assigned_kmid);
+        if (!jr.failed && out->assigned_kmid != NULL && strchr(out->assigned_kmid, '@') == NULL) {
+            m2msec_jr_fail(&jr, "assignedSymmKeyID", "not of the form <relative KmID>@<MAF-FQDN>");
+        }
+    }
+    m2msec_jr_time(&jr, "et", 0, &out->et, &out->has_et);
+    m2msec_jr_strlist(&jr, "lbl", 0, M2MSEC_LABELS_MAX, REG_ID_MAX, &out->lbl, &out->nlbl,
+                      &out->has_lbl);
+    /* Table 8.8.2.5-1 NOTE: at least one of expirationTime and labels. */
+    if (!jr.failed && is_request && !out->has_et && !out->has_lbl) {
+        m2msec_jr_fail(&jr, "et/lbl", "nothing to update");
+    }
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_mafreg_update_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+update_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    return update_from_json(v, 1, vout, err);
+}
+
+static int
+update_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    return update_from_json(v, 0, vout, err);
+}
+
+static int
+update_req_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mafreg_update tmp;
+    int rv = update_from_json(v, 1, &tmp, err);
+
+    m2msec_mafreg_update_clear(&tmp);
+    return rv;
+}
+
+static int
+update_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mafreg_update tmp;
+    int rv = update_from_json(v, 0, &tmp, err);
+
+    m2msec_mafreg_update_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mafreg_update_encode(const struct m2msec_mafreg_update *m, int is_request,
+                            struct m2msec_buf *out, struct m2msec_error *err)
+{
+    struct m2msec_jw w;
+
+    m2msec_jw_init(&w);
+    /* Written as given: the check refuses a member the variant does not allow. */
+    m2msec_jw_str(&w, "mafFQDN", m->maf_fqdn);
+    if (m->has_et) {
+        m2msec_jw_time(&w, "et", m->et);
+    }
+    if (m->has_lbl) {
+        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    m2msec_jw_str(&w, "assignedSymmKeyID", m->assigned_kmid);
+    return m2msec_jw_finish(&w, is_request ? update_req_check : update_resp_check, out, err);
+}
+
+int
+m2msec_mafreg_update_decode(const uint8_t *buf, size_t len, int is_request,
+                            struct m2msec_mafreg_update *out, struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return key_decode(buf, len, is_request ? update_req_from_json : update_resp_from_json, out,
+                      err);
+}
+
+/* @spec TS-0003 8.8.2.4 table 8.8.2.4-2, sec:clientRegCfg (12.4.2) */
+
+void
+m2msec_mafreg_cfg_clear(struct m2msec_mafreg_cfg *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->fqdn);
+    m2msec_free(m->admin_fqdn);
+    m2msec_strlist_free(m->lbl);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+cfg_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_mafreg_cfg *out = vout;
+    const json_t *cfg = NULL;
+    struct m2msec_jr jr;
+    uint64_t port = 0;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_object(&jr, "mafClientCfg", 1, &cfg);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        goto fail;
+    }
+    m2msec_jr_init(&jr, cfg);
+    reg_host(&jr, "fqdn", 1, REG_FQDN_MAX, &out->fqdn);
+    reg_host(&jr, "adminFQDN", 1, REG_FQDN_MAX, &out->admin_fqdn);
+    m2msec_jr_u64(&jr, "httpPort", 0, 1, 65535, &port, NULL);
+    m2msec_jr_time(&jr, "et", 0, &out->et, &out->has_et);
+    m2msec_jr_strlist(&jr, "lbl", 0, M2MSEC_LABELS_MAX, REG_ID_MAX, &out->lbl, &out->nlbl,
+                      &out->has_lbl);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_error_wrap(err, "member 'mafClientCfg'");
+        goto fail;
+    }
+    out->http_port = (unsigned)port;
+    return 0;
+fail:
+    m2msec_mafreg_cfg_clear(out);
+    return -1;
+}
+
+static int
+cfg_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mafreg_cfg tmp;
+    int rv = cfg_from_json(v, &tmp, err);
+
+    m2msec_mafreg_cfg_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_mafreg_cfg_encode(const struct m2msec_mafreg_cfg *m, struct m2msec_buf *out,
+                         struct m2msec_error *err)
+{
+    struct m2msec_jw w;
+    struct m2msec_jw cw;
+
+    m2msec_jw_init(&cw);
+    m2msec_jw_str(&cw, "fqdn", m->fqdn);
+    m2msec_jw_str(&cw, "adminFQDN", m->admin_fqdn);
+    if (m->http_port != 0) {
+        m2msec_jw_u64(&cw, "httpPort", m->http_port);
+    }
+    if (m->has_et) {
+        m2msec_jw_time(&cw, "et", m->et);
+    }
+    if (m->has_lbl) {
+        m2msec_jw_strlist(&cw, "lbl", m->lbl, m->nlbl);
+    }
+    m2msec_jw_init(&w);
+    m2msec_jw_child(&w, "mafClientCfg", &cw);
+    return m2msec_jw_finish(&w, cfg_check, out, err);
+}
+
+int
+m2msec_mafreg_cfg_decode(const uint8_t *buf, size_t len, struct m2msec_mafreg_cfg *out,
+                         struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return key_decode(buf, len, cfg_from_json, out, err);
 }

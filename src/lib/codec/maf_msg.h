@@ -50,6 +50,53 @@ int m2msec_mafreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mafr
 void m2msec_mafreg_resp_clear(struct m2msec_mafreg_resp *m);
 
 /*
+ * @spec TS-0003 8.8.2.5 tables 8.8.2.5-1 and -2: MAF Client Registration
+ * Update. The request names the MAF and carries et and/or lbl (at least one:
+ * otherwise rsc 4000); the response carries only what the request carried,
+ * plus assignedSymmKeyID when the update switched the client to a newly
+ * provisioned Km (docs/protocol-maf.md section 2b). is_request selects the
+ * variant: mafFQDN is refused in a response, assignedSymmKeyID in a request.
+ */
+struct m2msec_mafreg_update {
+    char *maf_fqdn; /* request only */
+    int64_t et;
+    int has_et;
+    char **lbl; /* NULL-terminated */
+    size_t nlbl;
+    int has_lbl;
+    char *assigned_kmid; /* response only, optional: "<rel>@<MAF-FQDN>" */
+};
+
+int m2msec_mafreg_update_encode(const struct m2msec_mafreg_update *m, int is_request,
+                                struct m2msec_buf *out, struct m2msec_error *err);
+int m2msec_mafreg_update_decode(const uint8_t *buf, size_t len, int is_request,
+                                struct m2msec_mafreg_update *out, struct m2msec_error *err);
+void m2msec_mafreg_update_clear(struct m2msec_mafreg_update *m);
+
+/*
+ * @spec TS-0003 8.8.2.4 table 8.8.2.4-2: MAF Client Configuration Retrieval
+ * response {"mafClientCfg": {...}}, the members of sec:clientRegCfg (12.4.2,
+ * table 8.8.3.2-1): fqdn (the MAF), adminFQDN, httpPort (optional; 16-bit,
+ * DEFECT-8), et and lbl (optional).
+ */
+struct m2msec_mafreg_cfg {
+    char *fqdn;
+    char *admin_fqdn;
+    unsigned http_port; /* 0: absent */
+    int64_t et;
+    int has_et;
+    char **lbl;
+    size_t nlbl;
+    int has_lbl;
+};
+
+int m2msec_mafreg_cfg_encode(const struct m2msec_mafreg_cfg *m, struct m2msec_buf *out,
+                             struct m2msec_error *err);
+int m2msec_mafreg_cfg_decode(const uint8_t *buf, size_t len, struct m2msec_mafreg_cfg *out,
+                             struct m2msec_error *err);
+void m2msec_mafreg_cfg_clear(struct m2msec_mafreg_cfg *m);
+
+/*
  * MAF Key Registration and Key Retrieval (docs/protocol-maf.md section 3).
  * Codec rules: suid in 32..35 (MAF-distributed symmetric keys, TS-0004
  * m2m:suid); targetIDs exactly one for 32 and 33 (SAEF, ESPrim) and 1..16 for

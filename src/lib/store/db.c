@@ -438,6 +438,8 @@ kind_name(enum m2msec_schema schema)
         return "device";
     case M2MSEC_SCHEMA_MAF:
         return "maf";
+    case M2MSEC_SCHEMA_CSE:
+        return "cse";
     }
     return "?";
 }
@@ -514,6 +516,9 @@ out:
     return rv;
 }
 
+/* Entity B's resolver cache (store/cse.c). */
+extern const char *const m2msec_db_cse_migrations[];
+
 /*
  * Bring the file to the newest schema of its kind, in one IMMEDIATE
  * transaction so that two processes opening a new file at once do not both
@@ -525,6 +530,7 @@ migrate(struct m2msec_db *db, struct m2msec_error *err)
 {
     const char *const *steps = db->schema == M2MSEC_SCHEMA_MEF   ? m2msec_db_mef_migrations
                                : db->schema == M2MSEC_SCHEMA_MAF ? m2msec_db_maf_migrations
+                               : db->schema == M2MSEC_SCHEMA_CSE ? m2msec_db_cse_migrations
                                                                  : m2msec_db_dev_migrations;
     const char *want = kind_name(db->schema);
     sqlite3_stmt *st = NULL;
@@ -615,7 +621,7 @@ m2msec_db_open(const char *path, enum m2msec_schema schema, const struct m2msec_
         goto out;
     }
     if (schema != M2MSEC_SCHEMA_MEF && schema != M2MSEC_SCHEMA_DEVICE &&
-        schema != M2MSEC_SCHEMA_MAF) {
+        schema != M2MSEC_SCHEMA_MAF && schema != M2MSEC_SCHEMA_CSE) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "unknown schema kind %d", (int)schema);
         goto out;
     }

@@ -53,6 +53,12 @@ const char *const m2msec_db_dev_migrations[] = {
     " expires INTEGER NOT NULL,"
     " kc BLOB NOT NULL);"
     "PRAGMA user_version = 3;",
+    /* 4: pre-provisioned Km (suid 11, keid column = the KmID), the MAF's clientID,
+     * and the registration each Kc was made under (store/maf.c) */
+    "ALTER TABLE dev_maf ADD COLUMN suid INTEGER NOT NULL DEFAULT 21;"
+    "ALTER TABLE dev_maf ADD COLUMN client_id TEXT;"
+    "ALTER TABLE dev_kc ADD COLUMN reg_id TEXT;"
+    "PRAGMA user_version = 4;",
     NULL,
 };
 

@@ -69,20 +69,57 @@ const char *const m2msec_db_maf_migrations[] = {
     " value TEXT NOT NULL,"
     " PRIMARY KEY (rel_key_id, pos));"
     "PRAGMA user_version = 2;",
+    /* 3: pre-provisioned clients (suid 11, `mafd client add`) and the targetIDs a
+     * client may name; an index for erasing a registration's keys (8.8.2.6). A
+     * pre-provisioned client's keid column holds its kmid_rel (no '@', so never
+     * a KeID): the column stays NOT NULL UNIQUE without rebuilding the table. */
+    "ALTER TABLE maf_client ADD COLUMN suid INTEGER NOT NULL DEFAULT 21;"
+    "CREATE TABLE maf_client_target ("
+    " kmid_rel TEXT NOT NULL REFERENCES maf_client (kmid_rel) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (kmid_rel, pos));"
+    "CREATE INDEX maf_key_by_reg ON maf_key (reg_id);"
+    "PRAGMA user_version = 3;",
     NULL,
 };
 
+/* Re-enrolment replaces remotely provisioned clients only: never a pre-provisioned one. */
 static const char sql_client_replace[] =
-        "DELETE FROM maf_client WHERE client_id = ?1 OR keid = ?2 COLLATE NOCASE";
+        "DELETE FROM maf_client WHERE (client_id = ?1 AND suid = 21) OR keid = ?2 COLLATE NOCASE";
 static const char sql_client_insert[] =
-        "INSERT INTO maf_client (kmid_rel, keid, client_id, km, expires, created)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        "INSERT INTO maf_client (kmid_rel, keid, client_id, km, expires, created, suid)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char sql_client_select[] =
-        "SELECT kmid_rel, keid, client_id, km, expires, created FROM maf_client"
+        "SELECT kmid_rel, keid, client_id, km, expires, created, suid FROM maf_client"
         " WHERE kmid_rel = ?1 AND expires > ?2";
 static const char sql_client_list[] =
-        "SELECT kmid_rel, keid, client_id, km, expires, created FROM maf_client"
+        "SELECT kmid_rel, keid, client_id, km, expires, created, suid FROM maf_client"
         " WHERE expires > ?1 ORDER BY kmid_rel";
+static const char sql_client_by_keid[] =
+        "SELECT kmid_rel, keid, client_id, km, expires, created, suid FROM maf_client"
+        " WHERE keid = ?1 COLLATE NOCASE AND suid = 21 AND expires > ?2";
+static const char sql_client_targets[] =
+        "SELECT value FROM maf_client_target WHERE kmid_rel = ?1 ORDER BY pos";
+static const char sql_client_target_insert[] =
+        "INSERT INTO maf_client_target (kmid_rel, pos, value) VALUES (?1, ?2, ?3)";
+static const char sql_client_taken[] =
+        "SELECT 1 FROM maf_client WHERE (kmid_rel = ?1 OR client_id = ?2) AND expires > ?3";
+static const char sql_client_delete[] = "DELETE FROM maf_client WHERE kmid_rel = ?1";
+static const char sql_reg_select[] =
+        "SELECT kmid_rel, admin_fqdn, et FROM maf_reg WHERE reg_id = ?1 AND et > ?2";
+static const char sql_reg_labels[] =
+        "SELECT value FROM maf_reg_label WHERE reg_id = ?1 ORDER BY pos";
+static const char sql_reg_set_et[] = "UPDATE maf_reg SET et = ?2 WHERE reg_id = ?1";
+static const char sql_reg_label_clear[] = "DELETE FROM maf_reg_label WHERE reg_id = ?1";
+static const char sql_rekey_regs[] =
+        "UPDATE maf_reg SET kmid_rel = ?1, et = min(et, ?3) WHERE kmid_rel = ?2";
+/* The one statement of the re-keying that reaches into the key registry. */
+static const char sql_rekey_keys[] =
+        "UPDATE maf_key SET kmid_rel = ?1, et = min(et, ?3) WHERE kmid_rel = ?2";
+static const char sql_reg_delete[] = "DELETE FROM maf_reg WHERE reg_id = ?1 AND et > ?2";
+/* The de-registration cascade (8.8.2.6): maf_key.reg_id has no foreign key. */
+static const char sql_reg_keys_delete[] = "DELETE FROM maf_key WHERE reg_id = ?1";
 static const char sql_client_live[] =
         "SELECT expires FROM maf_client WHERE kmid_rel = ?1 AND expires > ?2";
 static const char sql_reg_conflict[] =
@@ -116,17 +153,23 @@ static const char sql_key_labels[] =
         "SELECT value FROM maf_key_label WHERE rel_key_id = ?1 ORDER BY pos";
 static const char sql_key_delete[] = "DELETE FROM maf_key WHERE rel_key_id = ?1 AND et > ?2";
 static const char sql_dev_kc_put[] =
-        "INSERT OR REPLACE INTO dev_kc (key_id, maf_fqdn, target, suid, expires, kc)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        "INSERT OR REPLACE INTO dev_kc (key_id, maf_fqdn, target, suid, expires, kc, reg_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char sql_dev_kc_forget[] =
+        "DELETE FROM dev_kc WHERE maf_fqdn = ?1 COLLATE NOCASE AND (reg_id = ?2 OR reg_id IS NULL)";
+static const char sql_dev_reg_forget[] =
+        "UPDATE dev_maf SET reg_id = NULL, admin_fqdn = NULL WHERE maf_fqdn = ?1 AND reg_id = ?2";
 static const char sql_dev_kc_get[] =
         "SELECT key_id, maf_fqdn, target, suid, expires, kc FROM dev_kc"
         " WHERE key_id = ?1 AND expires > ?2";
 
+/* A pre-provisioned Km has no KeID: its keid column (NOT NULL) holds the KmID. */
 static const char sql_dev_put[] =
-        "INSERT OR REPLACE INTO dev_maf (maf_fqdn, kmid, keid, reg_id, expires, km, admin_fqdn)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        "INSERT OR REPLACE INTO dev_maf"
+        " (maf_fqdn, kmid, keid, reg_id, expires, km, admin_fqdn, suid, client_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char sql_dev_get[] =
-        "SELECT maf_fqdn, kmid, keid, reg_id, expires, km, admin_fqdn FROM dev_maf"
+        "SELECT maf_fqdn, kmid, keid, reg_id, expires, km, admin_fqdn, suid, client_id FROM dev_maf"
         " WHERE maf_fqdn = ?1 AND expires > ?2";
 
 void
@@ -137,6 +180,7 @@ m2msec_maf_client_rec_free(struct m2msec_maf_client_rec *r)
     }
     m2msec_free(r->keid);
     m2msec_free(r->client_id);
+    m2msec_db_list_free(r->targets);
     m2msec_secret_free(r->km);
     m2msec_free(r);
 }
@@ -175,7 +219,10 @@ client_row(struct m2msec_db *db, sqlite3_stmt *st, int with_km, struct m2msec_ma
         goto out;
     }
     memcpy(r->kmid_rel, rel, sizeof(r->kmid_rel));
-    if (m2msec_db_column_str(st, 1, 1, &r->keid, err) == -1 ||
+    r->suid = (unsigned)sqlite3_column_int64(st, 6);
+    /* A pre-provisioned client's keid column only keeps the column unique. */
+    if ((r->suid != M2MSEC_MAF_SUID_PREPROV &&
+         m2msec_db_column_str(st, 1, 1, &r->keid, err) == -1) ||
         m2msec_db_column_str(st, 2, 1, &r->client_id, err) == -1) {
         goto out;
     }
@@ -192,6 +239,21 @@ client_row(struct m2msec_db *db, sqlite3_stmt *st, int with_km, struct m2msec_ma
 out:
     m2msec_maf_client_rec_free(r);
     return rv;
+}
+
+/* The allowed targets of a loaded client; none configured leaves targets NULL (any). */
+static int
+client_targets_load(struct m2msec_db *db, struct m2msec_maf_client_rec *r, struct m2msec_error *err)
+{
+    if (m2msec_db_list_load(db, sql_client_targets, r->kmid_rel, &r->targets, &r->ntargets, err) ==
+        -1) {
+        return -1;
+    }
+    if (r->ntargets == 0) {
+        m2msec_db_list_free(r->targets);
+        r->targets = NULL;
+    }
+    return 0;
 }
 
 int
@@ -224,9 +286,63 @@ m2msec_maf_client_get(struct m2msec_db *db, const char *kmid_rel, int64_t now, i
     if (client_row(db, st, with_km, out, err) == -1) {
         goto out;
     }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (client_targets_load(db, *out, err) == -1) {
+        goto out;
+    }
     rv = 0;
 out:
     m2msec_db_stmt_done(st);
+    if (rv == -1) {
+        m2msec_maf_client_rec_free(*out);
+        *out = NULL;
+    }
+    return rv;
+}
+
+int
+m2msec_maf_client_get_by_keid(struct m2msec_db *db, const char *keid, int64_t now, int with_km,
+                              struct m2msec_maf_client_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(keid)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "KeID missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_client_by_keid, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, keid, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading MAF client", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND,
+                          "no MAF client for KeID %s", keid);
+        goto out;
+    }
+    if (client_row(db, st, with_km, out, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (client_targets_load(db, *out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1) {
+        m2msec_maf_client_rec_free(*out);
+        *out = NULL;
+    }
     return rv;
 }
 
@@ -261,7 +377,8 @@ m2msec_maf_client_list(struct m2msec_db *db, int64_t now, int with_km,
         }
         list = nl;
         list[count + 1] = NULL;
-        if (client_row(db, st, with_km, &list[count], err) == -1) {
+        if (client_row(db, st, with_km, &list[count], err) == -1 ||
+            client_targets_load(db, list[count], err) == -1) {
             goto out;
         }
         count++;
@@ -303,6 +420,7 @@ client_insert(struct m2msec_db *db, const struct m2msec_maf_client_rec *c, const
         m2msec_db_bind_blob(db, st, 4, blob, bloblen, err) == -1 ||
         m2msec_db_bind_int64(db, st, 5, c->expires, err) == -1 ||
         m2msec_db_bind_int64(db, st, 6, c->created, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 7, M2MSEC_MAF_SUID_REMOTE, err) == -1 ||
         m2msec_db_step_done(db, st, "storing MAF client", NULL, err) == -1) {
         goto out;
     }
@@ -403,7 +521,8 @@ m2msec_maf_register(struct m2msec_db *db, const struct m2msec_maf_client_rec *cl
     if (client != NULL) {
         if (!m2msec_db_hex32(client->kmid_rel) || strcmp(client->kmid_rel, reg->kmid_rel) != 0 ||
             !m2msec_db_str_set(client->keid) || !m2msec_db_str_set(client->client_id) ||
-            client->km == NULL || client->expires <= now) {
+            (client->suid != 0 && client->suid != M2MSEC_MAF_SUID_REMOTE) || client->km == NULL ||
+            client->expires <= now) {
             m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                               "MAF client needs its KmID, KeID, client id, Km and a future expiry");
             goto out;
@@ -518,6 +637,445 @@ m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2mse
     }
     if (erased != NULL) {
         *erased = a + b + k;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/*
+ * Pre-provisioned clients (TS-0003 8.8.3.1 PPSK) and the client lifecycle
+ * (8.8.2.4 - 8.8.2.6).
+ */
+
+/* Within the open transaction: run a statement taking one id (a KmID or a regID) as ?1. */
+static int
+exec_one(struct m2msec_db *db, const char *sql, const char *kmid_rel, const char *what,
+         size_t *changes, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, kmid_rel, err) == -1 ||
+        m2msec_db_step_done(db, st, what, changes, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* Within the open transaction: REFUSED when a live client has this KmID or client id. */
+static int
+client_free_ids(struct m2msec_db *db, const struct m2msec_maf_client_rec *c, int64_t now,
+                struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql_client_taken, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, c->kmid_rel, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, c->client_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 3, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "checking MAF clients", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 1) {
+        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                          "a MAF client with KmID %s or client id %s exists", c->kmid_rel,
+                          c->client_id);
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* Within the open transaction: insert a client row (any kind) from its sealed Km. */
+static int
+client_row_insert(struct m2msec_db *db, const struct m2msec_maf_client_rec *c, unsigned suid,
+                  const uint8_t *blob, size_t bloblen, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql_client_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, c->kmid_rel, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, suid == M2MSEC_MAF_SUID_PREPROV ? c->kmid_rel : c->keid,
+                            err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, c->client_id, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 4, blob, bloblen, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 5, c->expires, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 6, c->created, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 7, (int64_t)suid, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing MAF client", NULL, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_maf_client_add(struct m2msec_db *db, const struct m2msec_maf_client_rec *c, int64_t now,
+                      struct m2msec_error *err)
+{
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    int rv = -1;
+
+    if (db == NULL || c == NULL || !m2msec_db_hex32(c->kmid_rel) ||
+        !m2msec_db_str_set(c->client_id) || c->suid != M2MSEC_MAF_SUID_PREPROV || c->km == NULL ||
+        c->expires <= now) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "pre-provisioned client needs a 32-hex-digit KmID, a client id, Km, "
+                          "SUID 11 and a future expiry");
+        goto out;
+    }
+    if (m2msec_db_list_valid(c->targets, c->ntargets, "target", err) == -1 ||
+        m2msec_db_seal(db, "km", c->kmid_rel, c->km, &blob, &bloblen, err) == -1) {
+        goto out;
+    }
+    /* @spec TS-0003 8.8.3.1: Km and KmID provisioned to the MAF (and the client). */
+    if (m2msec_db_begin(db, err) == -1 || client_free_ids(db, c, now, err) == -1 ||
+        exec_one(db, sql_client_delete, c->kmid_rel, "replacing expired MAF client", NULL, err) ==
+                -1 ||
+        client_row_insert(db, c, M2MSEC_MAF_SUID_PREPROV, blob, bloblen, err) == -1 ||
+        m2msec_db_list_store(db, sql_client_target_insert, c->kmid_rel, c->targets, c->ntargets,
+                             err) == -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+int
+m2msec_maf_client_remove(struct m2msec_db *db, const char *kmid_rel, struct m2msec_error *err)
+{
+    size_t n = 0;
+    int rv = -1;
+
+    if (db == NULL || !m2msec_db_str_set(kmid_rel)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "KmID missing");
+        goto out;
+    }
+    /* Registrations, key registrations and targets go with it (ON DELETE CASCADE). */
+    if (m2msec_db_begin(db, err) == -1 ||
+        exec_one(db, sql_client_delete, kmid_rel, "erasing MAF client", &n, err) == -1) {
+        goto out;
+    }
+    if (n == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no MAF client %s",
+                          kmid_rel);
+        goto out;
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    /* Best effort: the WAL still holds page images with the sealed Km and Kc. */
+    (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    rv = 0;
+out:
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+void
+m2msec_mafreg_rec_free(struct m2msec_mafreg_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->kmid_rel);
+    m2msec_free(r->admin_fqdn);
+    m2msec_db_list_free(r->labels);
+    m2msec_free(r);
+}
+
+int
+m2msec_maf_reg_get(struct m2msec_db *db, const char *reg_id, int64_t now,
+                   struct m2msec_mafreg_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_mafreg_rec *r = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || reg_id == NULL || !m2msec_db_hex32(reg_id)) {
+        /* Not an id this MAF hands out: absent. */
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id != NULL ? reg_id : "(null)");
+        goto out;
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading registration");
+        goto out;
+    }
+    memcpy(r->reg_id, reg_id, sizeof(r->reg_id));
+    /* One snapshot for the row and its labels. */
+    if (m2msec_db_begin_read(db, err) == -1 || m2msec_db_stmt(db, sql_reg_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading registration", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id);
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &r->kmid_rel, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->admin_fqdn, err) == -1) {
+        goto out;
+    }
+    r->expires = sqlite3_column_int64(st, 2);
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_load(db, sql_reg_labels, reg_id, &r->labels, &r->nlabels, err) == -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    if (r->nlabels == 0) {
+        m2msec_db_list_free(r->labels);
+        r->labels = NULL;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_mafreg_rec_free(r);
+    return rv;
+}
+
+/* Within the open transaction: run a statement taking (?1 text, ?2 text, ?3 int). */
+static int
+exec_tti(struct m2msec_db *db, const char *sql, const char *a, const char *b, int64_t c,
+         const char *what, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql, &st, err) == -1 || m2msec_db_bind_text(db, st, 1, a, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, b, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 3, c, err) == -1 ||
+        m2msec_db_step_done(db, st, what, NULL, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/*
+ * Within the open transaction: the new Km of a re-enrolled client. The owner
+ * must be the remotely provisioned client of the same EnroleeID; its
+ * registrations and key registrations move to the new client, then it goes.
+ */
+static int
+reg_rekey(struct m2msec_db *db, const struct m2msec_maf_client_rec *nc, const char *owner_rel,
+          int64_t now, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_maf_client_rec *owner = NULL;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    int rc;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql_client_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, owner_rel, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading MAF client", err);
+    if (rc == -1 || (rc == 1 && client_row(db, st, 0, &owner, err) == -1)) {
+        goto out;
+    }
+    if (rc == 0 || owner->suid == M2MSEC_MAF_SUID_PREPROV ||
+        strcmp(owner->client_id, nc->client_id) != 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "the registration does not belong to a remotely provisioned client %s",
+                          nc->client_id);
+        goto out;
+    }
+    if (m2msec_db_seal(db, "km", nc->kmid_rel, nc->km, &blob, &bloblen, err) == -1 ||
+        client_row_insert(db, nc, M2MSEC_MAF_SUID_REMOTE, blob, bloblen, err) == -1 ||
+        exec_tti(db, sql_rekey_regs, nc->kmid_rel, owner_rel, nc->expires,
+                 "moving registrations to the new Km", err) == -1 ||
+        exec_tti(db, sql_rekey_keys, nc->kmid_rel, owner_rel, nc->expires,
+                 "moving key registrations to the new Km", err) == -1 ||
+        exec_one(db, sql_client_delete, owner_rel, "erasing the previous Km", NULL, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_maf_client_rec_free(owner);
+    m2msec_free(blob);
+    return rv;
+}
+
+int
+m2msec_maf_reg_update(struct m2msec_db *db, const struct m2msec_maf_client_rec *rekey,
+                      const char *reg_id, int64_t now, int has_et, int64_t expires, int has_lbl,
+                      char *const *labels, size_t nlabels, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    char *owner = NULL;
+    int64_t client_exp = 0;
+    int rc;
+    int rv = -1;
+
+    if (db == NULL || reg_id == NULL || !m2msec_db_hex32(reg_id) || (has_et && expires <= now)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "update needs a registration id and a future expiry");
+        goto out;
+    }
+    if (rekey != NULL &&
+        (!m2msec_db_hex32(rekey->kmid_rel) || !m2msec_db_str_set(rekey->keid) ||
+         !m2msec_db_str_set(rekey->client_id) || rekey->km == NULL || rekey->expires <= now)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "re-keyed client needs its KmID, KeID, client id, Km and a future "
+                          "expiry");
+        goto out;
+    }
+    if (has_lbl && m2msec_db_list_valid(labels, nlabels, "label", err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_reg_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading registration", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id);
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &owner, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (rekey != NULL && reg_rekey(db, rekey, owner, now, err) == -1) {
+        goto out;
+    }
+    if (client_expiry(db, rekey != NULL ? rekey->kmid_rel : owner, now, &client_exp, err) == -1) {
+        goto out;
+    }
+    if (has_et) {
+        /* TS-0003 10.7: nothing bound to Km outlives it. */
+        if (expires > client_exp) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration outlives its Km");
+            goto out;
+        }
+        if (m2msec_db_stmt(db, sql_reg_set_et, &st, err) == -1 ||
+            m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
+            m2msec_db_bind_int64(db, st, 2, expires, err) == -1 ||
+            m2msec_db_step_done(db, st, "updating registration", NULL, err) == -1) {
+            goto out;
+        }
+        m2msec_db_stmt_done(st);
+        st = NULL;
+    }
+    if (has_lbl &&
+        (exec_one(db, sql_reg_label_clear, reg_id, "replacing labels", NULL, err) == -1 ||
+         m2msec_db_list_store(db, sql_label_insert, reg_id, labels, nlabels, err) == -1)) {
+        goto out;
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    if (rekey != NULL) {
+        /* Best effort: the WAL still holds page images with the previous sealed Km. */
+        (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(owner);
+    return rv;
+}
+
+int
+m2msec_maf_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now, size_t *nkeys,
+                      struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    size_t k = 0;
+    int rv = -1;
+
+    if (nkeys != NULL) {
+        *nkeys = 0;
+    }
+    if (db == NULL || reg_id == NULL || !m2msec_db_hex32(reg_id)) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id != NULL ? reg_id : "(null)");
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_reg_delete, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+        m2msec_db_step_done(db, st, "erasing registration", &n, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (n == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
+                          reg_id);
+        goto out;
+    }
+    /* @spec TS-0003 8.8.2.6: everything tied to the record goes, Kc included. */
+    if (exec_one(db, sql_reg_keys_delete, reg_id, "erasing the registration's keys", &k, err) ==
+                -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    if (k > 0) {
+        /* Best effort: the WAL still holds page images with the sealed Kc. */
+        (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    if (nkeys != NULL) {
+        *nkeys = k;
     }
     rv = 0;
 out:
@@ -833,6 +1391,7 @@ m2msec_dev_maf_rec_free(struct m2msec_dev_maf_rec *r)
     m2msec_free(r->maf_fqdn);
     m2msec_free(r->kmid);
     m2msec_free(r->keid);
+    m2msec_free(r->client_id);
     m2msec_free(r->reg_id);
     m2msec_free(r->admin_fqdn);
     m2msec_secret_free(r->km);
@@ -846,12 +1405,16 @@ m2msec_dev_maf_put(struct m2msec_db *db, const struct m2msec_dev_maf_rec *r,
     sqlite3_stmt *st = NULL;
     uint8_t *blob = NULL;
     size_t bloblen = 0;
+    int preprov;
     int rv = -1;
 
+    preprov = r != NULL && r->suid == M2MSEC_MAF_SUID_PREPROV;
     if (db == NULL || r == NULL || !m2msec_db_str_set(r->maf_fqdn) || !m2msec_db_str_set(r->kmid) ||
-        !m2msec_db_str_set(r->keid) || r->km == NULL) {
+        (!preprov && !m2msec_db_str_set(r->keid)) ||
+        (r->suid != 0 && r->suid != M2MSEC_MAF_SUID_REMOTE && !preprov) || r->km == NULL) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                          "MAF key record needs a MAF FQDN, KmID, KeID and Km");
+                          "MAF key record needs a MAF FQDN, KmID, Km, SUID 21 or 11 and (SUID 21) "
+                          "a KeID");
         goto out;
     }
     if (m2msec_db_seal(db, "dev-km", r->kmid, r->km, &blob, &bloblen, err) == -1) {
@@ -861,11 +1424,14 @@ m2msec_dev_maf_put(struct m2msec_db *db, const struct m2msec_dev_maf_rec *r,
     if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_dev_put, &st, err) == -1 ||
         m2msec_db_bind_text(db, st, 1, r->maf_fqdn, err) == -1 ||
         m2msec_db_bind_text(db, st, 2, r->kmid, err) == -1 ||
-        m2msec_db_bind_text(db, st, 3, r->keid, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, preprov ? r->kmid : r->keid, err) == -1 ||
         m2msec_db_bind_text(db, st, 4, r->reg_id, err) == -1 ||
         m2msec_db_bind_int64(db, st, 5, r->expires, err) == -1 ||
         m2msec_db_bind_blob(db, st, 6, blob, bloblen, err) == -1 ||
         m2msec_db_bind_text(db, st, 7, r->admin_fqdn, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 8, preprov ? M2MSEC_MAF_SUID_PREPROV : M2MSEC_MAF_SUID_REMOTE,
+                             err) == -1 ||
+        m2msec_db_bind_text(db, st, 9, r->client_id, err) == -1 ||
         m2msec_db_step_done(db, st, "storing MAF key", NULL, err) == -1) {
         goto out;
     }
@@ -917,11 +1483,14 @@ m2msec_dev_maf_get(struct m2msec_db *db, const char *maf_fqdn, int64_t now, int 
         m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading MAF key");
         goto out;
     }
+    r->suid = (unsigned)sqlite3_column_int64(st, 7);
     if (m2msec_db_column_str(st, 0, 1, &r->maf_fqdn, err) == -1 ||
         m2msec_db_column_str(st, 1, 1, &r->kmid, err) == -1 ||
-        m2msec_db_column_str(st, 2, 1, &r->keid, err) == -1 ||
+        (r->suid != M2MSEC_MAF_SUID_PREPROV &&
+         m2msec_db_column_str(st, 2, 1, &r->keid, err) == -1) ||
         m2msec_db_column_str(st, 3, 0, &r->reg_id, err) == -1 ||
-        m2msec_db_column_str(st, 6, 0, &r->admin_fqdn, err) == -1) {
+        m2msec_db_column_str(st, 6, 0, &r->admin_fqdn, err) == -1 ||
+        m2msec_db_column_str(st, 8, 0, &r->client_id, err) == -1) {
         goto out;
     }
     r->expires = sqlite3_column_int64(st, 4);
@@ -939,6 +1508,58 @@ out:
     return rv;
 }
 
+int
+m2msec_dev_maf_forget_reg(struct m2msec_db *db, const char *maf_fqdn, const char *reg_id,
+                          size_t *nkc, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int rv = -1;
+
+    if (nkc != NULL) {
+        *nkc = 0;
+    }
+    if (db == NULL || !m2msec_db_str_set(maf_fqdn) || !m2msec_db_str_set(reg_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "MAF FQDN and registration id needed");
+        goto out;
+    }
+    /* @spec TS-0003 8.8.2.6 (client side, as 8.3.4.2): stop using the registration and
+     * delete the credentials tied to it. */
+    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_dev_kc_forget, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, maf_fqdn, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, reg_id, err) == -1 ||
+        m2msec_db_step_done(db, st, "erasing Kc", &n, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_stmt(db, sql_dev_reg_forget, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, maf_fqdn, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, reg_id, err) == -1 ||
+        m2msec_db_step_done(db, st, "forgetting registration", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    if (n > 0) {
+        /* Best effort: the WAL still holds page images with the sealed Kc. */
+        (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    if (nkc != NULL) {
+        *nkc = n;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
 void
 m2msec_dev_kc_rec_free(struct m2msec_dev_kc_rec *r)
 {
@@ -947,6 +1568,7 @@ m2msec_dev_kc_rec_free(struct m2msec_dev_kc_rec *r)
     }
     m2msec_free(r->key_id);
     m2msec_free(r->maf_fqdn);
+    m2msec_free(r->reg_id);
     m2msec_free(r->target);
     m2msec_secret_free(r->kc);
     m2msec_free(r);
@@ -977,6 +1599,7 @@ m2msec_dev_kc_put(struct m2msec_db *db, const struct m2msec_dev_kc_rec *r, struc
         m2msec_db_bind_int64(db, st, 4, (int64_t)r->suid, err) == -1 ||
         m2msec_db_bind_int64(db, st, 5, r->expires, err) == -1 ||
         m2msec_db_bind_blob(db, st, 6, blob, bloblen, err) == -1 ||
+        m2msec_db_bind_text(db, st, 7, r->reg_id, err) == -1 ||
         m2msec_db_step_done(db, st, "storing Kc", NULL, err) == -1) {
         goto out;
     }

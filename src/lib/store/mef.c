@@ -1,6 +1,6 @@
 /*
  * store/mef.c - the MEF's tables: Enrolees, Enrolment Keys, MEF Client Registrations,
- * Enrolment Targets.
+ * Enrolment Targets (and the schema of the key registry, whose queries are store/keyreg.c's).
  *
  * Layer: store. Depends on util and crypto only. Each public function is one
  * transaction: a write either fully happens or leaves nothing behind. Kpm and
@@ -77,6 +77,34 @@ const char *const m2msec_db_mef_migrations[] = {
     " lifetime_s INTEGER NOT NULL CHECK (lifetime_s >= 0),"
     " created INTEGER NOT NULL);"
     "PRAGMA user_version = 2;",
+    /*
+     * 3: MEF Key Registrations (TS-0003 8.3.5.2.7), the shared key-registry
+     * shape of store/keyreg.c. A key follows its MEF Client Registration
+     * (de-registration, sweeping, Enrolee removal) through ON DELETE CASCADE.
+     */
+    "CREATE TABLE keyreg ("
+    " rel TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+    " owner TEXT NOT NULL,"
+    " reg_id TEXT NOT NULL REFERENCES mefreg (reg_id) ON DELETE CASCADE,"
+    " source_id TEXT NOT NULL,"
+    " admin_fqdn TEXT NOT NULL,"
+    " suid INTEGER NOT NULL,"
+    " key BLOB NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX keyreg_by_reg ON keyreg (reg_id);"
+    "CREATE INDEX keyreg_by_expires ON keyreg (expires);"
+    "CREATE TABLE keyreg_target ("
+    " rel TEXT NOT NULL COLLATE NOCASE REFERENCES keyreg (rel) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (rel, pos));"
+    "CREATE TABLE keyreg_label ("
+    " rel TEXT NOT NULL COLLATE NOCASE REFERENCES keyreg (rel) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (rel, pos));"
+    "PRAGMA user_version = 3;",
     NULL,
 };
 

@@ -22,6 +22,7 @@ enum m2msec_schema {
     M2MSEC_SCHEMA_MEF = 1, /* mefd */
     M2MSEC_SCHEMA_DEVICE,  /* libm2msec state directory */
     M2MSEC_SCHEMA_MAF,     /* mafd */
+    M2MSEC_SCHEMA_CSE,     /* Entity B's resolver cache (store/cse.c) */
 };
 
 struct m2msec_db;
@@ -215,16 +216,26 @@ int m2msec_dev_enrolment_get(struct m2msec_db *db, int with_key, struct m2msec_e
 int m2msec_dev_sweep(struct m2msec_db *db, int64_t now, int *erased, struct m2msec_error *err);
 
 /*
- * MAF: clients whose Km was remotely provisioned (TS-0003 8.8.2.3). A client
- * is keyed by its relative KmID (32 lowercase hex; the KmID is
- * "<kmid_rel>@<MAF-FQDN>"); keid is the KeID it first connected with (unique).
- * Km is sealed with AAD "km:<kmid_rel>". A client past its expiry is absent.
+ * MAF: clients and their Km (TS-0003 8.8.3.1). A client is keyed by its
+ * relative KmID (32 lowercase hex; the KmID is "<kmid_rel>@<MAF-FQDN>").
+ * suid 21: Km remotely provisioned (8.8.2.3), keid is the KeID it was fetched
+ * for (unique); suid 11: Km pre-provisioned by the operator (`mafd client
+ * add`), keid NULL. Km is sealed with AAD "km:<kmid_rel>". A client past its
+ * expiry is absent. targets: the targetIDs the client may name in Key
+ * Registrations (NULL-terminated; NULL / 0 = any), loaded by the getters.
  */
+#define M2MSEC_MAF_SUID_PREPROV 11u
+#define M2MSEC_MAF_SUID_REMOTE  21u
+/* "No expiry" for a pre-provisioned Km: the last second an m2m:timestamp can write. */
+#define M2MSEC_MAF_NO_EXPIRY INT64_C(253402300799)
 struct m2msec_maf_client_rec {
     char kmid_rel[33];
-    char *keid;
-    char *client_id; /* the EnroleeID the MEF returned */
-    int64_t expires; /* Km lifetime (the MEF's Lifetime) */
+    char *keid;      /* suid 21 only */
+    char *client_id; /* the EnroleeID the MEF returned, or the configured CSE-ID / AE-ID */
+    unsigned suid;   /* 21 or 11; 0 is read as 21 by m2msec_maf_register */
+    char **targets;
+    size_t ntargets;
+    int64_t expires; /* Km lifetime (the MEF's Lifetime, or the operator's) */
     int64_t created;
     struct m2msec_secret *km; /* only when asked for */
 };
@@ -237,6 +248,26 @@ int m2msec_maf_client_get(struct m2msec_db *db, const char *kmid_rel, int64_t no
 int m2msec_maf_client_list(struct m2msec_db *db, int64_t now, int with_km,
                            struct m2msec_maf_client_rec ***out, size_t *n,
                            struct m2msec_error *err);
+/*
+ * The live remotely provisioned client whose Km was fetched for keid (ASCII
+ * case-insensitive); NOT_FOUND when none (TS-0003 8.3.2.1 "Use of Remotely
+ * Provisioned Credential": a target holding the key need not fetch again).
+ */
+int m2msec_maf_client_get_by_keid(struct m2msec_db *db, const char *keid, int64_t now, int with_km,
+                                  struct m2msec_maf_client_rec **out, struct m2msec_error *err);
+/*
+ * A pre-provisioned client (c->suid 11, c->keid NULL, c->km, c->client_id,
+ * c->targets optional). REFUSED (rsc 4105) when a live client has the KmID or
+ * the client id; an expired one is replaced. INVALID_ARGUMENT for a malformed
+ * KmID, no Km, an expiry not after now.
+ */
+int m2msec_maf_client_add(struct m2msec_db *db, const struct m2msec_maf_client_rec *c, int64_t now,
+                          struct m2msec_error *err);
+/*
+ * Erase a client (live or expired) with its registrations and key
+ * registrations in one transaction. NOT_FOUND when absent.
+ */
+int m2msec_maf_client_remove(struct m2msec_db *db, const char *kmid_rel, struct m2msec_error *err);
 
 /* MAF Client Registrations (TS-0003 8.8.2.3), children of a client. */
 struct m2msec_mafreg_rec {
@@ -247,6 +278,34 @@ struct m2msec_mafreg_rec {
     size_t nlabels;
     int64_t expires;
 };
+/* Frees a record returned by m2msec_maf_reg_get (not the caller-built ones). */
+void m2msec_mafreg_rec_free(struct m2msec_mafreg_rec *r);
+/* A live registration with its labels; NOT_FOUND (rsc 4004) when absent or expired. */
+int m2msec_maf_reg_get(struct m2msec_db *db, const char *reg_id, int64_t now,
+                       struct m2msec_mafreg_rec **out, struct m2msec_error *err);
+/*
+ * @spec TS-0003 8.8.2.5. One transaction on the live registration reg_id:
+ * - rekey not NULL (re-enrolment: a new Km fetched for a new KeID): store
+ *   rekey as a new client (new KmID, suid 21) and move every registration and
+ *   key registration of the registration's owner to it, capping their expiry
+ *   at the new Km's, then erase the owner; INVALID_ARGUMENT unless the owner
+ *   is a remotely provisioned client with rekey->client_id;
+ * - then set expires (when has_et) and labels (when has_lbl; nlabels = 0
+ *   clears them).
+ * NOT_FOUND when the registration is absent or expired; INVALID_ARGUMENT when
+ * the new expiry is not after now or after its client's Km expiry.
+ */
+int m2msec_maf_reg_update(struct m2msec_db *db, const struct m2msec_maf_client_rec *rekey,
+                          const char *reg_id, int64_t now, int has_et, int64_t expires, int has_lbl,
+                          char *const *labels, size_t nlabels, struct m2msec_error *err);
+/*
+ * @spec TS-0003 8.8.2.6. Erase the live registration reg_id and every key
+ * registration made under it (Kc erased, not unlinked) in one transaction;
+ * *nkeys (may be NULL) gets how many keys went. NOT_FOUND when absent or
+ * expired. The client and its Km stay (other registrations may use them).
+ */
+int m2msec_maf_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now, size_t *nkeys,
+                          struct m2msec_error *err);
 /*
  * One transaction: when client is not NULL, store it as a new client first,
  * replacing (with their registrations) any client with the same client_id or
@@ -271,11 +330,13 @@ int m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m
  */
 struct m2msec_dev_maf_rec {
     char *maf_fqdn;
-    char *kmid; /* "<rel>@<MAF-FQDN>" */
-    char *keid; /* the KeID Km was derived from */
-    char *reg_id;
-    char *admin_fqdn;         /* of reg_id; may be NULL (stores before schema 3) */
-    int64_t expires;          /* Km expiry */
+    char *kmid;       /* "<rel>@<MAF-FQDN>" */
+    char *keid;       /* the KeID Km was derived from; NULL for a pre-provisioned Km (suid 11) */
+    unsigned suid;    /* 21 (remotely provisioned; 0 reads as 21) or 11 (pre-provisioned) */
+    char *client_id;  /* clientID of the MAF's registration response; may be NULL */
+    char *reg_id;     /* NULL: no registration stored (none yet, or de-registered) */
+    char *admin_fqdn; /* of reg_id; may be NULL (stores before schema 3) */
+    int64_t expires;  /* Km expiry */
     struct m2msec_secret *km; /* only when asked for */
 };
 void m2msec_dev_maf_rec_free(struct m2msec_dev_maf_rec *r);
@@ -285,6 +346,15 @@ int m2msec_dev_maf_put(struct m2msec_db *db, const struct m2msec_dev_maf_rec *r,
 /* NOT_FOUND when absent or expires <= now. */
 int m2msec_dev_maf_get(struct m2msec_db *db, const char *maf_fqdn, int64_t now, int with_key,
                        struct m2msec_dev_maf_rec **out, struct m2msec_error *err);
+/*
+ * After de-registering reg_id at the MAF maf_fqdn (8.8.2.6): in one
+ * transaction, erase the Kc this device registered under it (and Kc rows of
+ * that MAF stored before schema 4, which carry no registration) and clear
+ * the stored registration when it is reg_id (KmID and Km stay). *nkc (may be
+ * NULL) gets the number of Kc erased.
+ */
+int m2msec_dev_maf_forget_reg(struct m2msec_db *db, const char *maf_fqdn, const char *reg_id,
+                              size_t *nkc, struct m2msec_error *err);
 
 /*
  * MAF Key Registrations (TS-0003 8.8.2.7, 8.8.2.8), children of a client:
@@ -335,6 +405,7 @@ int m2msec_maf_reg_owner(struct m2msec_db *db, const char *reg_id, int64_t now, 
 struct m2msec_dev_kc_rec {
     char *key_id;
     char *maf_fqdn;
+    char *reg_id; /* the MAF Client Registration it was made under; may be NULL */
     char *target; /* the first target id */
     unsigned suid;
     int64_t expires;
@@ -348,6 +419,85 @@ int m2msec_dev_kc_put(struct m2msec_db *db, const struct m2msec_dev_kc_rec *r,
 int m2msec_dev_kc_get(struct m2msec_db *db, const char *key_id, int64_t now, int with_key,
                       struct m2msec_dev_kc_rec **out, struct m2msec_error *err);
 
+/*
+ * Key registries (TS-0003 8.3.5.2.7 - 8.3.5.2.10 on the MEF, 8.8.2.7 -
+ * 8.8.2.10 on the MAF): one table shape, "keyreg" with its "keyreg_target"
+ * and "keyreg_label" lists, in the schema of either daemon, and one
+ * implementation (store/keyreg.c) parameterised by the registry's kind. A
+ * registration is a child of the Client Registration it was made under
+ * (reg_id; ON DELETE CASCADE, so de-registering or sweeping that erases its
+ * keys) and of the credential that owns it (owner: the KpmID on the MEF, the
+ * relative KmID on the MAF). rel_key_id is the RelativeKeyID (sec:relKeyID,
+ * compared ASCII case-insensitively). The key is sealed with AAD
+ * "mef-kc:<rel>" on the MEF and "kc:<rel>" on the MAF (the prefix of the
+ * MAF's existing key table, so its rows can move over without resealing).
+ * A registration past its expiry is absent to every call but the sweep.
+ * Each call is one transaction; the kind must match the store's schema
+ * (INVALID_ARGUMENT otherwise). The MAF schema gets the table in a later
+ * migration; until then the MAF kind fails with M2MSEC_ERR_STORE.
+ */
+enum m2msec_keyreg_kind {
+    M2MSEC_KEYREG_MEF = 0,
+    M2MSEC_KEYREG_MAF,
+};
+
+struct m2msec_keyreg_rec {
+    char *rel_key_id;
+    char *owner;     /* KpmID (MEF) or relative KmID (MAF) of the source's credential */
+    char *reg_id;    /* the Client Registration it was made under */
+    char *source_id; /* Source MEF / MAF Client ID */
+    char *admin_fqdn;
+    unsigned suid;
+    char **targets; /* NULL-terminated; a loaded record always has the array */
+    size_t ntargets;
+    char **labels; /* NULL-terminated or NULL */
+    size_t nlabels;
+    int64_t expires;
+    int64_t created;
+    struct m2msec_secret *key; /* only when asked for */
+};
+void m2msec_keyreg_rec_free(struct m2msec_keyreg_rec *r);
+
+/*
+ * Store r, durable on return. The Client Registration r->reg_id must be live
+ * (else NOT_FOUND, rsc 4004) and owned by r->owner (else M2MSEC_ERR_AUTH,
+ * rsc 4103), and r->expires must not pass its expiry (INVALID_ARGUMENT).
+ * REFUSED (rsc 4105) when rel_key_id is held by a live registration (an
+ * expired one is erased first). INVALID_ARGUMENT for missing fields, no
+ * targets or an expiry not after now.
+ */
+int m2msec_keyreg_put(struct m2msec_db *db, enum m2msec_keyreg_kind kind,
+                      const struct m2msec_keyreg_rec *r, int64_t now, struct m2msec_error *err);
+/* NOT_FOUND (rsc 4004) when absent or expired. with_key: unseal the key into (*out)->key. */
+int m2msec_keyreg_get(struct m2msec_db *db, enum m2msec_keyreg_kind kind, const char *rel_key_id,
+                      int64_t now, int with_key, struct m2msec_keyreg_rec **out,
+                      struct m2msec_error *err);
+/*
+ * Replace expires (has_et), the labels (has_lbl; nlabels = 0 clears them)
+ * and the targets (has_targets; at least one) of a live registration.
+ * NOT_FOUND when absent or expired; INVALID_ARGUMENT when nothing is to
+ * change, the new expiry is not after now or passes its Client
+ * Registration's, or a list holds an empty entry.
+ */
+int m2msec_keyreg_update(struct m2msec_db *db, enum m2msec_keyreg_kind kind, const char *rel_key_id,
+                         int64_t now, int has_et, int64_t expires, int has_lbl, char *const *labels,
+                         size_t nlabels, int has_targets, char *const *targets, size_t ntargets,
+                         struct m2msec_error *err);
+/* Erase a live registration (secure_delete overwrites it). NOT_FOUND when absent or expired. */
+int m2msec_keyreg_delete(struct m2msec_db *db, enum m2msec_keyreg_kind kind, const char *rel_key_id,
+                         int64_t now, struct m2msec_error *err);
+/* Erase every registration with expires <= now; *erased (may be NULL) = how many. */
+int m2msec_keyreg_sweep(struct m2msec_db *db, enum m2msec_keyreg_kind kind, int64_t now,
+                        size_t *erased, struct m2msec_error *err);
+/* Live registrations, of reg_id only when it is not NULL. */
+int m2msec_keyreg_count(struct m2msec_db *db, enum m2msec_keyreg_kind kind, const char *reg_id,
+                        int64_t now, size_t *n, struct m2msec_error *err);
+/*
+ * Device state: erase the key stored under key_id (m2msec_dev_kc_put) when
+ * the source de-registers it. 0 also when there was none.
+ */
+int m2msec_keyreg_dev_erase(struct m2msec_db *db, const char *key_id, struct m2msec_error *err);
+
 #ifdef M2MSEC_TESTING
 /* Test hooks (tests must not include sqlite3.h): run raw SQL on the store's connection. */
 int m2msec_db_test_exec(struct m2msec_db *db, const char *sql, struct m2msec_error *err);
@@ -355,5 +505,43 @@ int m2msec_db_test_exec(struct m2msec_db *db, const char *sql, struct m2msec_err
 int m2msec_db_test_query_int(struct m2msec_db *db, const char *sql, int64_t *out,
                              struct m2msec_error *err);
 #endif
+
+/*
+ * Entity B (libm2msec, schema kind CSE, its own file in the state directory):
+ * keys obtained for psk_identities, by identity (ASCII case-insensitive).
+ * source: 1 MAF Key Retrieval (Kc), 2 MEF fetchCredentials (Kpsa). The key
+ * is sealed with AAD "cse-key:<key_id>". Getters return expired rows too (the
+ * resolver erases them); callers compare expires with the clock.
+ */
+struct m2msec_cse_key_rec {
+    char *key_id; /* the psk_identity */
+    unsigned source;
+    unsigned suid;
+    char *peer_id; /* IdA from the MAF / the EnroleeID from the MEF; may be NULL */
+    char *cred_id; /* Credential-ID (TS-0003 10.4) */
+    int64_t created;
+    int64_t expires;
+    struct m2msec_secret *key; /* only when asked for */
+};
+void m2msec_cse_key_rec_free(struct m2msec_cse_key_rec *r);
+/* Store, replacing a row with the same identity; durable on return. */
+int m2msec_cse_key_put(struct m2msec_db *db, const struct m2msec_cse_key_rec *r,
+                       struct m2msec_error *err);
+/* NOT_FOUND when absent (an expired row is returned). */
+int m2msec_cse_key_get(struct m2msec_db *db, const char *key_id, int with_key,
+                       struct m2msec_cse_key_rec **out, struct m2msec_error *err);
+/*
+ * Erase the row of key_id (absent is not an error); *erased = rows removed,
+ * may be NULL. A row with expires <= now leaves an expiry record (identity
+ * and expiry, no key) behind.
+ */
+int m2msec_cse_key_delete(struct m2msec_db *db, const char *key_id, int64_t now, size_t *erased,
+                          struct m2msec_error *err);
+/* Erase every row with expires <= now, leaving expiry records; prune old expiry records. */
+int m2msec_cse_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2msec_error *err);
+/* The expiry of an erased key_id; NOT_FOUND when there is no record (put clears it). */
+int m2msec_cse_expired_get(struct m2msec_db *db, const char *key_id, int64_t *expires,
+                           struct m2msec_error *err);
+int m2msec_cse_key_count(struct m2msec_db *db, size_t *n, struct m2msec_error *err);
 
 #endif

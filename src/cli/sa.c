@@ -1,0 +1,776 @@
+/*
+ * cli/sa.c - `m2msec connect` (Entity A) and `m2msec cse` (a reference Entity B).
+ *
+ * Layer: CLI, built on <m2msec.h> only. `connect` runs a TLS-PSK security
+ * association with Entity B (TS-0003 8.2.2.1 / 8.2.2.3) and one oneM2M
+ * request; `cse` serves as Entity B with libm2msec's PSK resolver until
+ * SIGTERM or SIGINT, logging one line per event (never a key); `cse stats`
+ * prints the counters of the running (or last) server and the cache size.
+ */
+#define _DEFAULT_SOURCE /* gmtime_r, timegm */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "m2msec.h"
+
+#define SA_KPSA_MAX       64
+#define SA_STATS          "cse-stats.txt"
+#define SA_STATS_DELAY_MS 100 /* cache-hit counters reach the stats file within this */
+#define SA_PATH_MAX       4096
+#define SA_PSK_MAX        64
+#define SA_HEXFILE_MAX    1024
+
+enum {
+    SA_TO = 300,
+    SA_KEY_ID,
+    SA_STATE,
+    SA_SNI,
+    SA_ORIGIN,
+    SA_PEER_ID,
+    SA_PSK_FILE,
+    SA_JSON,
+    SA_QUIET,
+    SA_TIMEOUT,
+    SA_LISTEN,
+    SA_ID,
+    SA_MAF,
+    SA_MAF_FQDN,
+    SA_MEF,
+    SA_MEF_FQDN,
+    SA_CERT,
+    SA_KEY,
+    SA_CA,
+    SA_KPSA,
+    SA_LOG,
+    SA_MAX_CONNS,
+    SA_IDLE,
+};
+
+static const struct option sa_opts[] = {
+    { "to", required_argument, NULL, SA_TO },
+    { "key-id", required_argument, NULL, SA_KEY_ID },
+    { "state", required_argument, NULL, SA_STATE },
+    { "sni", required_argument, NULL, SA_SNI },
+    { "origin", required_argument, NULL, SA_ORIGIN },
+    { "peer-id", required_argument, NULL, SA_PEER_ID },
+    { "psk-file", required_argument, NULL, SA_PSK_FILE },
+    { "json", no_argument, NULL, SA_JSON },
+    { "quiet", no_argument, NULL, SA_QUIET },
+    { "timeout", required_argument, NULL, SA_TIMEOUT },
+    { "dir", required_argument, NULL, 'd' },
+    { "listen", required_argument, NULL, SA_LISTEN },
+    { "id", required_argument, NULL, SA_ID },
+    { "maf", required_argument, NULL, SA_MAF },
+    { "maf-fqdn", required_argument, NULL, SA_MAF_FQDN },
+    { "mef", required_argument, NULL, SA_MEF },
+    { "mef-fqdn", required_argument, NULL, SA_MEF_FQDN },
+    { "cert", required_argument, NULL, SA_CERT },
+    { "key", required_argument, NULL, SA_KEY },
+    { "ca", required_argument, NULL, SA_CA },
+    { "kpsa", required_argument, NULL, SA_KPSA },
+    { "log", required_argument, NULL, SA_LOG },
+    { "max-conns", required_argument, NULL, SA_MAX_CONNS },
+    { "idle-ms", required_argument, NULL, SA_IDLE },
+    { NULL, 0, NULL, 0 },
+};
+
+struct sa_opts {
+    const char *to;
+    const char *key_id;
+    const char *state;
+    const char *sni;
+    const char *origin;
+    const char *peer_id;
+    const char *psk_file;
+    const char *dir;
+    const char *listen;
+    const char *id;
+    const char *maf;
+    const char *maf_fqdn;
+    const char *mef;
+    const char *mef_fqdn;
+    const char *cert;
+    const char *key;
+    const char *ca;
+    const char *log;
+    const char *kpsa[SA_KPSA_MAX];
+    size_t nkpsa;
+    unsigned timeout_ms;
+    unsigned max_conns;
+    unsigned idle_ms;
+    int json;
+    int quiet;
+};
+
+static void
+sa_usage(FILE *f)
+{
+    fputs("usage:\n"
+          "  m2msec connect --to HOST:PORT --key-id ID --state DIR [--sni NAME] [--origin ID]\n"
+          "        [--peer-id IdB] [--psk-file F] [--json] [--quiet] [--timeout MS]\n"
+          "        Entity A: TLS 1.2 PSK with Entity B using the key stored for ID (a Kc under\n"
+          "        its Key Identifier, or the device's KeID with Kpsa for --peer-id), or the\n"
+          "        pre-provisioned key in F; then GET / and print who Entity B says we are\n"
+          "  m2msec cse -d DIR --listen ADDR:PORT --id CSE-ID [--maf HOST:PORT --maf-fqdn F]\n"
+          "        [--mef HOST:PORT --mef-fqdn F --cert PEM --key PEM --ca PEM]\n"
+          "        [--kpsa ID:HEXFILE:PEERID[:EXPIRY]]... [--log FILE] [--max-conns N]\n"
+          "        [--idle-ms MS] [--timeout MS]\n"
+          "        Entity B until SIGTERM/SIGINT; prints 'listening ADDR' once bound\n"
+          "  m2msec cse stats -d DIR [--json]\n"
+          "        counters of the running (or last) Entity B in DIR and the cached keys\n",
+          f);
+}
+
+static int
+sa_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
+    }
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return (errno == 0 && *end == '\0' && *out <= max) ? 0 : -1;
+}
+
+static int
+parse_opts(int argc, char **argv, struct sa_opts *o)
+{
+    unsigned long long v = 0;
+    int ch;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "d:", sa_opts, NULL)) != -1) {
+        switch (ch) {
+        case SA_TO:
+            o->to = optarg;
+            break;
+        case SA_KEY_ID:
+            o->key_id = optarg;
+            break;
+        case SA_STATE:
+            o->state = optarg;
+            break;
+        case SA_SNI:
+            o->sni = optarg;
+            break;
+        case SA_ORIGIN:
+            o->origin = optarg;
+            break;
+        case SA_PEER_ID:
+            o->peer_id = optarg;
+            break;
+        case SA_PSK_FILE:
+            o->psk_file = optarg;
+            break;
+        case SA_JSON:
+            o->json = 1;
+            break;
+        case SA_QUIET:
+            o->quiet = 1;
+            break;
+        case SA_TIMEOUT:
+            if (sa_uint(optarg, 600000, &v) == -1 || v < 10) {
+                fprintf(stderr, "m2msec: --timeout takes milliseconds (10..600000)\n");
+                return -1;
+            }
+            o->timeout_ms = (unsigned)v;
+            break;
+        case 'd':
+            o->dir = optarg;
+            break;
+        case SA_LISTEN:
+            o->listen = optarg;
+            break;
+        case SA_ID:
+            o->id = optarg;
+            break;
+        case SA_MAF:
+            o->maf = optarg;
+            break;
+        case SA_MAF_FQDN:
+            o->maf_fqdn = optarg;
+            break;
+        case SA_MEF:
+            o->mef = optarg;
+            break;
+        case SA_MEF_FQDN:
+            o->mef_fqdn = optarg;
+            break;
+        case SA_CERT:
+            o->cert = optarg;
+            break;
+        case SA_KEY:
+            o->key = optarg;
+            break;
+        case SA_CA:
+            o->ca = optarg;
+            break;
+        case SA_KPSA:
+            if (o->nkpsa == SA_KPSA_MAX) {
+                fprintf(stderr, "m2msec: at most %d --kpsa\n", SA_KPSA_MAX);
+                return -1;
+            }
+            o->kpsa[o->nkpsa++] = optarg;
+            break;
+        case SA_LOG:
+            o->log = optarg;
+            break;
+        case SA_MAX_CONNS:
+            if (sa_uint(optarg, 1024, &v) == -1 || v == 0) {
+                fprintf(stderr, "m2msec: --max-conns takes 1..1024\n");
+                return -1;
+            }
+            o->max_conns = (unsigned)v;
+            break;
+        case SA_IDLE:
+            if (sa_uint(optarg, 3600000, &v) == -1 || v == 0) {
+                fprintf(stderr, "m2msec: --idle-ms takes 1..3600000\n");
+                return -1;
+            }
+            o->idle_ms = (unsigned)v;
+            break;
+        default:
+            sa_usage(stderr);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "m2msec: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+sa_time(int64_t t, char out[32])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
+        snprintf(out, 32, "-");
+        return;
+    }
+    strftime(out, 32, "%Y%m%dT%H%M%S", &tm);
+}
+
+/* A key as hex text in a file (whitespace ignored); buf is wiped by the caller. */
+static int
+read_hex_key(const char *path, unsigned char *key, size_t keysz, size_t *len)
+{
+    char text[SA_HEXFILE_MAX + 1];
+    char digits[2 * SA_PSK_MAX + 1];
+    size_t n = 0, nd = 0, i;
+    FILE *f = fopen(path, "r");
+    int rv = -1;
+
+    *len = 0;
+    if (f == NULL) {
+        fprintf(stderr, "m2msec: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    n = fread(text, 1, SA_HEXFILE_MAX, f);
+    if (ferror(f) || !feof(f)) {
+        fprintf(stderr, "m2msec: %s: unreadable or larger than %d bytes\n", path, SA_HEXFILE_MAX);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        char ch = text[i];
+
+        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
+            continue;
+        }
+        if (nd == sizeof(digits) - 1 || strchr("0123456789abcdefABCDEF", ch) == NULL ||
+            ch == '\0') {
+            fprintf(stderr, "m2msec: %s: not a hex key of at most %d bytes\n", path, SA_PSK_MAX);
+            goto out;
+        }
+        digits[nd++] = ch;
+    }
+    if (nd == 0 || nd % 2 != 0 || nd / 2 > keysz) {
+        fprintf(stderr, "m2msec: %s: not a hex key of at most %d bytes\n", path, SA_PSK_MAX);
+        goto out;
+    }
+    for (i = 0; i < nd / 2; i++) {
+        char byte[3] = { digits[2 * i], digits[2 * i + 1], '\0' };
+
+        key[i] = (unsigned char)strtoul(byte, NULL, 16);
+    }
+    *len = nd / 2;
+    rv = 0;
+out:
+    memset(text, 0, sizeof(text));
+    memset(digits, 0, sizeof(digits));
+    fclose(f);
+    return rv;
+}
+
+static void
+sa_step(void *arg, const char *step, const char *detail)
+{
+    (void)arg;
+    fprintf(stderr, "  [%s] %s\n", step, detail);
+}
+
+/*
+ * m2msec connect
+ */
+
+static int
+connect_failed(const struct m2msec_client *c)
+{
+    enum m2msec_err code = m2msec_client_error_code(c);
+
+    if (code == M2MSEC_ERR_EXPIRED) {
+        fprintf(stderr, "m2msec: connect: %s\n", m2msec_client_error(c));
+    } else if (code == M2MSEC_ERR_AUTH) {
+        fprintf(stderr, "m2msec: connect: handshake refused: %s\n", m2msec_client_error(c));
+    } else if (code == M2MSEC_ERR_REFUSED) {
+        fprintf(stderr, "m2msec: connect refused (%d): %s\n", m2msec_client_error_rsc(c),
+                m2msec_client_error(c));
+    } else {
+        fprintf(stderr, "m2msec: connect failed (%s): %s\n", m2msec_err_name(code),
+                m2msec_client_error(c));
+    }
+    return 1;
+}
+
+static int
+cmd_connect(const struct sa_opts *o)
+{
+    struct m2msec_config *cfg = NULL;
+    struct m2msec_client *c = NULL;
+    struct m2msec_saef *a = NULL;
+    unsigned char key[SA_PSK_MAX];
+    size_t keylen = 0;
+    char ts[32];
+    int rv = 1;
+
+    if (o->to == NULL || o->key_id == NULL ||
+        (o->state == NULL && (o->psk_file == NULL || o->origin == NULL))) {
+        fprintf(stderr, "m2msec: connect needs --to, --key-id and --state (or --psk-file with "
+                        "--origin)\n");
+        return 2;
+    }
+    cfg = m2msec_config_new();
+    c = m2msec_client_new();
+    if (cfg == NULL || c == NULL) {
+        fprintf(stderr, "m2msec: out of memory\n");
+        goto out;
+    }
+    if ((o->state != NULL && m2msec_config_set_state_dir(cfg, o->state) == -1) ||
+        (o->sni != NULL && m2msec_config_set_sni(cfg, o->sni) == -1) ||
+        (o->timeout_ms != 0 && m2msec_config_set_timeout_ms(cfg, o->timeout_ms) == -1)) {
+        fprintf(stderr, "m2msec: %s\n", m2msec_config_error(cfg));
+        goto out;
+    }
+    if (m2msec_client_configure(c, cfg) == -1) {
+        fprintf(stderr, "m2msec: %s\n", m2msec_client_error(c));
+        goto out;
+    }
+    if (!o->quiet && !o->json) {
+        m2msec_client_set_step_cb(c, sa_step, NULL);
+    }
+    if (o->psk_file != NULL) {
+        if (read_hex_key(o->psk_file, key, sizeof(key), &keylen) == -1) {
+            goto out;
+        }
+        if (m2msec_client_connect_psk(c, o->to, o->key_id, key, keylen, o->origin, &a) == -1) {
+            rv = connect_failed(c);
+            goto out;
+        }
+    } else if (m2msec_client_connect(c, o->to, o->key_id, o->peer_id, o->origin, &a) == -1) {
+        rv = connect_failed(c);
+        goto out;
+    }
+    if (o->json) {
+        printf("%s\n", m2msec_saef_body(a));
+    } else {
+        sa_time(m2msec_saef_key_expires(a), ts);
+        printf("connected: Entity B %s binds this session to %s (credentialID %s, SUID %u); "
+               "key %s from %s, expires %s, suite %s\n",
+               m2msec_saef_cse(a), m2msec_saef_peer(a), m2msec_saef_credential_id(a),
+               m2msec_saef_peer_suid(a), m2msec_saef_key_id(a),
+               m2msec_psk_source_name(m2msec_saef_source(a)), ts, m2msec_saef_cipher(a));
+    }
+    rv = 0;
+out:
+    memset(key, 0, sizeof(key));
+    m2msec_saef_free(a);
+    m2msec_client_free(c);
+    m2msec_config_free(cfg);
+    return rv;
+}
+
+/*
+ * m2msec cse
+ */
+
+struct cse_run {
+    pthread_mutex_t lock;       /* the log */
+    pthread_mutex_t stats_lock; /* the stats file: one writer at a time */
+    atomic_int stats_dirty;     /* counters moved by a cache hit since the last write */
+    FILE *log;
+    const char *dir;
+    struct m2msec_resolver *r;
+};
+
+static const char *const counter_names[M2MSEC_RESOLVER_COUNTER_MAX] = {
+    [M2MSEC_RESOLVER_RESOLVED] = "resolved",     [M2MSEC_RESOLVER_RETRIEVALS] = "retrievals",
+    [M2MSEC_RESOLVER_CACHE_HITS] = "cache_hits", [M2MSEC_RESOLVER_LOCAL] = "local",
+    [M2MSEC_RESOLVER_REFUSALS] = "refusals",     [M2MSEC_RESOLVER_ERASED] = "erased",
+};
+
+/* The counters for `m2msec cse stats`: "<name> <value>" lines, replaced atomically. */
+static void
+write_stats(struct cse_run *run)
+{
+    char path[SA_PATH_MAX + 32];
+    char tmp[SA_PATH_MAX + 40];
+    FILE *f = NULL;
+    int i;
+
+    snprintf(path, sizeof(path), "%s/%s", run->dir, SA_STATS);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    pthread_mutex_lock(&run->stats_lock);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        pthread_mutex_unlock(&run->stats_lock);
+        return;
+    }
+    for (i = 0; i < M2MSEC_RESOLVER_COUNTER_MAX; i++) {
+        fprintf(f, "%s %llu\n", counter_names[i],
+                (unsigned long long)m2msec_resolver_counter(run->r,
+                                                            (enum m2msec_resolver_counter)i));
+    }
+    if (fclose(f) == 0) {
+        (void)rename(tmp, path);
+    }
+    pthread_mutex_unlock(&run->stats_lock);
+}
+
+static void
+on_event(void *arg, const char *line)
+{
+    struct cse_run *run = arg;
+    struct timespec now;
+    struct tm tm;
+    char ts[32] = "-";
+    char ms[8];
+
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0 && gmtime_r(&now.tv_sec, &tm) != NULL) {
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(ms, sizeof(ms), ".%03dZ", (int)((now.tv_nsec / 1000000L) % 1000));
+        strncat(ts, ms, sizeof(ts) - strlen(ts) - 1);
+    }
+    pthread_mutex_lock(&run->lock);
+    fprintf(run->log, "%s %s\n", ts, line);
+    fflush(run->log);
+    pthread_mutex_unlock(&run->lock);
+    /*
+     * Retrievals, refusals and erasures are rare and tests count them right
+     * after the handshake: write those at once. Cache hits are the hot path
+     * (Entity B's steady state): the main loop writes them within
+     * SA_STATS_DELAY_MS rather than replacing a file per handshake. Never
+     * under the log lock: replacing a file can wait for the disk.
+     */
+    if (strncmp(line, "event=psk_resolved ", 19) == 0 &&
+        (strstr(line, " cache=hit ") != NULL || strstr(line, " cache=local ") != NULL)) {
+        atomic_store(&run->stats_dirty, 1);
+    } else if (strncmp(line, "event=psk_", 10) == 0) {
+        atomic_store(&run->stats_dirty, 0);
+        write_stats(run);
+    }
+}
+
+/* EXPIRY: seconds since the epoch, or an m2m:timestamp YYYYMMDDThhmmss (UTC). */
+static int
+parse_expiry(const char *s, int64_t *out)
+{
+    unsigned long long v = 0;
+    struct tm tm;
+    time_t t;
+    int i;
+
+    if (sa_uint(s, 253402300799ULL, &v) == 0) {
+        *out = (int64_t)v;
+        return 0;
+    }
+    if (strlen(s) != 15 || s[8] != 'T') {
+        return -1;
+    }
+    for (i = 0; i < 15; i++) {
+        if (i != 8 && (s[i] < '0' || s[i] > '9')) {
+            return -1;
+        }
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0') - 1900;
+    tm.tm_mon = (s[4] - '0') * 10 + (s[5] - '0') - 1;
+    tm.tm_mday = (s[6] - '0') * 10 + (s[7] - '0');
+    tm.tm_hour = (s[9] - '0') * 10 + (s[10] - '0');
+    tm.tm_min = (s[11] - '0') * 10 + (s[12] - '0');
+    tm.tm_sec = (s[13] - '0') * 10 + (s[14] - '0');
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60) {
+        return -1;
+    }
+    t = timegm(&tm);
+    if (t == (time_t)-1) {
+        return -1;
+    }
+    *out = (int64_t)t;
+    return 0;
+}
+
+/* --kpsa ID:HEXFILE:PEERID[:EXPIRY] */
+static int
+add_kpsa(struct m2msec_resolver *r, const char *spec)
+{
+    char buf[2048];
+    char *id = buf, *file = NULL, *peer = NULL, *exp = NULL;
+    int64_t expires = 0;
+
+    if (strlen(spec) >= sizeof(buf)) {
+        fprintf(stderr, "m2msec: --kpsa too long\n");
+        return -1;
+    }
+    memcpy(buf, spec, strlen(spec) + 1);
+    file = strchr(id, ':');
+    if (file != NULL) {
+        *file++ = '\0';
+        peer = strchr(file, ':');
+    }
+    if (peer != NULL) {
+        *peer++ = '\0';
+        exp = strchr(peer, ':');
+    }
+    if (exp != NULL) {
+        *exp++ = '\0';
+    }
+    if (file == NULL || peer == NULL || *id == '\0' || *file == '\0' || *peer == '\0' ||
+        (exp != NULL && parse_expiry(exp, &expires) == -1)) {
+        fprintf(stderr, "m2msec: --kpsa takes ID:HEXFILE:PEERID[:EXPIRY] (EXPIRY: epoch "
+                        "seconds or YYYYMMDDThhmmss)\n");
+        return -1;
+    }
+    if (m2msec_resolver_add_kpsa_file(r, id, file, peer, expires) == -1) {
+        fprintf(stderr, "m2msec: --kpsa %s: %s\n", id, m2msec_resolver_error(r));
+        return -1;
+    }
+    return 0;
+}
+
+/* Resolver for Entity B's state directory, with the sources given on the command line. */
+static struct m2msec_resolver *
+make_resolver(const struct sa_opts *o, int sources)
+{
+    struct m2msec_config *cfg = m2msec_config_new();
+    struct m2msec_resolver *r = m2msec_resolver_new();
+    size_t i;
+    int ok = 0;
+
+    if (cfg == NULL || r == NULL) {
+        fprintf(stderr, "m2msec: out of memory\n");
+        goto out;
+    }
+    if (m2msec_config_set_state_dir(cfg, o->dir) == -1 ||
+        (sources && o->maf != NULL && m2msec_config_set_maf(cfg, o->maf, o->maf_fqdn) == -1) ||
+        (o->timeout_ms != 0 && m2msec_config_set_timeout_ms(cfg, o->timeout_ms) == -1)) {
+        fprintf(stderr, "m2msec: %s\n", m2msec_config_error(cfg));
+        goto out;
+    }
+    if (m2msec_resolver_configure(r, cfg) == -1) {
+        fprintf(stderr, "m2msec: %s\n", m2msec_resolver_error(r));
+        goto out;
+    }
+    if (sources) {
+        if (m2msec_resolver_set_cse_id(r, o->id) == -1 ||
+            (o->mef != NULL &&
+             m2msec_resolver_set_mef(r, o->mef, o->mef_fqdn, o->cert, o->key, o->ca) == -1)) {
+            fprintf(stderr, "m2msec: %s\n", m2msec_resolver_error(r));
+            goto out;
+        }
+        for (i = 0; i < o->nkpsa; i++) {
+            if (add_kpsa(r, o->kpsa[i]) == -1) {
+                goto out;
+            }
+        }
+    }
+    ok = 1;
+out:
+    m2msec_config_free(cfg);
+    if (!ok) {
+        m2msec_resolver_free(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static int
+cmd_cse_serve(const struct sa_opts *o)
+{
+    struct cse_run run;
+    struct m2msec_cse *s = NULL;
+    sigset_t set;
+    int sig = 0;
+    int rv = 1;
+
+    memset(&run, 0, sizeof(run));
+    if (o->dir == NULL || o->listen == NULL || o->id == NULL) {
+        fprintf(stderr, "m2msec: cse needs -d DIR, --listen ADDR:PORT and --id CSE-ID\n");
+        return 2;
+    }
+    if (o->mef != NULL &&
+        (o->mef_fqdn == NULL || o->cert == NULL || o->key == NULL || o->ca == NULL)) {
+        fprintf(stderr, "m2msec: --mef needs --mef-fqdn, --cert, --key and --ca\n");
+        return 2;
+    }
+    /* Every thread inherits the mask: only sigwait below sees SIGTERM / SIGINT. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_mutex_init(&run.lock, NULL);
+    pthread_mutex_init(&run.stats_lock, NULL);
+    run.dir = o->dir;
+    run.log = stderr;
+    if (o->log != NULL) {
+        run.log = fopen(o->log, "a");
+        if (run.log == NULL) {
+            fprintf(stderr, "m2msec: cannot open %s: %s\n", o->log, strerror(errno));
+            run.log = NULL;
+            goto out;
+        }
+    }
+    run.r = make_resolver(o, 1);
+    if (run.r == NULL) {
+        goto out;
+    }
+    m2msec_resolver_set_event_cb(run.r, on_event, &run);
+    s = m2msec_cse_new(run.r);
+    if (s == NULL || m2msec_cse_set_limits(s, o->max_conns, o->idle_ms, o->timeout_ms) == -1 ||
+        m2msec_cse_start(s, o->listen) == -1) {
+        fprintf(stderr, "m2msec: cse: %s\n", s != NULL ? m2msec_cse_error(s) : "out of memory");
+        goto out;
+    }
+    write_stats(&run);
+    printf("listening %s\n", m2msec_cse_addr(s));
+    fflush(stdout);
+    for (;;) {
+        const struct timespec tick = { 0, SA_STATS_DELAY_MS * 1000000L };
+
+        sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        }
+        if (atomic_exchange(&run.stats_dirty, 0)) {
+            write_stats(&run);
+        }
+    }
+    m2msec_cse_stop(s);
+    write_stats(&run);
+    rv = 0;
+out:
+    m2msec_cse_free(s);
+    m2msec_resolver_free(run.r);
+    if (run.log != NULL && run.log != stderr) {
+        fclose(run.log);
+    }
+    pthread_mutex_destroy(&run.stats_lock);
+    pthread_mutex_destroy(&run.lock);
+    return rv;
+}
+
+static int
+cmd_cse_stats(const struct sa_opts *o)
+{
+    struct m2msec_resolver *r = NULL;
+    unsigned long long vals[M2MSEC_RESOLVER_COUNTER_MAX] = { 0 };
+    char path[SA_PATH_MAX + 32];
+    char name[32];
+    unsigned long long v = 0;
+    size_t cached = 0;
+    FILE *f = NULL;
+    int i;
+
+    if (o->dir == NULL) {
+        fprintf(stderr, "m2msec: cse stats needs -d DIR\n");
+        return 2;
+    }
+    snprintf(path, sizeof(path), "%s/%s", o->dir, SA_STATS);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        while (fscanf(f, "%31s %llu", name, &v) == 2) {
+            for (i = 0; i < M2MSEC_RESOLVER_COUNTER_MAX; i++) {
+                if (strcmp(name, counter_names[i]) == 0) {
+                    vals[i] = v;
+                }
+            }
+        }
+        fclose(f);
+    }
+    r = make_resolver(o, 0);
+    if (r == NULL) {
+        return 1;
+    }
+    if (m2msec_resolver_cached(r, &cached) == -1) {
+        fprintf(stderr, "m2msec: cannot count the cached keys in %s\n", o->dir);
+        m2msec_resolver_free(r);
+        return 1;
+    }
+    m2msec_resolver_free(r);
+    if (o->json) {
+        printf("{");
+        for (i = 0; i < M2MSEC_RESOLVER_COUNTER_MAX; i++) {
+            printf("\"%s\":%llu,", counter_names[i], vals[i]);
+        }
+        printf("\"cached\":%zu}\n", cached);
+    } else {
+        for (i = 0; i < M2MSEC_RESOLVER_COUNTER_MAX; i++) {
+            printf("%s=%llu ", counter_names[i], vals[i]);
+        }
+        printf("cached=%zu\n", cached);
+    }
+    return 0;
+}
+
+int
+cli_sa_main(int argc, char **argv)
+{
+    struct sa_opts o;
+    int stats = 0;
+    int skip = 1;
+
+    memset(&o, 0, sizeof(o));
+    if (argc < 2) {
+        sa_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "cse") == 0 && argc > 2 && strcmp(argv[2], "stats") == 0) {
+        stats = 1;
+        skip = 2;
+    }
+    if (parse_opts(argc - skip, argv + skip, &o) == -1) {
+        return 2;
+    }
+    if (strcmp(argv[1], "connect") == 0) {
+        return cmd_connect(&o);
+    }
+    if (stats) {
+        return cmd_cse_stats(&o);
+    }
+    return cmd_cse_serve(&o);
+}
