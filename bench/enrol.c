@@ -9,8 +9,10 @@
  *       (`bench-enrol --psk-server`, enrol_server.c) with as many workers as
  *       mefd;
  *   (b) m2msec_client_enrol() against the real mefd (one Enrolee per client,
- *       one MAF instruction and one report per exchange).
- * It prints ops/s, p50/p99 latency and the ratio (b)/(a). The ratio is a
+ *       one MAF instruction and one report per exchange);
+ *   (c) m2msec_client_maf_keyget() against the real mafd (one registered MAF
+ *       client per thread, each retrieving a key registered for it).
+ * It prints ops/s, p50/p99 latency and the ratios to (a). A ratio is a
  * figure, never a verdict: the exit status is 1 only when something failed
  * (set-up, an operation, a server exit), never because of timing. See
  * bench/README.md.
@@ -36,14 +38,15 @@
 #include "util/encoding.h"
 #include "util/mem.h"
 
-#define DEFAULT_SECONDS  3
-#define MAX_SECONDS      60
-#define DEFAULT_WORKERS  8 /* mefd's default; used when mefd.conf has no workers line */
-#define START_TIMEOUT_MS 15000
-#define STOP_TIMEOUT_MS  20000
-#define LOG_LINES_SHOWN  20
-#define TARGET_RATIO     0.5
-#define TARGET_CLIENTS   16
+#define DEFAULT_SECONDS   3
+#define MAX_SECONDS       60
+#define DEFAULT_WORKERS   8 /* mefd's default; used when mefd.conf has no workers line */
+#define START_TIMEOUT_MS  15000
+#define STOP_TIMEOUT_MS   20000
+#define LOG_LINES_SHOWN   20
+#define TARGET_RATIO      0.5
+#define TARGET_CLIENTS    16
+#define TARGET_SAEF_RATIO 0.8
 
 struct options {
     unsigned seconds;
@@ -53,8 +56,10 @@ struct options {
     const char *tmpdir;
     const char *mefd;
     int keep;
-    int run_a; /* --only narrows the run to one side, for profiling */
+    int run_a; /* --only narrows the run to some measurements, for profiling */
     int run_b;
+    int run_c;
+    int run_d;
 };
 
 /* Everything that must be undone at the end, whatever happened. */
@@ -73,6 +78,25 @@ struct bench {
     int psk_out; /* read end of the psk-server's stdout */
     struct m2msec_secret *psk;
     struct m2msec_secret *kpm[BENCH_MAX_CLIENTS];
+    /* (c): mafd, Enrolees kg-<i> (retrievers) and src (the source of their keys) */
+    char mafdir[PATH_MAX];
+    char mafd_log[PATH_MAX];
+    char mafd_bin[PATH_MAX];
+    char maf_addr[128];
+    char tgt_addr[128]; /* mefd's Enrolment Target service */
+    pid_t mafd_pid;
+    struct m2msec_secret *kg_kpm[BENCH_MAX_CLIENTS];
+    struct m2msec_secret *src_kpm;
+    char key_id[BENCH_MAX_CLIENTS][BENCH_KEYID_MAX];
+    /* (d): Entity B (`m2msec cse`, Enrolee cse-b), and one Kc per thread for it */
+    char cli_bin[PATH_MAX];
+    char cse_log[PATH_MAX];
+    char cse_addr[128];
+    pid_t cse_pid;
+    int cse_out; /* read end of its stdout */
+    struct m2msec_secret *cse_kpm;
+    char saef_id[BENCH_MAX_CLIENTS][BENCH_KEYID_MAX];
+    struct m2msec_secret *saef_kc[BENCH_MAX_CLIENTS];
 };
 
 static void
@@ -81,11 +105,12 @@ usage(FILE *f)
     fprintf(f,
             "usage: bench-enrol [--seconds N] [--clients LIST] [--tmpdir DIR] [--mefd PATH] "
             "[--keep]\n"
-            "                   [--only a|b]\n"
+            "                   [--only LIST]\n"
             "\n"
-            "Measures full PPSK enrolments against mefd (b) and bare TLS 1.2 PSK handshakes +\n"
-            "RFC 5705 export against a minimal GnuTLS server (a), with the same client threads,\n"
-            "and prints ops/s, p50/p99 latency and the ratio (b)/(a) per concurrency level.\n"
+            "Measures bare TLS 1.2 PSK handshakes + RFC 5705 export against a minimal GnuTLS\n"
+            "server (a), full PPSK enrolments against mefd (b) and MAF Key Retrievals against\n"
+            "mafd (c), with the same client threads, and prints ops/s, p50/p99 latency and the\n"
+            "ratios (b)/(a) and (c)/(a) per concurrency level.\n"
             "\n"
             "  --seconds N     measurement length per mode and level (1..%d, default %d)\n"
             "  --clients LIST  comma-separated concurrency levels (default 1,4,16; max %d)\n"
@@ -93,8 +118,8 @@ usage(FILE *f)
             "                  (default $TMPDIR or /tmp; e.g. /dev/shm to take the disk out)\n"
             "  --mefd PATH     mefd binary (default: mefd next to this program)\n"
             "  --keep          keep the temp dir (logs, stores) for inspection\n"
-            "  --only a|b      measure only the baseline (a) or only enrolments (b), e.g.\n"
-            "                  while profiling one server; no ratio is printed\n"
+            "  --only LIST     measure only some of a, b, c (e.g. b, or a,c), e.g. while\n"
+            "                  profiling one server; a ratio needs both of its sides\n"
             "\n"
             "Exit status: 0, or 1 when anything failed (timing never fails the run).\n",
             MAX_SECONDS, DEFAULT_SECONDS, BENCH_MAX_CLIENTS);
@@ -139,6 +164,40 @@ parse_levels(const char *arg, struct options *o)
     }
 }
 
+/* --only a,c: the measurements to run. */
+static int
+parse_only(const char *v, struct options *o)
+{
+    size_t i, len = strlen(v);
+
+    o->run_a = o->run_b = o->run_c = o->run_d = 0;
+    for (i = 0; i < len; i++) {
+        if (i % 2 == 1) {
+            if (v[i] != ',') {
+                return -1;
+            }
+            continue;
+        }
+        switch (v[i]) {
+        case 'a':
+            o->run_a = 1;
+            break;
+        case 'b':
+            o->run_b = 1;
+            break;
+        case 'c':
+            o->run_c = 1;
+            break;
+        case 'd':
+            o->run_d = 1;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return len % 2 == 1 ? 0 : -1;
+}
+
 /* 0 ok, 1 help shown, 2 usage error. */
 static int
 parse_options(int argc, char **argv, struct options *o)
@@ -148,6 +207,8 @@ parse_options(int argc, char **argv, struct options *o)
     o->seconds = DEFAULT_SECONDS;
     o->run_a = 1;
     o->run_b = 1;
+    o->run_c = 1;
+    o->run_d = 1;
     (void)parse_levels("1,4,16", o);
     o->tmpdir = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] != '\0' ? getenv("TMPDIR") : "/tmp";
     for (i = 1; i < argc; i++) {
@@ -183,12 +244,10 @@ parse_options(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "--mefd") == 0) {
             o->mefd = v;
         } else if (strcmp(a, "--only") == 0) {
-            if (strcmp(v, "a") != 0 && strcmp(v, "b") != 0) {
-                fprintf(stderr, "bench-enrol: --only wants a or b\n");
+            if (parse_only(v, o) == -1) {
+                fprintf(stderr, "bench-enrol: --only wants a list of a, b, c, d, e.g. a,d\n");
                 return 2;
             }
-            o->run_a = v[0] == 'a';
-            o->run_b = v[0] == 'b';
         } else {
             fprintf(stderr, "bench-enrol: unknown option %s\n", a);
             usage(stderr);
@@ -236,6 +295,36 @@ locate_programs(struct bench *b, const char *mefd)
     }
     if (access(b->mefd_bin, X_OK) != 0) {
         fprintf(stderr, "bench-enrol: %s: %s (build it: ninja mefd)\n", b->mefd_bin,
+                strerror(errno));
+        return -1;
+    }
+    /* mafd sits next to mefd. */
+    m2msec_strlcpy(b->mafd_bin, b->mefd_bin, sizeof(b->mafd_bin));
+    slash = strrchr(b->mafd_bin, '/');
+    if (slash == NULL) {
+        m2msec_strlcpy(b->mafd_bin, "mafd", sizeof(b->mafd_bin));
+    } else if (strlen(b->mafd_bin) + sizeof("mafd") > sizeof(b->mafd_bin)) {
+        return -1;
+    } else {
+        memcpy(slash + 1, "mafd", sizeof("mafd"));
+    }
+    if (access(b->mafd_bin, X_OK) != 0) {
+        fprintf(stderr, "bench-enrol: %s: %s (build it: ninja mafd)\n", b->mafd_bin,
+                strerror(errno));
+        return -1;
+    }
+    /* And the m2msec CLI, whose `cse` command is Entity B. */
+    m2msec_strlcpy(b->cli_bin, b->mafd_bin, sizeof(b->cli_bin));
+    slash = strrchr(b->cli_bin, '/');
+    if (slash == NULL) {
+        m2msec_strlcpy(b->cli_bin, "m2msec", sizeof(b->cli_bin));
+    } else if (strlen(b->cli_bin) + sizeof("m2msec") > sizeof(b->cli_bin)) {
+        return -1;
+    } else {
+        memcpy(slash + 1, "m2msec", sizeof("m2msec"));
+    }
+    if (access(b->cli_bin, X_OK) != 0) {
+        fprintf(stderr, "bench-enrol: %s: %s (build it: ninja m2msec_cli)\n", b->cli_bin,
                 strerror(errno));
         return -1;
     }
@@ -290,55 +379,112 @@ mefd_admin(struct bench *b, const char *const argv[])
     return 0;
 }
 
-/* mefd init, then one Enrolee bench-<i> per client with a fresh random Kpm. */
+/*
+ * One Enrolee: a fresh random Kpm (kept in *kpm, written to <root>/<kpm_id>.hex
+ * for `mefd enrolee add`), Enrolee-ID "/" + kpm_id (a CSE-ID, as for a device
+ * CSE). extra: NULL-terminated further arguments (at most 4).
+ */
 static int
-setup_mefd_dir(struct bench *b, unsigned clients)
+add_enrolee(struct bench *b, const char *kpm_id, struct m2msec_secret **kpm,
+            const char *const *extra)
 {
     struct m2msec_error err = { 0 };
     char hex[2 * BENCH_KPM_LEN + 2];
-    char kpm_path[PATH_MAX], kpm_id[32], enrolee_id[32];
-    unsigned i;
+    char kpm_path[PATH_MAX], name[64], enrolee_id[64];
+    const char *argv[BENCH_ARGV_MAX];
+    size_t n = 0, i;
     int rv = -1;
-    const char *init[] = { b->mefd_bin, "init",     "-d",          b->mefdir, "--fqdn",
-                           BENCH_SNI,   "--listen", "127.0.0.1:0", NULL };
-    const char *add[] = { b->mefd_bin,    "enrolee",        "add",         "-d",
-                          b->mefdir,      "--kpm-id",       kpm_id,        "--kpm-file",
-                          kpm_path,       "--enrolee-id",   enrolee_id,    "--expiry",
-                          BENCH_EXPIRY_S, "--instruct-maf", BENCH_MAF_URI, NULL };
 
-    if (mefd_admin(b, init) == -1) {
+    snprintf(enrolee_id, sizeof(enrolee_id), "/%s", kpm_id);
+    snprintf(name, sizeof(name), "%s.hex", kpm_id);
+    if (path_fmt(kpm_path, sizeof(kpm_path), b->root, name) == -1) {
         goto out;
     }
-    b->workers = read_mefd_workers(b->mefdir);
-    for (i = 0; i < clients; i++) {
-        char name[32];
-
-        snprintf(kpm_id, sizeof(kpm_id), "bench-%u", i);
-        /* The Enrolee-ID is a CSE-ID ("/" + name), as for a device CSE. */
-        snprintf(enrolee_id, sizeof(enrolee_id), "/bench-%u", i);
-        snprintf(name, sizeof(name), "kpm-%u.hex", i);
-        if (path_fmt(kpm_path, sizeof(kpm_path), b->root, name) == -1) {
-            goto out;
-        }
-        b->kpm[i] = m2msec_secret_random(BENCH_KPM_LEN, &err);
-        if (b->kpm[i] == NULL || m2msec_hex_encode(m2msec_secret_bytes(b->kpm[i]), BENCH_KPM_LEN,
-                                                   hex, sizeof(hex)) == -1) {
-            fprintf(stderr, "bench-enrol: Kpm: %s\n", m2msec_error_msg(&err));
-            goto out;
-        }
-        hex[2 * BENCH_KPM_LEN] = '\n';
-        if (bench_write_file(kpm_path, hex, 2 * BENCH_KPM_LEN + 1, &err) == -1) {
-            fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
-            goto out;
-        }
-        if (mefd_admin(b, add) == -1) {
-            goto out;
-        }
+    *kpm = m2msec_secret_random(BENCH_KPM_LEN, &err);
+    if (*kpm == NULL ||
+        m2msec_hex_encode(m2msec_secret_bytes(*kpm), BENCH_KPM_LEN, hex, sizeof(hex)) == -1) {
+        fprintf(stderr, "bench-enrol: Kpm: %s\n", m2msec_error_msg(&err));
+        goto out;
     }
-    rv = 0;
+    hex[2 * BENCH_KPM_LEN] = '\n';
+    if (bench_write_file(kpm_path, hex, 2 * BENCH_KPM_LEN + 1, &err) == -1) {
+        fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+        goto out;
+    }
+    argv[n++] = b->mefd_bin;
+    argv[n++] = "enrolee";
+    argv[n++] = "add";
+    argv[n++] = "-d";
+    argv[n++] = b->mefdir;
+    argv[n++] = "--kpm-id";
+    argv[n++] = kpm_id;
+    argv[n++] = "--kpm-file";
+    argv[n++] = kpm_path;
+    argv[n++] = "--enrolee-id";
+    argv[n++] = enrolee_id;
+    argv[n++] = "--expiry";
+    argv[n++] = BENCH_EXPIRY_S;
+    for (i = 0; extra != NULL && extra[i] != NULL && n + 1 < BENCH_ARGV_MAX; i++) {
+        argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+    rv = mefd_admin(b, argv);
 out:
     m2msec_wipe(hex, sizeof(hex));
     return rv;
+}
+
+/*
+ * mefd init, then one Enrolee bench-<i> per client for (b). For (c), also the
+ * development PKI and Enrolment Target service, the MAF as a target (SUID 21),
+ * its certificate, and the Enrolees kg-<i> and src, provisioned for the MAF.
+ */
+static int
+setup_mefd_dir(struct bench *b, const struct options *o)
+{
+    char kpm_id[32], cert[PATH_MAX], key[PATH_MAX];
+    unsigned i;
+    const char *init[] = { b->mefd_bin, "init",        "-d", b->mefdir, "--fqdn", BENCH_SNI,
+                           "--listen",  "127.0.0.1:0", NULL, NULL,      NULL,     NULL };
+    const char *instr[] = { "--instruct-maf", BENCH_MAF_URI, NULL };
+    const char *to_maf[] = { "--target", BENCH_MAF_FQDN, NULL };
+    const char *issue[] = { b->mefd_bin,    "pki",    "issue", "-d",    b->mefdir, "--fqdn",
+                            BENCH_MAF_FQDN, "--cert", cert,    "--key", key,       NULL };
+    const char *target[] = { b->mefd_bin,    "target", "add",          "-d",
+                             b->mefdir,      "--id",   BENCH_MAF_FQDN, "--cert-fqdn",
+                             BENCH_MAF_FQDN, "--suid", "21",           NULL };
+
+    if (o->run_c || o->run_d) {
+        init[8] = "--dev-pki";
+        init[9] = "--target-listen";
+        init[10] = "127.0.0.1:0";
+    }
+    if (mefd_admin(b, init) == -1) {
+        return -1;
+    }
+    b->workers = read_mefd_workers(b->mefdir);
+    for (i = 0; o->run_b && i < o->max_clients; i++) {
+        snprintf(kpm_id, sizeof(kpm_id), "bench-%u", i);
+        if (add_enrolee(b, kpm_id, &b->kpm[i], instr) == -1) {
+            return -1;
+        }
+    }
+    if (!o->run_c && !o->run_d) {
+        return 0;
+    }
+    if (path_fmt(cert, sizeof(cert), b->root, "maf.pem") == -1 ||
+        path_fmt(key, sizeof(key), b->root, "maf.key") == -1 || mefd_admin(b, issue) == -1 ||
+        mefd_admin(b, target) == -1 || add_enrolee(b, "src", &b->src_kpm, to_maf) == -1 ||
+        (o->run_d && add_enrolee(b, "cse-b", &b->cse_kpm, to_maf) == -1)) {
+        return -1;
+    }
+    for (i = 0; o->run_c && i < o->max_clients; i++) {
+        snprintf(kpm_id, sizeof(kpm_id), "kg-%u", i);
+        if (add_enrolee(b, kpm_id, &b->kg_kpm[i], to_maf) == -1) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Read one line from fd within timeout_ms (the child's first words). */
@@ -417,20 +563,20 @@ start_psk_server(struct bench *b)
     return 0;
 }
 
-/* Scan mefd's log for "event=listening ... addr=IP:PORT". 1 found, 0 not yet. */
+/* Scan a daemon's log for "event=<event> ... addr=IP:PORT". 1 found, 0 not yet. */
 static int
-scan_mefd_log(struct bench *b)
+scan_log(const char *path, const char *event, char *addr, size_t addrsz)
 {
-    FILE *f = fopen(b->mefd_log, "r");
-    char line[2048];
+    FILE *f = fopen(path, "r");
+    char line[2048], pat[64];
     int found = 0;
 
     if (f == NULL) {
         return 0;
     }
+    snprintf(pat, sizeof(pat), "event=%s ", event);
     while (!found && fgets(line, sizeof(line), f) != NULL) {
-        if (strstr(line, "event=listening") != NULL &&
-            field(line, " addr=", b->mefd_addr, sizeof(b->mefd_addr)) == 0) {
+        if (strstr(line, pat) != NULL && field(line, " addr=", addr, addrsz) == 0) {
             found = 1;
         }
     }
@@ -438,42 +584,156 @@ scan_mefd_log(struct bench *b)
     return found;
 }
 
+/*
+ * Start `<bin> serve -d <dir>` with its output in log, and wait until it has
+ * logged event=listening (and event=<extra_event>, when given): the addresses
+ * go to addr and extra_addr.
+ */
 static int
-start_mefd(struct bench *b)
+start_daemon(const char *bin, const char *dir, const char *log, const char *name, pid_t *pid,
+             char *addr, size_t addrsz, const char *extra_event, char *extra_addr,
+             size_t extra_addrsz)
 {
     struct m2msec_error err = { 0 };
     const struct timespec slice = { 0, 20 * 1000 * 1000 };
     uint64_t deadline = bench_now_ns() + (uint64_t)START_TIMEOUT_MS * 1000000u;
-    const char *argv[] = { b->mefd_bin, "serve", "-d", b->mefdir, NULL };
+    const char *argv[] = { bin, "serve", "-d", dir, NULL };
     int fd, status = 0;
 
-    fd = open(b->mefd_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
-        fprintf(stderr, "bench-enrol: %s: %s\n", b->mefd_log, strerror(errno));
+        fprintf(stderr, "bench-enrol: %s: %s\n", log, strerror(errno));
         return -1;
     }
-    b->mefd_pid = bench_spawn(argv, fd, fd, &err);
+    *pid = bench_spawn(argv, fd, fd, &err);
     close(fd);
-    if (b->mefd_pid < 0) {
+    if (*pid < 0) {
+        *pid = 0;
         fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
         return -1;
     }
-    while (!scan_mefd_log(b)) {
-        if (waitpid(b->mefd_pid, &status, WNOHANG) == b->mefd_pid) {
-            b->mefd_pid = 0;
-            fprintf(stderr, "bench-enrol: mefd serve exited at start-up (status %d):\n", status);
-            bench_dump_file(b->mefd_log);
+    while (!scan_log(log, "listening", addr, addrsz) ||
+           (extra_event != NULL && !scan_log(log, extra_event, extra_addr, extra_addrsz))) {
+        if (waitpid(*pid, &status, WNOHANG) == *pid) {
+            *pid = 0;
+            fprintf(stderr, "bench-enrol: %s serve exited at start-up (status %d):\n", name,
+                    status);
+            bench_dump_file(log);
             return -1;
         }
         if (bench_now_ns() >= deadline) {
-            fprintf(stderr, "bench-enrol: mefd did not log event=listening within %d ms:\n",
+            fprintf(stderr, "bench-enrol: %s did not log event=listening within %d ms:\n", name,
                     START_TIMEOUT_MS);
-            bench_dump_file(b->mefd_log);
+            bench_dump_file(log);
             return -1;
         }
         nanosleep(&slice, NULL);
     }
     return 0;
+}
+
+static int
+start_mefd(struct bench *b, const struct options *o)
+{
+    return start_daemon(b->mefd_bin, b->mefdir, b->mefd_log, "mefd", &b->mefd_pid, b->mefd_addr,
+                        sizeof(b->mefd_addr), o->run_c || o->run_d ? "targets_listening" : NULL,
+                        b->tgt_addr, sizeof(b->tgt_addr));
+}
+
+/* (d): `m2msec cse` in <clients>/cse-b, retrieving from the MAF; reads "listening ADDR". */
+static int
+start_cse(struct bench *b, const char *clients_dir)
+{
+    struct m2msec_error err = { 0 };
+    char dir[PATH_MAX], line[256];
+    int fds[2] = { -1, -1 };
+    const char *argv[] = { b->cli_bin, "cse",         "-d",          dir,
+                           "--listen", "127.0.0.1:0", "--id",        BENCH_CSE_ID,
+                           "--maf",    b->maf_addr,   "--maf-fqdn",  BENCH_MAF_FQDN,
+                           "--log",    b->cse_log,    "--max-conns", "256",
+                           NULL };
+
+    if (path_fmt(dir, sizeof(dir), clients_dir, "cse-b") == -1) {
+        return -1;
+    }
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "bench-enrol: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    b->cse_pid = bench_spawn(argv, fds[1], -1, &err);
+    close(fds[1]);
+    b->cse_out = fds[0];
+    if (b->cse_pid < 0) {
+        b->cse_pid = 0;
+        fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+        return -1;
+    }
+    if (read_line(b->cse_out, line, sizeof(line), START_TIMEOUT_MS) == -1 ||
+        strncmp(line, "listening ", 10) != 0 ||
+        m2msec_strlcpy(b->cse_addr, line + 10, sizeof(b->cse_addr)) == -1) {
+        fprintf(stderr, "bench-enrol: Entity B (m2msec cse) did not start:\n");
+        bench_dump_file(b->cse_log);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * (c): mafd init against mefd's target service, mafd serve, then in-process:
+ * every kg-<i> and src enrol and register with the MAF, and src registers one
+ * Kc (SUID 32) per kg-<i>, naming /kg-<i> as the target.
+ */
+static int
+setup_maf(struct bench *b, const struct options *o, const char *clients_dir)
+{
+    struct m2msec_error err = { 0 };
+    char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], mef[256], target[32], kpm_id[32];
+    const char *init[] = {
+        b->mafd_bin, "init",        "-d",       b->mafdir, "--fqdn", BENCH_MAF_FQDN,
+        "--listen",  "127.0.0.1:0", "--mef-ca", ca,        "--cert", cert,
+        "--key",     key,           "--mef",    mef,       NULL
+    };
+    unsigned i;
+
+    snprintf(mef, sizeof(mef), "%s=%s", BENCH_MEF_FQDN, b->tgt_addr);
+    if (path_fmt(ca, sizeof(ca), b->mefdir, "pki/ca.pem") == -1 ||
+        path_fmt(cert, sizeof(cert), b->root, "maf.pem") == -1 ||
+        path_fmt(key, sizeof(key), b->root, "maf.key") == -1 || mefd_admin(b, init) == -1 ||
+        start_daemon(b->mafd_bin, b->mafdir, b->mafd_log, "mafd", &b->mafd_pid, b->maf_addr,
+                     sizeof(b->maf_addr), NULL, NULL, 0) == -1) {
+        return -1;
+    }
+    if (bench_dist_client(clients_dir, "src", b->src_kpm, b->mefd_addr, b->maf_addr, &err) == -1) {
+        goto fail;
+    }
+    for (i = 0; o->run_c && i < o->max_clients; i++) {
+        snprintf(kpm_id, sizeof(kpm_id), "kg-%u", i);
+        snprintf(target, sizeof(target), "/kg-%u", i);
+        if (bench_dist_client(clients_dir, kpm_id, b->kg_kpm[i], b->mefd_addr, b->maf_addr, &err) ==
+                    -1 ||
+            bench_dist_keyreg(clients_dir, "src", b->src_kpm, b->mefd_addr, b->maf_addr, target, 32,
+                              b->key_id[i], NULL, &err) == -1) {
+            goto fail;
+        }
+    }
+    if (!o->run_d) {
+        return 0;
+    }
+    /* (d): Entity B is itself an enrolled, registered MAF client; src holds a Kc per thread. */
+    if (bench_dist_client(clients_dir, "cse-b", b->cse_kpm, b->mefd_addr, b->maf_addr, &err) ==
+        -1) {
+        goto fail;
+    }
+    for (i = 0; i < o->max_clients; i++) {
+        if (bench_dist_keyreg(clients_dir, "src", b->src_kpm, b->mefd_addr, b->maf_addr,
+                              BENCH_CSE_ID, 32, b->saef_id[i], &b->saef_kc[i], &err) == -1) {
+            goto fail;
+        }
+    }
+    return start_cse(b, clients_dir);
+fail:
+    fprintf(stderr, "bench-enrol: key distribution set-up: %s\n", m2msec_error_msg(&err));
+    return -1;
 }
 
 /* SIGTERM, wait for a graceful exit; 0 when it exited with status 0. */
@@ -504,22 +764,26 @@ stop_child(pid_t *pid, const char *name)
     return 0;
 }
 
-/* Lines mefd logged at warning or err level: printed, and counted as errors. */
+/* Lines a daemon logged at warning or err level: printed, and counted as errors. */
 static unsigned
-mefd_log_problems(const char *path)
+log_problems(const char *path, const char *name)
 {
     FILE *f = fopen(path, "r");
-    char line[2048];
+    char line[2048], warn[64], e1[64], e2[64], prefix[64];
     unsigned n = 0;
 
     if (f == NULL) {
         return 0;
     }
+    snprintf(warn, sizeof(warn), " warning %s[", name);
+    snprintf(e1, sizeof(e1), " err %s[", name);
+    snprintf(e2, sizeof(e2), " error %s[", name);
+    snprintf(prefix, sizeof(prefix), "%s: ", name);
     while (fgets(line, sizeof(line), f) != NULL) {
-        if (strstr(line, " warning mefd[") != NULL || strstr(line, " err mefd[") != NULL ||
-            strstr(line, " error mefd[") != NULL || strncmp(line, "mefd: ", 6) == 0) {
+        if (strstr(line, warn) != NULL || strstr(line, e1) != NULL || strstr(line, e2) != NULL ||
+            strncmp(line, prefix, strlen(prefix)) == 0) {
             if (n < LOG_LINES_SHOWN) {
-                fprintf(stderr, "  mefd log: %s", line);
+                fprintf(stderr, "  %s log: %s", name, line);
             }
             n++;
         }
@@ -601,6 +865,41 @@ print_cpu(const struct bench_result *ra, const struct bench_result *rb, size_t n
     }
 }
 
+/* (c) and (d) next to (a): the key distribution measurements and their ratios to the bare handshake. */
+static void
+print_dist(const struct bench_result *ra, const struct bench_result *rc,
+           const struct bench_result *rd, size_t n, const struct options *o)
+{
+    const struct bench_result *r[2] = { rc, rd };
+    const int ran[2] = { o->run_c, o->run_d };
+    const char *tag[2] = { "(c)", "(d)" };
+    size_t i, m;
+
+    printf("\nKey distribution (same client threads, same run):\n"
+           "  (c) MAF Key Retrieval (8.8.2.8): MAF Handshake with KmID/Km, GET /maf/keys/<rel>,\n"
+           "      close; one registered MAF client per thread, each retrieving its own key\n"
+           "  (d) Entity B (m2msec cse) TLS 1.2 PSK handshake with a Key Identifier whose Kc it\n"
+           "      has cached (retrieved from mafd at the warm-up), + export + close, as (a)\n");
+    for (m = 0; m < 2; m++) {
+        if (!ran[m]) {
+            continue;
+        }
+        printf("clients |  %s ops/s  p50 ms  p99 ms errors | %s/(a) | %s client  server   busy\n",
+               tag[m], tag[m], tag[m]);
+        for (i = 0; i < n; i++) {
+            printf("%7u |", o->levels[i]);
+            print_row_half(&r[m][i], 1);
+            if (o->run_a) {
+                printf(" %7.3f |", ratio(&ra[i], &r[m][i]));
+            } else {
+                printf(" %7s |", "-");
+            }
+            printf(" %10.3f %7.3f %5.0f%%\n", r[m][i].client_cpu_ms, r[m][i].server_cpu_ms,
+                   r[m][i].busy_pct);
+        }
+    }
+}
+
 static void
 print_phases(const struct bench_result *res, size_t n)
 {
@@ -672,11 +971,12 @@ static int
 run_bench(struct bench *b, const struct options *o)
 {
     struct m2msec_error err = { 0 };
-    struct bench_target ta = { 0 }, tb = { 0 };
+    struct bench_target ta = { 0 }, tb = { 0 }, tc = { 0 }, td = { 0 };
     struct bench_result ra[BENCH_MAX_LEVELS] = { 0 }, rb[BENCH_MAX_LEVELS] = { 0 };
+    struct bench_result rc[BENCH_MAX_LEVELS] = { 0 }, rd[BENCH_MAX_LEVELS] = { 0 };
     char clients_dir[PATH_MAX], summary[256] = "not run";
     uint64_t errors = 0;
-    unsigned log_problems;
+    unsigned problems;
     size_t i, done = 0, at;
     int stop_fail = 0;
 
@@ -685,13 +985,15 @@ run_bench(struct bench *b, const struct options *o)
         fprintf(stderr, "bench-enrol: %s: %s\n", clients_dir, strerror(errno));
         return -1;
     }
-    if (setup_mefd_dir(b, o->max_clients) == -1 || start_psk_server(b) == -1 ||
-        start_mefd(b) == -1) {
+    if (setup_mefd_dir(b, o) == -1 || start_psk_server(b) == -1 || start_mefd(b, o) == -1) {
         return -1;
     }
     b->psk = bench_psk_fixed_key(&err);
     if (b->psk == NULL || m2msec_tls_global_init(&err) == -1) {
         fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+        return -1;
+    }
+    if ((o->run_c || o->run_d) && setup_maf(b, o, clients_dir) == -1) {
         return -1;
     }
     ta.mode = BENCH_BASELINE;
@@ -702,19 +1004,33 @@ run_bench(struct bench *b, const struct options *o)
     tb.hostport = b->mefd_addr;
     tb.server_pid = b->mefd_pid;
     tb.state_root = clients_dir;
+    tc.mode = BENCH_KEYGET;
+    tc.hostport = b->maf_addr;
+    tc.maf_hostport = b->maf_addr;
+    tc.server_pid = b->mafd_pid;
+    tc.state_root = clients_dir;
+    td.mode = BENCH_SAEF;
+    td.hostport = b->cse_addr;
+    td.server_pid = b->cse_pid;
     for (i = 0; i < o->max_clients; i++) {
         tb.kpm[i] = b->kpm[i];
+        tc.key_id[i] = b->key_id[i];
+        td.key_id[i] = b->saef_id[i];
+        td.kc[i] = b->saef_kc[i];
     }
     print_context(b, o);
     for (i = 0; i < o->nlevels; i++) {
         /* A failure here leaves client threads blocked: stop measuring altogether. */
         if ((o->run_a && bench_load_run(&ta, o->levels[i], o->seconds, &ra[i], &err) == -1) ||
-            (o->run_b && bench_load_run(&tb, o->levels[i], o->seconds, &rb[i], &err) == -1)) {
+            (o->run_b && bench_load_run(&tb, o->levels[i], o->seconds, &rb[i], &err) == -1) ||
+            (o->run_c && bench_load_run(&tc, o->levels[i], o->seconds, &rc[i], &err) == -1) ||
+            (o->run_d && bench_load_run(&td, o->levels[i], o->seconds, &rd[i], &err) == -1)) {
             fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
             return -1;
         }
         done++;
-        errors += ra[i].failed + ra[i].warmup_failed + rb[i].failed + rb[i].warmup_failed;
+        errors += ra[i].failed + ra[i].warmup_failed + rb[i].failed + rb[i].warmup_failed +
+                  rc[i].failed + rc[i].warmup_failed + rd[i].failed + rd[i].warmup_failed;
         printf("%7u |", o->levels[i]);
         print_row_half(&ra[i], o->run_a);
         print_row_half(&rb[i], o->run_b);
@@ -731,14 +1047,20 @@ run_bench(struct bench *b, const struct options *o)
     if (o->run_b) {
         print_phases(rb, done);
     }
+    if (o->run_c || o->run_d) {
+        print_dist(ra, rc, rd, done, o);
+    }
 
     stop_fail |= stop_child(&b->psk_pid, "bench-enrol --psk-server");
     psk_server_summary(b, summary, sizeof(summary));
+    stop_fail |= stop_child(&b->cse_pid, "m2msec cse");
+    stop_fail |= stop_child(&b->mafd_pid, "mafd serve");
     stop_fail |= stop_child(&b->mefd_pid, "mefd serve");
-    log_problems = mefd_log_problems(b->mefd_log);
-    printf("\nservers: psk-server %s; mefd exit %s, %u warning/error log lines\n", summary,
-           stop_fail ? "FAILED" : "0", log_problems);
-    errors += log_problems + (uint64_t)(psk_server_failed(summary) ? 1 : 0);
+    problems = log_problems(b->mefd_log, "mefd") + log_problems(b->mafd_log, "mafd");
+    printf("\nservers: psk-server %s; mefd%s%s exit %s, %u warning/error log lines\n", summary,
+           o->run_c || o->run_d ? ", mafd" : "", o->run_d ? ", m2msec cse" : "",
+           stop_fail ? "FAILED" : "0", problems);
+    errors += problems + (uint64_t)(o->run_a && psk_server_failed(summary) ? 1 : 0);
     if (errors > 0 || stop_fail) {
         printf("errors: %llu (see stderr); failed operations are not in the latency figures\n",
                (unsigned long long)errors);
@@ -750,6 +1072,10 @@ run_bench(struct bench *b, const struct options *o)
         printf("ratio at %u clients: %.3f (target >= %.1f)\n", o->levels[at],
                ratio(&ra[at], &rb[at]), TARGET_RATIO);
     }
+    if (o->run_a && o->run_c) {
+        printf("MAF key retrievals at %u clients: %.1f/s, %.3f of bare handshakes\n", o->levels[at],
+               rc[at].ops_per_s, ratio(&ra[at], &rc[at]));
+    }
     return errors > 0 || stop_fail ? -1 : 0;
 }
 
@@ -759,14 +1085,23 @@ cleanup(struct bench *b, const struct options *o)
     size_t i;
 
     (void)stop_child(&b->psk_pid, "bench-enrol --psk-server");
+    (void)stop_child(&b->cse_pid, "m2msec cse");
+    (void)stop_child(&b->mafd_pid, "mafd serve");
     (void)stop_child(&b->mefd_pid, "mefd serve");
     if (b->psk_out >= 0) {
         close(b->psk_out);
     }
+    if (b->cse_out >= 0) {
+        close(b->cse_out);
+    }
+    m2msec_secret_free(b->cse_kpm);
     m2msec_secret_free(b->psk);
     for (i = 0; i < BENCH_MAX_CLIENTS; i++) {
         m2msec_secret_free(b->kpm[i]);
+        m2msec_secret_free(b->kg_kpm[i]);
+        m2msec_secret_free(b->saef_kc[i]);
     }
+    m2msec_secret_free(b->src_kpm);
     if (b->root[0] == '\0') {
         return;
     }
@@ -800,6 +1135,7 @@ main(int argc, char **argv)
         return r == 1 ? 0 : 2;
     }
     b.psk_out = -1;
+    b.cse_out = -1;
     /* Rows and the errors printed on stderr while measuring must interleave in order. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     memset(&sa, 0, sizeof(sa));
@@ -818,7 +1154,10 @@ main(int argc, char **argv)
     }
     if (path_fmt(b.mefdir, sizeof(b.mefdir), b.root, "mef") == -1 ||
         path_fmt(b.mefd_log, sizeof(b.mefd_log), b.root, "mefd.log") == -1 ||
-        path_fmt(b.admin_log, sizeof(b.admin_log), b.root, "admin.log") == -1) {
+        path_fmt(b.admin_log, sizeof(b.admin_log), b.root, "admin.log") == -1 ||
+        path_fmt(b.mafdir, sizeof(b.mafdir), b.root, "maf") == -1 ||
+        path_fmt(b.mafd_log, sizeof(b.mafd_log), b.root, "mafd.log") == -1 ||
+        path_fmt(b.cse_log, sizeof(b.cse_log), b.root, "cse.log") == -1) {
         fprintf(stderr, "bench-enrol: temp dir path too long\n");
         goto out;
     }

@@ -31,7 +31,10 @@
 enum bench_mode {
     BENCH_BASELINE, /* (a) TLS 1.2 PSK handshake + RFC 5705 export + close */
     BENCH_ENROL,    /* (b) m2msec_client_enrol() against mefd */
+    BENCH_KEYGET,   /* (c) m2msec_client_maf_keyget() against mafd (MAF Handshake + GET) */
+    BENCH_SAEF,     /* (d) TLS 1.2 PSK handshake with a Key Identifier + close, Entity B */
 };
+#define BENCH_MODES 4
 
 /* Phases of one enrolment, timed with the client's step callback. */
 enum bench_phase {
@@ -54,6 +57,11 @@ struct bench_target {
     const char *state_root;                       /* (b): per-client state dirs live here */
     const struct m2msec_secret *psk;              /* (a): the server's fixed key */
     struct m2msec_secret *kpm[BENCH_MAX_CLIENTS]; /* (b): Kpm of Enrolee bench-<i> */
+    /* (c): client i, registered with the MAF as /kg-<i> in <state_root>/kg-<i>,
+     * retrieves key_id[i]; (d): client i connects with key_id[i] and kc[i]. */
+    const char *maf_hostport;
+    const char *key_id[BENCH_MAX_CLIENTS];
+    const struct m2msec_secret *kc[BENCH_MAX_CLIENTS];
 };
 
 /* Result of one measurement (one mode at one concurrency level). */
@@ -81,6 +89,30 @@ struct bench_result {
  */
 int bench_load_run(const struct bench_target *t, unsigned clients, unsigned seconds,
                    struct bench_result *r, struct m2msec_error *err);
+
+/*
+ * Key distribution set-up (enrol_dist.c), in-process through the public API:
+ * Enrolee `name` (Kpm kpm) enrols with mefd at mef and registers with the MAF
+ * at maf, keeping its state in <state_root>/<name>.
+ */
+#define BENCH_MEF_FQDN  BENCH_SNI
+#define BENCH_MAF_FQDN  "maf.bench.example"
+#define BENCH_ADMIN     "admin.bench.example"
+#define BENCH_CSE_HOST  "cse-b.bench.example" /* Entity B's host name (SNI) */
+#define BENCH_CSE_ID    "/cse-b"
+#define BENCH_KEYID_MAX 160
+int bench_dist_client(const char *state_root, const char *name, const struct m2msec_secret *kpm,
+                      const char *mef, const char *maf, struct m2msec_error *err);
+/*
+ * The source Enrolee `name` (already registered) registers a Kc for target with
+ * SUID suid; its Key Identifier goes to key_id. With kc non-NULL, Kc itself is
+ * read back from the device store (the bench is a program on the internal API:
+ * (d) needs the key to connect with).
+ */
+int bench_dist_keyreg(const char *state_root, const char *name, const struct m2msec_secret *kpm,
+                      const char *mef, const char *maf, const char *target, unsigned suid,
+                      char key_id[BENCH_KEYID_MAX], struct m2msec_secret **kc,
+                      struct m2msec_error *err);
 
 /* `bench-enrol --psk-server --workers N`: the baseline server's main. Exit status. */
 int bench_psk_server_main(unsigned workers);

@@ -66,7 +66,9 @@ struct load_client {
 static const char *
 mode_tag(enum bench_mode m)
 {
-    return m == BENCH_BASELINE ? "(a)" : "(b)";
+    static const char *const tags[BENCH_MODES] = { "(a)", "(b)", "(c)", "(d)" };
+
+    return tags[m];
 }
 
 /* Print an operation error; after BENCH_ERRORS_SHOWN per measurement only count them. */
@@ -96,21 +98,33 @@ note_suite(struct load_run *r, const char *suite)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* (a): handshake, export the 48 bytes an enrolment would, close. */
+/*
+ * (a): handshake, export the 48 bytes an enrolment would, close.
+ * (d): the same handshake with a Key Identifier and its Kc against Entity B,
+ * which resolves the identity from its cache; the export is kept so that the
+ * two differ only in the server's key lookup.
+ */
 static int
-op_baseline(struct load_client *c, const char *what)
+op_handshake(struct load_client *c, const char *what)
 {
     struct m2msec_error err = { 0 };
     struct m2msec_tls_psk_client o = { 0 };
     struct m2msec_tls_conn *conn = NULL;
+    const struct bench_target *t = c->run->t;
     uint8_t out[M2MSEC_EXPORT_LEN];
     int rv = -1;
 
-    o.hostport = c->run->t->hostport;
-    o.sni = BENCH_SNI;
-    o.identity = c->identity;
-    o.psk = c->run->t->psk;
+    o.hostport = t->hostport;
     o.timeout_ms = CLIENT_TIMEOUT_MS;
+    if (t->mode == BENCH_SAEF) {
+        o.sni = BENCH_CSE_HOST;
+        o.identity = t->key_id[c->idx];
+        o.psk = t->kc[c->idx];
+    } else {
+        o.sni = BENCH_SNI;
+        o.identity = c->identity;
+        o.psk = t->psk;
+    }
     conn = m2msec_tls_connect_psk(&o, &err);
     if (conn == NULL ||
         m2msec_tls_export(conn, M2MSEC_LABEL_BOOTSTRAP, out, sizeof(out), &err) == -1) {
@@ -193,25 +207,51 @@ op_enrol(struct load_client *c, const char *what, int timed)
     return 0;
 }
 
+/* (c): one MAF Key Retrieval (MAF Handshake with KmID/Km, GET, close). */
+static int
+op_keyget(struct load_client *c, const char *what)
+{
+    struct m2msec_maf_key *k = NULL;
+
+    if (m2msec_client_maf_keyget(c->cl, c->run->t->key_id[c->idx], &k) == -1) {
+        char msg[M2MSEC_ERROR_MSG_LEN + 32];
+
+        snprintf(msg, sizeof(msg), "%s (rsc %d)", m2msec_client_error(c->cl),
+                 m2msec_client_error_rsc(c->cl));
+        report_error(c, what, m2msec_err_name(m2msec_client_error_code(c->cl)), msg);
+        return -1;
+    }
+    m2msec_maf_key_free(k);
+    return 0;
+}
+
 static int
 enrol_setup(struct load_client *c)
 {
     const struct bench_target *t = c->run->t;
     char dir[4096];
 
-    snprintf(dir, sizeof(dir), "%s/state-%u", t->state_root, c->idx);
+    if (t->mode == BENCH_KEYGET) {
+        snprintf(dir, sizeof(dir), "%s/kg-%u", t->state_root, c->idx);
+    } else {
+        snprintf(dir, sizeof(dir), "%s/state-%u", t->state_root, c->idx);
+    }
     c->cfg = m2msec_config_new();
     c->cl = m2msec_client_new();
     if (c->cfg == NULL || c->cl == NULL) {
         report_error(c, "setup", "nomem", "out of memory");
         return -1;
     }
-    if (m2msec_config_set_mef(c->cfg, t->hostport) == -1 ||
-        m2msec_config_set_sni(c->cfg, BENCH_SNI) == -1 ||
-        m2msec_config_set_kpm(c->cfg, c->identity, m2msec_secret_bytes(t->kpm[c->idx]),
-                              m2msec_secret_len(t->kpm[c->idx])) == -1 ||
-        m2msec_config_set_state_dir(c->cfg, dir) == -1 ||
-        m2msec_config_set_timeout_ms(c->cfg, CLIENT_TIMEOUT_MS) == -1) {
+    /* (b) talks to mefd with Kpm; (c) to the MAF with the KmID stored at set-up. */
+    if (m2msec_config_set_state_dir(c->cfg, dir) == -1 ||
+        m2msec_config_set_timeout_ms(c->cfg, CLIENT_TIMEOUT_MS) == -1 ||
+        (t->mode == BENCH_ENROL &&
+         (m2msec_config_set_mef(c->cfg, t->hostport) == -1 ||
+          m2msec_config_set_sni(c->cfg, BENCH_SNI) == -1 ||
+          m2msec_config_set_kpm(c->cfg, c->identity, m2msec_secret_bytes(t->kpm[c->idx]),
+                                m2msec_secret_len(t->kpm[c->idx])) == -1)) ||
+        (t->mode == BENCH_KEYGET &&
+         m2msec_config_set_maf(c->cfg, t->maf_hostport, BENCH_MAF_FQDN) == -1)) {
         report_error(c, "setup", m2msec_err_name(m2msec_config_error_code(c->cfg)),
                      m2msec_config_error(c->cfg));
         return -1;
@@ -246,7 +286,16 @@ record(struct load_client *c, uint64_t ns)
 static int
 run_op(struct load_client *c, const char *what, int timed)
 {
-    return c->run->t->mode == BENCH_BASELINE ? op_baseline(c, what) : op_enrol(c, what, timed);
+    switch (c->run->t->mode) {
+    case BENCH_ENROL:
+        return op_enrol(c, what, timed);
+    case BENCH_KEYGET:
+        return op_keyget(c, what);
+    case BENCH_BASELINE:
+    case BENCH_SAEF:
+        break;
+    }
+    return op_handshake(c, what);
 }
 
 static void *
@@ -256,7 +305,7 @@ client_main(void *arg)
     struct load_run *r = c->run;
     int ready = 1;
 
-    if (r->t->mode == BENCH_ENROL && enrol_setup(c) == -1) {
+    if ((r->t->mode == BENCH_ENROL || r->t->mode == BENCH_KEYGET) && enrol_setup(c) == -1) {
         ready = 0;
     }
     if (ready && run_op(c, "warm-up", 0) == -1) {
