@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# make demo: a device enrols with mefd over TLS 1.2 PSK (TS-0003 8.3.2.1), step by step.
+# make demo: flows 1, 2, 5, 6 and 7 of docs/ARCHITECTURE.md, step by step, with real daemons:
+# a device enrols with mefd over TLS 1.2 PSK (TS-0003 8.3.2.1), the MAF fetches its Km, the device
+# registers with mafd, registers a key for Entity B, and connects to Entity B (`m2msec cse`) with it
+# (MAF-based SAEF) and with a Kpsa from the MEF (PSK SAEF).
 # Everything runs on 127.0.0.1 in a temporary directory that is removed at the end.
 set -euo pipefail
 
@@ -8,7 +11,9 @@ BIN=$(cd "$BIN" && pwd)
 D=$(mktemp -d /tmp/m2msec-demo.XXXXXX)
 MEF_PID=""
 MAF_PID=""
+CSE_PID=""
 cleanup() {
+    [ -n "$CSE_PID" ] && kill -KILL "$CSE_PID" 2>/dev/null || true
     [ -n "$MEF_PID" ] && kill -KILL "$MEF_PID" 2>/dev/null || true
     [ -n "$MAF_PID" ] && kill -KILL "$MAF_PID" 2>/dev/null || true
     rm -rf "$D"
@@ -17,6 +22,8 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+
+jq1() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 step "1. The operator initialises the MEF (configuration, key-encryption key, SQLite store)"
 run "$BIN/mefd" init -d "$D/mef" --fqdn mef.demo.example --listen 127.0.0.1:0 \
@@ -30,12 +37,21 @@ python3 -c 'import os; print(os.urandom(32).hex())' >"$D/device.kpm"
 chmod 600 "$D/device.kpm"
 echo "(Kpm written to $D/device.kpm, mode 0600; it is never printed)"
 run "$BIN/mefd" enrolee add -d "$D/mef" --kpm-id device-0001 --kpm-file "$D/device.kpm" \
-    --enrolee-id /cse-gw-0001 --target maf.demo.example --expiry 86400 \
+    --enrolee-id /cse-gw-0001 --target maf.demo.example --target /cse-in-0001 --expiry 86400 \
     --instruct-maf https://maf.demo.example:8443 --instruct-rm https://dm.demo.example/lwm2m
+echo "(its Enrolment Targets: the MAF, and the IN-CSE /cse-in-0001 for a PSK SAEF via the MEF)"
+echo "Entity B, the IN-CSE, is provisioned the same way (it will register with the MAF too):"
+python3 -c 'import os; print(os.urandom(32).hex())' >"$D/cse.kpm"
+chmod 600 "$D/cse.kpm"
+run "$BIN/mefd" enrolee add -d "$D/mef" --kpm-id cse-in-0001 --kpm-file "$D/cse.kpm" \
+    --enrolee-id /cse-in-0001 --target maf.demo.example --expiry 86400
 
 step "2b. The MAF is configured as an Enrolment Target, with a certificate from the development CA"
 run "$BIN/mefd" pki issue -d "$D/mef" --fqdn maf.demo.example --cert "$D/maf.pem" --key "$D/maf.key"
 run "$BIN/mefd" target add -d "$D/mef" --id maf.demo.example --cert-fqdn maf.demo.example --suid 21
+echo "And the IN-CSE, as Enrolee B, may fetch Kpsa (SUID 22) for the Enrolees that name it:"
+run "$BIN/mefd" pki issue -d "$D/mef" --fqdn cse-in.demo.example --cert "$D/cse.pem" --key "$D/cse.key"
+run "$BIN/mefd" target add -d "$D/mef" --id /cse-in-0001 --cert-fqdn cse-in.demo.example --suid 22
 
 step "3. mefd starts (foreground daemon; logs as key=value lines)"
 "$BIN/mefd" serve -d "$D/mef" 2>"$D/mefd.log" &
@@ -94,25 +110,80 @@ echo "A second registration uses the assigned KmID as psk_identity (MAF Handshak
 run "$BIN/m2msec" maf register --maf "$MADDR" --sni maf.demo.example --admin-fqdn other-sp.demo.example \
     --state "$D/device"
 
-step "6. MEF Client Registration and Configuration Retrieval (TS-0003 8.3.5.2.3/4)"
+step "6. MAF Key Registration and Retrieval (flow 6, TS-0003 8.8.2.7 / 8.8.2.8)"
+echo "Entity B enrols and registers with the MAF like any device:"
+run "$BIN/m2msec" enrol --mef "$ADDR" --sni mef.demo.example --kpm-id cse-in-0001 \
+    --kpm-file "$D/cse.kpm" --state "$D/cse" --quiet
+run "$BIN/m2msec" maf register --maf "$MADDR" --sni maf.demo.example --admin-fqdn sp.demo.example \
+    --state "$D/cse" --quiet
+echo "The device registers Kc (its MAF session's exporter output) for Entity B, SUID 32 (SAEF):"
+KEY=$("$BIN/m2msec" maf keyreg --maf "$MADDR" --sni maf.demo.example --target /cse-in-0001 --suid 32 \
+    --state "$D/device" --json --quiet)
+echo "$KEY"
+KEY_ID=$(echo "$KEY" | jq1 key_id)
+echo "Entity B retrieves it (only a listed target may):"
+run "$BIN/m2msec" maf keyget --maf "$MADDR" --sni maf.demo.example --key-id "$KEY_ID" --state "$D/cse"
+B_KCV=$("$BIN/m2msec" maf keyget --maf "$MADDR" --sni maf.demo.example --key-id "$KEY_ID" \
+    --state "$D/cse" --json --quiet | jq1 kcv)
+if [ "$B_KCV" = "$(echo "$KEY" | jq1 kcv)" ]; then echo "same Kc on both sides (kcv $B_KCV)"; else echo "MISMATCH"; exit 1; fi
+
+step "7. MAF-based SAEF (flow 7, TS-0003 8.2.2.3): the device connects to Entity B with the Key Identifier"
+echo "Entity B (m2msec cse) resolves psk_identity: a Key Identifier of its MAF -> MAF Key Retrieval,"
+echo "a KeID of its MEF -> fetchCredentials (SUID 22); keys are cached until they expire."
+"$BIN/m2msec" cse -d "$D/cse" --listen 127.0.0.1:0 --id /cse-in-0001 \
+    --maf "$MADDR" --maf-fqdn maf.demo.example \
+    --mef "$TADDR" --mef-fqdn mef.demo.example --cert "$D/cse.pem" --key "$D/cse.key" \
+    --ca "$D/mef/pki/ca.pem" --log "$D/cse.log" >"$D/cse.out" 2>&1 &
+CSE_PID=$!
+for _ in $(seq 1 100); do
+    CADDR=$(sed -n 's/^listening //p' "$D/cse.out" 2>/dev/null || true)
+    [ -n "$CADDR" ] && break
+    sleep 0.1
+done
+[ -n "$CADDR" ] || { echo "m2msec cse did not start"; cat "$D/cse.out"; exit 1; }
+echo "Entity B (pid $CSE_PID) listening on $CADDR"
+run "$BIN/m2msec" connect --to "$CADDR" --sni cse-in.demo.example --key-id "$KEY_ID" --state "$D/device"
+echo "A second connection uses Entity B's cached Kc (no new retrieval):"
+run "$BIN/m2msec" connect --to "$CADDR" --sni cse-in.demo.example --key-id "$KEY_ID" --state "$D/device"
+sleep 0.2
+run "$BIN/m2msec" cse stats -d "$D/cse"
+echo "A request naming another originator is refused (4106):"
+if "$BIN/m2msec" connect --to "$CADDR" --sni cse-in.demo.example --key-id "$KEY_ID" \
+    --state "$D/device" --origin /someone-else; then
+    echo "UNEXPECTED: accepted"; exit 1
+fi
+
+step "7b. PSK SAEF via the MEF (TS-0003 8.2.2.1, SUID 22): the device presents its KeID to Entity B"
+echo "Entity B fetches Kpsa = 10.3.7(Ke, 22, /cse-in-0001) from mefd as Enrolment Target; the device"
+echo "derives the same key from its Ke."
+run "$BIN/m2msec" connect --to "$CADDR" --sni cse-in.demo.example --key-id "$KEID" \
+    --peer-id /cse-in-0001 --state "$D/device"
+
+step "8. MEF Client Registration and Configuration Retrieval (TS-0003 8.3.5.2.3/4)"
 REG=$("$BIN/m2msec" mef register --mef "$ADDR" --sni mef.demo.example --kpm-id device-0001 \
     --kpm-file "$D/device.kpm" --admin-fqdn sp.demo.example --json --quiet)
 echo "$REG"
-REG_ID=$(echo "$REG" | python3 -c 'import json,sys; print(json.load(sys.stdin)["reg_id"])')
+REG_ID=$(echo "$REG" | jq1 reg_id)
 run "$BIN/m2msec" mef config --mef "$ADDR" --sni mef.demo.example --kpm-id device-0001 \
     --kpm-file "$D/device.kpm" --reg-id "$REG_ID" --quiet
 
-step "7. A wrong Kpm is refused at the handshake"
+step "9. A wrong Kpm is refused at the handshake"
 python3 -c 'import os; print(os.urandom(32).hex())' >"$D/wrong.kpm"
 if "$BIN/m2msec" enrol --mef "$ADDR" --kpm-id device-0001 --kpm-file "$D/wrong.kpm" \
     --state "$D/intruder" --quiet; then
     echo "UNEXPECTED: wrong key accepted"; exit 1
 fi
 
-step "8. What mefd logged (no key material, only identifiers and key check values)"
-grep -E 'event=(listening|targets_listening|session_open|enrolled|ke_batch|exchange_report|exchange_end|credential_fetched|mef_client_registered|handshake_failed)' "$D/mefd.log" | cut -c1-220
+step "10. What the daemons logged (no key material, only identifiers and key check values)"
+grep -E 'event=(listening|targets_listening|enrolled|credential_fetched|mef_client_registered|handshake_failed)' "$D/mefd.log" | cut -c1-200
+grep -E 'event=(maf_client_registered|maf_key_registered|maf_key_retrieved)' "$D/mafd.log" | cut -c1-200
+grep -E 'event=(psk_retrieval|psk_resolved|request)' "$D/cse.log" | cut -c1-200
 
-step "9. mafd and mefd stop gracefully on SIGTERM"
+step "11. Entity B, mafd and mefd stop gracefully on SIGTERM"
+kill -TERM "$CSE_PID"
+wait "$CSE_PID"
+echo "m2msec cse exited with status $?"
+CSE_PID=""
 kill -TERM "$MAF_PID"
 wait "$MAF_PID"
 echo "mafd exited with status $?"
