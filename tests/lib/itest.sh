@@ -101,6 +101,51 @@ add_enrolee() {
         --expiry "$exp" "$@" >/dev/null
 }
 
+# maf_setup MEFDIR MAFDIR FQDN: the MAF as an Enrolment Target of the MEF (certificate from the
+# MEF's development CA, SUID 21) and `mafd init` against the MEF's target service (mefd must be
+# running: uses TGT_ADDR). Short timeouts and a 1 s sweeper for tests. Sets MAFD.
+maf_setup() {
+    local mef=$1 maf=$2 fqdn=$3 meffqdn
+    MAFD="$BIN/mafd"
+    meffqdn=$(sed -n 's/^fqdn *= *//p' "$mef/mefd.conf" | head -n 1)
+    "$MEFD" pki issue -d "$mef" --fqdn "$fqdn" --cert "$T/$fqdn.pem" --key "$T/$fqdn.key" >/dev/null
+    "$MEFD" target add -d "$mef" --id "$fqdn" --cert-fqdn "$fqdn" --suid 21 >/dev/null
+    "$MAFD" init -d "$maf" --fqdn "$fqdn" --listen 127.0.0.1:0 --mef-ca "$mef/pki/ca.pem" \
+        --cert "$T/$fqdn.pem" --key "$T/$fqdn.key" --mef "$meffqdn=$TGT_ADDR" >/dev/null
+    sed -i -e 's/^handshake_timeout_ms = .*/handshake_timeout_ms = 5000/' \
+           -e 's/^sweep_interval_s = .*/sweep_interval_s = 1/' \
+           -e 's/^workers = .*/workers = 4/' "$maf/mafd.conf"
+}
+
+# mafd_run DIR: start `mafd serve`, wait for this run's listening line; sets MAF_ADDR, MAF_PID.
+mafd_run() {
+    local dir=$1 i before
+    before=$(grep -c 'event=listening' "$dir/mafd.log" 2>/dev/null || true)
+    "$BIN/mafd" serve -d "$dir" 2>>"$dir/mafd.log" &
+    MAF_PID=$!
+    PIDS+=("$MAF_PID")
+    for i in $(seq 1 100); do
+        kill -0 "$MAF_PID" 2>/dev/null || fail "mafd exited during start-up: $(tail -n 5 "$dir/mafd.log")"
+        if [ "$(grep -c 'event=listening' "$dir/mafd.log" 2>/dev/null || true)" -gt "${before:-0}" ]; then
+            MAF_ADDR=$(grep -o 'event=listening addr=[^ ]*' "$dir/mafd.log" | tail -n 1 | sed 's/.*addr=//')
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "mafd did not start listening"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 if it never does.
+wait_for() {
+    local n=$(($1 * 10)) i
+    shift
+    for i in $(seq 1 "$n"); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # sqlite_count DB SQL: one integer from the store (read-only, python's sqlite3).
 sqlite_count() {
     python3 -c 'import sqlite3,sys; c=sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True); print(c.execute(sys.argv[2]).fetchone()[0])' "$1" "$2"
