@@ -1,8 +1,10 @@
 /*
  * tests/unit/test_x509.c - certificate TLS (tls/x509.c) and the development PKI
  * (tls/pki.c): mutual ECDHE-ECDSA handshakes over loopback, peer verification
- * by flavour (FQDN, any), refusals with their reasons, key loading, CRLs, name
- * constraints, RFC 6920 key identifiers, and interoperability with OpenSSL.
+ * by flavour (FQDN, CSE-ID, AE-ID, Node-ID, device, RFC 7250 raw keys, any),
+ * identities and Credential-IDs, refusals with their reasons, key loading
+ * (PEM files, PKCS#11 keys on a SoftHSM2 token), CRLs, name constraints,
+ * RFC 6920 key identifiers, and interoperability with OpenSSL and gnutls-cli.
  *
  * Layer: test. The group setup builds a PKI in a mkdtemp directory with the
  * library's own PKI functions; a server thread runs m2msec_tls_accept_cert on
@@ -38,6 +40,8 @@
 #include <cmocka.h>
 
 #include "crypto/kdf.h"
+#include "proto/ids.h"
+#include "tls/certid.h"
 #include "tls/tls.h"
 #include "tls/x509.h"
 #include "util/encoding.h"
@@ -137,6 +141,99 @@ concat(const char *out, const char *a, const char *b)
     assert_int_equal(fclose(fo), 0);
 }
 
+/* ---- the flavour PKI: manufacturer, enterprise and (constrained) vertical roots ---- */
+
+#define HWID    "0.2.481.1.100.3030.10011"
+#define HWID2   "0.2.481.1.100.3030.10012"
+#define NODEOID "1.3.6.1.4.1.55555.7.1"
+#define NODEURN "urn:imei:490154203237518"
+#define CSEID   "cse1.example.com"
+#define AEID    "https://sp.example.com/CAE01"
+
+static char rk1_id[M2MSEC_NI_SHA256_LEN];
+static char rk2_id[M2MSEC_NI_SHA256_LEN];
+
+static void
+profile(const char *base, const char *ca, enum m2msec_pki_profile p, const char *id, int expired)
+{
+    struct m2msec_error err;
+    char cert[64];
+    char kf[64];
+    char cak[64];
+    char cac[64];
+
+    assert_true(snprintf(cert, sizeof(cert), "%s.pem", base) < (int)sizeof(cert));
+    assert_true(snprintf(kf, sizeof(kf), "%s.key", base) < (int)sizeof(kf));
+    assert_true(snprintf(cac, sizeof(cac), "%s.pem", ca) < (int)sizeof(cac));
+    assert_true(snprintf(cak, sizeof(cak), "%s.key", ca) < (int)sizeof(cak));
+    m2msec_error_clear(&err);
+    if (m2msec_pki_issue_profile(P(cac), P(cak), p, id, P(cert), P(kf), 30, expired, &err) != 0) {
+        fail_msg("profile %s: %s", base, err.msg);
+    }
+}
+
+static void
+flavour_pki(void)
+{
+    struct m2msec_error err;
+    const char *nc[] = { "example.com" };
+    const char *wild_dns[] = { "*.example.com" };
+    const char *wild_uri[] = { "https://*.example.com/CAE01" };
+    const char *out_uri[] = { "https://sp.other.org/CAE01" };
+    const char *in_uri[] = { "https://sp.example.com/CAE02" };
+    const char *revoked[1];
+    struct m2msec_pki_issue_opts o;
+
+    m2msec_error_clear(&err);
+    if (m2msec_pki_ca_create(P("mfr.pem"), P("mfr.key"), "Manufacturer Root", 30, &err) != 0 ||
+        m2msec_pki_ca_create(P("ent.pem"), P("ent.key"), "Enterprise Root", 30, &err) != 0 ||
+        m2msec_pki_ca_create_constrained(P("vert.pem"), P("vert.key"), "Vertical Root", 30, nc, 1,
+                                         &err) != 0) {
+        fail_msg("flavour roots: %s", err.msg);
+    }
+    profile("dev", "mfr", M2MSEC_PKI_PROFILE_DEVICE, HWID, 0);
+    profile("devexp", "mfr", M2MSEC_PKI_PROFILE_DEVICE, HWID, 1);
+    profile("devrev", "mfr", M2MSEC_PKI_PROFILE_DEVICE, HWID, 0);
+    profile("node", "ent", M2MSEC_PKI_PROFILE_NODE_ID, NODEOID, 0);
+    profile("nodeurn", "ent", M2MSEC_PKI_PROFILE_NODE_ID, NODEURN, 0);
+    profile("cse", "vert", M2MSEC_PKI_PROFILE_CSE_ID, CSEID, 0);
+    profile("ae", "vert", M2MSEC_PKI_PROFILE_AE_ID, AEID, 0);
+    profile("aeout", "vert", M2MSEC_PKI_PROFILE_AE_ID, "https://sp.other.org/CAE01", 0);
+    profile("fqdnin", "vert", M2MSEC_PKI_PROFILE_FQDN, MEF, 0);
+    profile("fqdnout", "vert", M2MSEC_PKI_PROFILE_FQDN, "mef.example.org", 0);
+    profile("cliprof", "ca", M2MSEC_PKI_PROFILE_CLIENT, MAF, 0);
+    issue("csewild", "vert", wild_dns, 1, NULL, 0, "csewild", 3, 0, 0, M2MSEC_PKI_KEY_P256);
+    issue("aewild", "vert", NULL, 0, wild_uri, 1, "sp.example.com", 3, 0, 0, M2MSEC_PKI_KEY_P256);
+    /* a CN inside the constraint, so only the AE-ID host check can catch the URI */
+    issue("aeout2", "vert", NULL, 0, out_uri, 1, "sp.example.com", 3, 0, 0, M2MSEC_PKI_KEY_P256);
+    /* an intermediate constrained to example.com under the unconstrained enterprise root */
+    memset(&o, 0, sizeof(o));
+    o.ca_cert = P("ent.pem");
+    o.ca_key = P("ent.key");
+    o.out_cert = P("aeica.pem");
+    o.out_key = P("aeica.key");
+    o.cn = "AE Intermediate";
+    o.ca = 1;
+    o.permitted_dns = nc;
+    o.n_permitted_dns = 1;
+    o.days = 30;
+    if (m2msec_pki_issue(&o, &err) != 0) {
+        fail_msg("AE intermediate: %s", err.msg);
+    }
+    issue("aeil", "aeica", NULL, 0, out_uri, 1, "sp.example.com", 3, 0, 0, M2MSEC_PKI_KEY_P256);
+    issue("aeil2", "aeica", NULL, 0, in_uri, 1, "sp.example.com", 3, 0, 0, M2MSEC_PKI_KEY_P256);
+    concat(P("aeic.pem"), P("aeil.pem"), P("aeica.pem"));
+    concat(P("aeic2.pem"), P("aeil2.pem"), P("aeica.pem"));
+    assert_int_equal(link(P("aeil.key"), P("aeic.key")), 0);
+    assert_int_equal(link(P("aeil2.key"), P("aeic2.key")), 0);
+    revoked[0] = P("devrev.pem");
+    if (m2msec_pki_crl_create(P("mfr.pem"), P("mfr.key"), revoked, 1, P("mfr.crl"), 7, &err) != 0 ||
+        m2msec_pki_rawkey_create(P("rk1.key"), P("rk1.pub"), rk1_id, sizeof(rk1_id), &err) != 0 ||
+        m2msec_pki_rawkey_create(P("rk2.key"), P("rk2.pub"), rk2_id, sizeof(rk2_id), &err) != 0) {
+        fail_msg("flavour PKI: %s", err.msg);
+    }
+}
+
 static int
 pki_setup(void **state)
 {
@@ -211,6 +308,7 @@ pki_setup(void **state)
     if (m2msec_pki_crl_create(P("ca.pem"), P("ca.key"), revoked, 1, P("ca.crl"), 7, &err) != 0) {
         fail_msg("CRL: %s", err.msg);
     }
+    flavour_pki();
     return 0;
 }
 
@@ -415,6 +513,7 @@ struct srv_cfg {
     const char *ca;
     const char *ca_extra; /* optional second anchor file */
     const char *crl;
+    const char *id2; /* optional second accepted identifier */
 };
 
 static struct m2msec_tls_cert_server *
@@ -423,8 +522,12 @@ server_new(const struct srv_cfg *s, struct m2msec_error *err)
     struct m2msec_tls_cert_opts o;
     const char *cas[2];
     const char *crls[1];
+    const char *ids[1];
 
     memset(&o, 0, sizeof(o));
+    ids[0] = s->id2;
+    o.client.ids = ids;
+    o.client.n_ids = s->id2 != NULL ? 1 : 0;
     cas[0] = s->ca;
     cas[1] = s->ca_extra;
     crls[0] = s->crl;
@@ -451,6 +554,7 @@ struct cli_cfg {
     const char *ca_extra;
     const char *crl;
     const char *hostport; /* NULL: the listener */
+    const char *id2;      /* optional second accepted identifier */
 };
 
 struct listener {
@@ -490,8 +594,12 @@ client_connect(const struct cli_cfg *cc, struct m2msec_error *err)
     struct m2msec_tls_cert_client o;
     const char *cas[2];
     const char *crls[1];
+    const char *ids[1];
 
     memset(&o, 0, sizeof(o));
+    ids[0] = cc->id2;
+    o.server.ids = ids;
+    o.server.n_ids = cc->id2 != NULL ? 1 : 0;
     cas[0] = cc->ca;
     cas[1] = cc->ca_extra;
     crls[0] = cc->crl;
@@ -523,6 +631,11 @@ struct side {
     enum m2msec_san_type san_type[4];
     char key_id[M2MSEC_NI_SHA256_LEN];
     int have_key_id;
+    char identity[M2MSEC_CERT_ID_MAX + 1]; /* m2msec_tls_peer_identity, "" for NULL */
+    enum m2msec_cert_flavour id_flavour;
+    char cred_id[M2MSEC_CERT_CRED_ID_MAX]; /* m2msec_tls_peer_credential_id(UNSET), "" failed */
+    char of[M2MSEC_CERT_RAW + 1][M2MSEC_CERT_ID_MAX + 1];       /* identity_of(flavour), "" none */
+    char cred_of[M2MSEC_CERT_RAW + 1][M2MSEC_CERT_CRED_ID_MAX]; /* credential_id(flavour) */
     uint8_t boot[M2MSEC_EXPORT_LEN];
     uint8_t conn[M2MSEC_EXPORT_LEN];
 };
@@ -550,6 +663,22 @@ observe(struct side *s, struct m2msec_tls_conn *c)
     if (v != NULL) {
         s->have_key_id = 1;
         (void)m2msec_strlcpy(s->key_id, v, sizeof(s->key_id));
+    }
+    v = m2msec_tls_peer_identity(c, &s->id_flavour);
+    (void)m2msec_strlcpy(s->identity, v != NULL ? v : "", sizeof(s->identity));
+    if (m2msec_tls_peer_credential_id(c, M2MSEC_CERT_UNSET, s->cred_id, sizeof(s->cred_id), NULL) !=
+        0) {
+        s->cred_id[0] = '\0';
+    }
+    for (i = M2MSEC_CERT_FQDN; i <= M2MSEC_CERT_RAW; i++) {
+        if (m2msec_tls_peer_identity_of(c, (enum m2msec_cert_flavour)i, s->of[i], sizeof(s->of[i]),
+                                        NULL) != 0) {
+            s->of[i][0] = '\0';
+        }
+        if (m2msec_tls_peer_credential_id(c, (enum m2msec_cert_flavour)i, s->cred_of[i],
+                                          sizeof(s->cred_of[i]), NULL) != 0) {
+            s->cred_of[i][0] = '\0';
+        }
     }
     if (m2msec_tls_export(c, M2MSEC_LABEL_BOOTSTRAP, s->boot, sizeof(s->boot), &s->err) != 0 ||
         m2msec_tls_export(c, M2MSEC_LABEL_CONNECTION, s->conn, sizeof(s->conn), &s->err) != 0) {
@@ -1175,9 +1304,38 @@ test_config_refused(void **state)
     sc.flavour = M2MSEC_CERT_UNSET;
     expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "not configured");
     sc.flavour = M2MSEC_CERT_CSE_ID;
-    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "CSE-ID not supported");
+    sc.id = "/in-cse"; /* the SP-relative form, not the public domain name form */
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "not a valid CSE-ID");
+    sc.flavour = M2MSEC_CERT_AE_ID;
+    sc.id = "//sp.example.com/CAE01"; /* no scheme */
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "not a valid AE-ID");
+    sc.flavour = M2MSEC_CERT_NODE_ID;
+    sc.id = "node 1";
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "not a valid Node-ID");
+    sc.flavour = M2MSEC_CERT_DEVICE;
+    sc.id = "1.2.3.4.5";
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "not a valid hardware instance id");
+    sc.id2 = "0.2.481.1.1.2"; /* the second identifier is checked too */
+    sc.id = HWID;
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "not a valid hardware instance id");
+    sc.id2 = NULL;
     sc.flavour = M2MSEC_CERT_RAW;
-    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "not supported");
+    sc.id = MAF;
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "not a valid public key identifier");
+    sc.id = NULL;
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "no public key identifier");
+    sc.flavour = (enum m2msec_cert_flavour)99;
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "unknown");
+    sc.id = MAF;
+    /* our own raw public key (cert_file NULL) is P-256 too */
+    sc.flavour = M2MSEC_CERT_FQDN;
+    sc.cert = NULL;
+    sc.key = P("p384.key");
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "P-256 required");
+    sc.key = NULL;
+    expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "key file required");
+    sc.cert = P("srv.pem");
+    sc.key = P("srv.key");
     sc.flavour = M2MSEC_CERT_ANY; /* with an identifier */
     expect_server_refused(&sc, M2MSEC_ERR_INVALID_ARGUMENT, "any");
     sc.flavour = M2MSEC_CERT_FQDN;
@@ -1207,7 +1365,8 @@ test_config_refused(void **state)
     expect_client_refused(&cc, M2MSEC_ERR_INVALID_ARGUMENT, "not configured");
     mutual_cfg(&sc, &cc);
     cc.flavour = M2MSEC_CERT_AE_ID;
-    expect_client_refused(&cc, M2MSEC_ERR_INVALID_ARGUMENT, "AE-ID not supported");
+    cc.id = "sp.example.com";
+    expect_client_refused(&cc, M2MSEC_ERR_INVALID_ARGUMENT, "not a valid AE-ID");
     mutual_cfg(&sc, &cc);
     cc.ca = NULL; /* the client always verifies the server */
     expect_client_refused(&cc, M2MSEC_ERR_INVALID_ARGUMENT, "trust anchors");
@@ -1345,6 +1504,220 @@ test_psk_conn_has_no_cert_data(void **state)
     assert_int_equal(pthread_join(th, NULL), 0);
     m2msec_secret_free(key);
     m2msec_tls_server_free(srv);
+}
+
+/* ---- 5b. one server for certificate and PSK clients ---- */
+
+#define BOTH_PSK_ID  "target-psk-1"
+#define BOTH_PSK_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define BOTH_BAD_HEX "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define PSK_GCM      "TLS_PSK_WITH_AES_128_GCM_SHA256"
+
+/* What the lookup of the combined server saw: the worker context is passed through. */
+struct both_lookup {
+    void *ctx_seen;
+    int calls;
+};
+
+static int
+both_lookup(void *arg, void *ctx, const char *identity, struct m2msec_secret **key)
+{
+    struct both_lookup *l = arg;
+
+    l->ctx_seen = ctx;
+    l->calls++;
+    if (strcmp(identity, "lookup-fails") == 0) {
+        return -1;
+    }
+    if (strcmp(identity, BOTH_PSK_ID) != 0) {
+        return 1;
+    }
+    *key = m2msec_secret_from_hex(BOTH_PSK_HEX, strlen(BOTH_PSK_HEX), NULL);
+    return *key != NULL ? 0 : -1;
+}
+
+struct both_job {
+    struct m2msec_tls_cert_server *srv;
+    void *ctx;
+    pthread_t th;
+    struct side s;
+    char identity[64];
+};
+
+static void *
+both_srv_thread(void *arg)
+{
+    struct both_job *j = arg;
+    struct m2msec_tls_conn *c;
+    const char *id;
+    int fd;
+
+    fd = m2msec_tcp_accept(lsn.fd, CHILD_MS, &j->s.err);
+    if (fd < 0) {
+        return NULL;
+    }
+    c = m2msec_tls_accept_cert(j->srv, fd, j->ctx, 5000, &j->s.err);
+    if (c == NULL) {
+        return NULL;
+    }
+    observe(&j->s, c);
+    id = m2msec_tls_psk_identity(c);
+    (void)m2msec_strlcpy(j->identity, id != NULL ? id : "", sizeof(j->identity));
+    (void)m2msec_tls_close(c);
+    m2msec_tls_conn_free(c);
+    return NULL;
+}
+
+/* One PSK client handshake against srv; the client's observations in *cs. */
+static void
+both_psk_client(struct both_job *j, const char *identity, const char *hex, struct side *cs)
+{
+    struct m2msec_tls_psk_client o;
+    struct m2msec_tls_conn *c;
+    struct m2msec_secret *key;
+    struct m2msec_error err;
+    uint8_t b;
+
+    key = m2msec_secret_from_hex(hex, strlen(hex), &err);
+    assert_non_null(key);
+    assert_int_equal(pthread_create(&j->th, NULL, both_srv_thread, j), 0);
+    memset(cs, 0, sizeof(*cs));
+    memset(&o, 0, sizeof(o));
+    o.hostport = lsn.hostport;
+    o.sni = MEF;
+    o.identity = identity;
+    o.psk = key;
+    o.timeout_ms = 5000;
+    c = m2msec_tls_connect_psk(&o, &cs->err);
+    if (c != NULL) {
+        observe(cs, c);
+        assert_int_equal(m2msec_tls_read(c, &b, 1, &err), 0);
+        m2msec_tls_conn_free(c);
+    }
+    assert_int_equal(pthread_join(j->th, NULL), 0);
+    m2msec_secret_free(key);
+}
+
+static void
+test_cert_and_psk_server(void **state)
+{
+    static const struct {
+        const char *identity;
+        const char *hex;
+        int ok;
+        enum m2msec_err srv_code;
+        const char *srv_msg;
+    } cases[] = {
+        { BOTH_PSK_ID, BOTH_PSK_HEX, 1, M2MSEC_ERR_NONE, NULL },
+        { BOTH_PSK_ID, BOTH_BAD_HEX, 0, M2MSEC_ERR_AUTH, "PSK handshake failed" },
+        { "target-psk-2", BOTH_PSK_HEX, 0, M2MSEC_ERR_AUTH, "unknown identity" },
+        { "lookup-fails", BOTH_PSK_HEX, 0, M2MSEC_ERR_TLS, "PSK lookup failed" },
+    };
+    struct both_lookup look = { 0 };
+    struct m2msec_tls_cert_opts o;
+    struct srv_cfg sc;
+    struct cli_cfg cc;
+    struct both_job j;
+    struct side cs;
+    struct m2msec_error err;
+    const char *cas[1];
+    int worker = 7;
+    size_t i;
+
+    (void)state;
+    mutual_cfg(&sc, &cc);
+    cas[0] = sc.ca;
+    memset(&o, 0, sizeof(o));
+    o.cert_file = sc.cert;
+    o.key_file = sc.key;
+    o.require_client_cert = 1;
+    o.client.flavour = M2MSEC_CERT_ANY;
+    o.client.ca_files = cas;
+    o.client.n_ca_files = 1;
+    o.psk_lookup = both_lookup;
+    o.psk_arg = &look;
+    memset(&j, 0, sizeof(j));
+    j.srv = m2msec_tls_cert_server_new(&o, &err);
+    if (j.srv == NULL) {
+        fail_msg("server: %s", err.msg);
+    }
+    j.ctx = &worker;
+
+    /* A certificate client: verified as before, no PSK identity, no lookup. */
+    assert_int_equal(pthread_create(&j.th, NULL, both_srv_thread, &j), 0);
+    memset(&cs, 0, sizeof(cs));
+    {
+        struct m2msec_tls_conn *c = client_connect(&cc, &cs.err);
+        uint8_t b;
+
+        if (c != NULL) {
+            observe(&cs, c);
+            assert_int_equal(m2msec_tls_read(c, &b, 1, &err), 0);
+            m2msec_tls_conn_free(c);
+        }
+    }
+    assert_int_equal(pthread_join(j.th, NULL), 0);
+    assert_ok_pair(&j.s, &cs);
+    assert_string_equal(j.s.cipher, GCM);
+    assert_true(j.s.psk_identity_null);
+    assert_int_equal(j.s.nsan, 1);
+    assert_string_equal(j.s.san[0], MAF);
+    assert_int_equal(look.calls, 0);
+
+    /* ... and one without a certificate is still refused. */
+    memset(&j.s, 0, sizeof(j.s));
+    cc.cert = NULL;
+    cc.key = NULL;
+    assert_int_equal(pthread_create(&j.th, NULL, both_srv_thread, &j), 0);
+    memset(&cs, 0, sizeof(cs));
+    assert_null(client_connect(&cc, &cs.err));
+    assert_int_equal(pthread_join(j.th, NULL), 0);
+    assert_false(j.s.ok);
+    assert_int_equal(j.s.err.code, M2MSEC_ERR_AUTH);
+    assert_non_null(strstr(j.s.err.msg, "no certificate"));
+    assert_int_equal(look.calls, 0);
+
+    /* PSK clients: the right key, a wrong key, an unknown identity, a failing lookup. */
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&j.s, 0, sizeof(j.s));
+        look.ctx_seen = NULL;
+        both_psk_client(&j, cases[i].identity, cases[i].hex, &cs);
+        assert_ptr_equal(look.ctx_seen, &worker);
+        if (cases[i].ok) {
+            assert_ok_pair(&j.s, &cs);
+            assert_string_equal(j.s.cipher, PSK_GCM);
+            assert_string_equal(j.identity, cases[i].identity);
+            assert_int_equal(j.s.nsan, 0);
+            assert_false(j.s.have_key_id);
+            continue;
+        }
+        assert_false(j.s.ok);
+        assert_false(cs.ok);
+        assert_int_equal(j.s.err.code, cases[i].srv_code);
+        if (strstr(j.s.err.msg, cases[i].srv_msg) == NULL) {
+            fail_msg("case %zu: expected \"%s\" in \"%s\"", i, cases[i].srv_msg, j.s.err.msg);
+        }
+        if (cases[i].srv_code == M2MSEC_ERR_AUTH) {
+            /* Unknown identity and wrong key look the same to the client. */
+            assert_int_equal(cs.err.code, M2MSEC_ERR_AUTH);
+            assert_string_equal(cs.err.msg, "PSK handshake failed");
+        }
+    }
+    m2msec_tls_cert_server_free(j.srv);
+
+    /* Without psk_lookup the same server refuses PSK clients: no common suite. */
+    o.psk_lookup = NULL;
+    o.psk_arg = NULL;
+    memset(&j, 0, sizeof(j));
+    j.srv = m2msec_tls_cert_server_new(&o, &err);
+    assert_non_null(j.srv);
+    look.calls = 0;
+    both_psk_client(&j, BOTH_PSK_ID, BOTH_PSK_HEX, &cs);
+    assert_false(j.s.ok);
+    assert_false(cs.ok);
+    assert_int_equal(cs.err.code, M2MSEC_ERR_TLS);
+    assert_int_equal(look.calls, 0);
+    m2msec_tls_cert_server_free(j.srv);
 }
 
 /* ---- 6. RFC 6920 key identifiers ---- */
@@ -1837,6 +2210,736 @@ test_pki(void **state)
     }
 }
 
+/* ---- 9. flavours: CSE-ID, AE-ID, Node-ID, device; identities and Credential-IDs ---- */
+
+struct flavour_case {
+    enum m2msec_cert_flavour flavour;
+    const char *ca;   /* the one configured root */
+    const char *cert; /* the client's certificate (base name) */
+    const char *id;   /* configured identifier; NULL: read it from the certificate */
+    const char *id2;  /* a second accepted identifier */
+    const char *crl;
+    const char *want; /* NULL: accepted, else the refusal reason */
+    const char *identity;
+    const char *cred; /* expected Credential-ID; "" none (FQDN) */
+};
+
+static const struct flavour_case flavour_cases[] = {
+    /* device: otherName M2M Device ID under the manufacturer root */
+    { M2MSEC_CERT_DEVICE, "mfr", "dev", HWID, NULL, NULL, NULL, HWID, "31-" HWID },
+    { M2MSEC_CERT_DEVICE, "mfr", "dev", NULL, NULL, NULL, NULL, HWID, "31-" HWID },
+    { M2MSEC_CERT_DEVICE, "mfr", "dev", HWID2, HWID, NULL, NULL, HWID, "31-" HWID },
+    { M2MSEC_CERT_DEVICE, "mfr", "dev", HWID2, NULL, NULL, "name mismatch", NULL, NULL },
+    { M2MSEC_CERT_DEVICE, "ent", "dev", HWID, NULL, NULL, "unknown issuer", NULL, NULL },
+    { M2MSEC_CERT_DEVICE, "mfr", "devexp", HWID, NULL, NULL, "expired", NULL, NULL },
+    { M2MSEC_CERT_DEVICE, "mfr", "devrev", HWID, NULL, "mfr.crl", "revoked", NULL, NULL },
+    { M2MSEC_CERT_DEVICE, "mfr", "dev", HWID, NULL, "mfr.crl", NULL, HWID, "31-" HWID },
+    { M2MSEC_CERT_DEVICE, "ent", "node", NULL, NULL, NULL, "no subjectAltName otherName", NULL,
+      NULL },
+    /* Node-ID: urn:oid URI under the enterprise root; URN Node-IDs as themselves */
+    { M2MSEC_CERT_NODE_ID, "ent", "node", NODEOID, NULL, NULL, NULL, NODEOID, "34-" NODEOID },
+    { M2MSEC_CERT_NODE_ID, "ent", "node", "URN:OID:" NODEOID, NULL, NULL, NULL, NODEOID,
+      "34-" NODEOID },
+    { M2MSEC_CERT_NODE_ID, "ent", "node", NULL, NULL, NULL, NULL, NODEOID, "34-" NODEOID },
+    { M2MSEC_CERT_NODE_ID, "ent", "node", "1.3.6.1.4.1.55555.7.10", NULL, NULL, "name mismatch",
+      NULL, NULL },
+    { M2MSEC_CERT_NODE_ID, "ent", "nodeurn", "URN:IMEI:490154203237518", NULL, NULL, NULL, NODEURN,
+      "34-" NODEURN },
+    { M2MSEC_CERT_NODE_ID, "ent", "nodeurn", "urn:imei:490154203237519", NULL, NULL,
+      "name mismatch", NULL, NULL },
+    { M2MSEC_CERT_NODE_ID, "mfr", "dev", NULL, NULL, NULL, "no subjectAltName URI (Node-ID)", NULL,
+      NULL },
+    /* CSE-ID: dNSName under the vertical root (constrained to example.com) */
+    { M2MSEC_CERT_CSE_ID, "vert", "cse", CSEID, NULL, NULL, NULL, CSEID, "32-" CSEID },
+    { M2MSEC_CERT_CSE_ID, "vert", "cse", "CSE1.Example.COM", NULL, NULL, NULL, CSEID, "32-" CSEID },
+    { M2MSEC_CERT_CSE_ID, "vert", "cse", "cse2.example.com", NULL, NULL, "name mismatch", NULL,
+      NULL },
+    { M2MSEC_CERT_CSE_ID, "vert", "csewild", CSEID, NULL, NULL, "name mismatch", NULL, NULL },
+    { M2MSEC_CERT_CSE_ID, "vert", "csewild", NULL, NULL, NULL, "no subjectAltName dNSName (CSE-ID)",
+      NULL, NULL },
+    { M2MSEC_CERT_CSE_ID, "vert", "ae", NULL, NULL, NULL, "no subjectAltName dNSName", NULL, NULL },
+    { M2MSEC_CERT_CSE_ID, "ca", "cse", CSEID, NULL, NULL, "unknown issuer", NULL, NULL },
+    /* AE-ID: URI, scheme and host case-insensitive, the AE-ID itself exact */
+    { M2MSEC_CERT_AE_ID, "vert", "ae", AEID, NULL, NULL, NULL, AEID, "33-" AEID },
+    { M2MSEC_CERT_AE_ID, "vert", "ae", "HTTPS://SP.Example.com/CAE01", NULL, NULL, NULL, AEID,
+      "33-" AEID },
+    { M2MSEC_CERT_AE_ID, "vert", "ae", NULL, NULL, NULL, NULL, AEID, "33-" AEID },
+    { M2MSEC_CERT_AE_ID, "vert", "ae", "https://sp.example.com/cae01", NULL, NULL, "name mismatch",
+      NULL, NULL },
+    { M2MSEC_CERT_AE_ID, "vert", "aewild", NULL, NULL, NULL, "no subjectAltName URI (AE-ID)", NULL,
+      NULL },
+    /* the issuer's dNSName constraint bounds the AE-ID host (10.1.1.5) */
+    { M2MSEC_CERT_AE_ID, "vert", "aeout", NULL, NULL, NULL, "name constraints", NULL, NULL },
+    { M2MSEC_CERT_AE_ID, "vert", "aeout2", NULL, NULL, NULL, "AE-ID host sp.other.org", NULL,
+      NULL },
+    { M2MSEC_CERT_ANY, "vert", "aeout2", NULL, NULL, NULL, NULL, "", "" },
+    /* the same with the constraint in an intermediate the client sends */
+    { M2MSEC_CERT_AE_ID, "ent", "aeic", NULL, NULL, NULL, "AE-ID host sp.other.org", NULL, NULL },
+    { M2MSEC_CERT_AE_ID, "ent", "aeic2", NULL, NULL, NULL, NULL, "https://sp.example.com/CAE02",
+      "33-https://sp.example.com/CAE02" },
+    /* a root's own name constraints are honoured by path validation */
+    { M2MSEC_CERT_FQDN, "vert", "fqdnin", MEF, NULL, NULL, NULL, MEF, "" },
+    { M2MSEC_CERT_FQDN, "vert", "fqdnout", "mef.example.org", NULL, NULL, "constraints", NULL,
+      NULL },
+    /* the client profile: clientAuth only, FQDN in dNSName */
+    { M2MSEC_CERT_FQDN, "ca", "cliprof", MAF, NULL, NULL, NULL, MAF, "" },
+};
+
+static void
+test_flavours(void **state)
+{
+    struct srv_cfg sc;
+    struct cli_cfg cc;
+    struct side s;
+    struct side c;
+    char cert[64];
+    char key[64];
+    char ca[64];
+    char crl[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(flavour_cases) / sizeof(flavour_cases[0]); i++) {
+        const struct flavour_case *t = &flavour_cases[i];
+
+        mutual_cfg(&sc, &cc);
+        assert_true(snprintf(cert, sizeof(cert), "%s.pem", t->cert) < (int)sizeof(cert));
+        assert_true(snprintf(key, sizeof(key), "%s.key", t->cert) < (int)sizeof(key));
+        assert_true(snprintf(ca, sizeof(ca), "%s.pem", t->ca) < (int)sizeof(ca));
+        cc.cert = P(cert);
+        cc.key = P(key);
+        sc.flavour = t->flavour;
+        sc.id = t->id;
+        sc.id2 = t->id2;
+        sc.ca = P(ca);
+        if (t->crl != NULL) {
+            assert_true(snprintf(crl, sizeof(crl), "%s", t->crl) < (int)sizeof(crl));
+            sc.crl = P(crl);
+        }
+        run_pair(&sc, &cc, &s, &c);
+        if (t->want != NULL) {
+            if (s.ok || c.ok) {
+                fail_msg("case %zu (%s): accepted, expected \"%s\"", i, t->cert, t->want);
+            }
+            assert_refused(&s, &c, t->want);
+            continue;
+        }
+        if (!s.ok || !c.ok) {
+            fail_msg("case %zu (%s): server \"%s\", client \"%s\"", i, t->cert, s.err.msg,
+                     c.err.msg);
+        }
+        assert_ok_pair(&s, &c);
+        assert_string_equal(s.identity, t->identity);
+        assert_int_equal(s.id_flavour, t->identity[0] != '\0' ? t->flavour : M2MSEC_CERT_UNSET);
+        assert_string_equal(s.cred_id, t->cred);
+        /* the client's view of the server (FQDN) is unaffected */
+        assert_string_equal(c.identity, MEF);
+        assert_int_equal(c.id_flavour, M2MSEC_CERT_FQDN);
+        assert_string_equal(c.cred_id, "");
+    }
+}
+
+/* Entity A about Entity B (8.1.2.4): a client expecting a CSE-ID / Node-ID server. */
+static void
+test_flavours_server_side(void **state)
+{
+    struct srv_cfg sc;
+    struct cli_cfg cc;
+    struct side s;
+    struct side c;
+
+    (void)state;
+    mutual_cfg(&sc, &cc);
+    sc.cert = P("cse.pem");
+    sc.key = P("cse.key");
+    sc.require = 0;
+    cc.cert = NULL;
+    cc.key = NULL;
+    cc.sni = CSEID;
+    cc.flavour = M2MSEC_CERT_CSE_ID;
+    cc.id = CSEID;
+    cc.ca = P("vert.pem");
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(c.identity, CSEID);
+    assert_string_equal(c.cred_id, "32-" CSEID);
+    cc.id = "cse9.example.com";
+    run_pair(&sc, &cc, &s, &c);
+    assert_refused(&c, &s, "no subjectAltName dNSName (CSE-ID) is cse9.example.com");
+    /* a Node-ID server */
+    sc.cert = P("node.pem");
+    sc.key = P("node.key");
+    cc.flavour = M2MSEC_CERT_NODE_ID;
+    cc.id = NODEOID;
+    cc.ca = P("ent.pem");
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(c.cred_id, "34-" NODEOID);
+    cc.id = NULL;
+    cc.flavour = M2MSEC_CERT_DEVICE;
+    run_pair(&sc, &cc, &s, &c);
+    assert_refused(&c, &s, "no subjectAltName otherName (M2M Device ID)");
+}
+
+/* An ANY-mode server reads whichever identity it needs from the verified certificate. */
+static void
+test_identity_any(void **state)
+{
+    struct srv_cfg sc;
+    struct cli_cfg cc;
+    struct side s;
+    struct side c;
+
+    (void)state;
+    mutual_cfg(&sc, &cc);
+    sc.flavour = M2MSEC_CERT_ANY;
+    sc.id = NULL;
+    sc.ca = P("mfr.pem");
+    sc.ca_extra = P("vert.pem");
+    cc.cert = P("dev.pem");
+    cc.key = P("dev.key");
+    run_pair(&sc, &cc, &s, &c);
+    if (!s.ok) {
+        fail_msg("server: %s", s.err.msg);
+    }
+    assert_ok_pair(&s, &c);
+    assert_string_equal(s.identity, ""); /* verified as ANY: no identity */
+    assert_int_equal(s.id_flavour, M2MSEC_CERT_UNSET);
+    assert_string_equal(s.cred_id, "");
+    assert_string_equal(s.of[M2MSEC_CERT_DEVICE], HWID);
+    assert_string_equal(s.cred_of[M2MSEC_CERT_DEVICE], "31-" HWID);
+    assert_string_equal(s.of[M2MSEC_CERT_CSE_ID], "");
+    assert_string_equal(s.cred_of[M2MSEC_CERT_CSE_ID], "");
+    assert_string_equal(s.of[M2MSEC_CERT_RAW], s.key_id);
+    assert_string_equal(s.cred_of[M2MSEC_CERT_FQDN], ""); /* no Credential-ID type */
+    assert_int_equal(s.nsan, 0);                          /* otherName is not a DNS/URI entry */
+    cc.cert = P("ae.pem");
+    cc.key = P("ae.key");
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(s.of[M2MSEC_CERT_AE_ID], AEID);
+    assert_string_equal(s.cred_of[M2MSEC_CERT_AE_ID], "33-" AEID);
+    assert_string_equal(s.of[M2MSEC_CERT_NODE_ID], ""); /* an https URI is no Node-ID */
+    assert_string_equal(s.of[M2MSEC_CERT_DEVICE], "");
+    assert_int_equal(s.nsan, 1);
+    assert_int_equal(s.san_type[0], M2MSEC_SAN_URI);
+}
+
+/* ---- 10. identifier forms (tls/certid.c) and Credential-IDs ---- */
+
+struct canon_case {
+    enum m2msec_cert_flavour flavour;
+    const char *in;
+    const char *canon; /* NULL: refused */
+};
+
+static const struct canon_case canon_cases[] = {
+    { M2MSEC_CERT_CSE_ID, "CSE1.example.COM", "cse1.example.com" },
+    { M2MSEC_CERT_CSE_ID, "*.example.com", NULL },
+    { M2MSEC_CERT_CSE_ID, "/in-cse", NULL }, /* the SP-relative form is not a domain name */
+    { M2MSEC_CERT_CSE_ID, "cse1.example.com.", NULL },
+    { M2MSEC_CERT_AE_ID, "HTTPS://SP.example.com:8443/CAE01", "https://sp.example.com:8443/CAE01" },
+    { M2MSEC_CERT_AE_ID, "https://sp.example.com/CAE01", "https://sp.example.com/CAE01" },
+    { M2MSEC_CERT_AE_ID, "//sp.example.com/CAE01", NULL },         /* no scheme */
+    { M2MSEC_CERT_AE_ID, "https://sp.example.com", NULL },         /* no AE-ID */
+    { M2MSEC_CERT_AE_ID, "https://sp.example.com/", NULL },        /* empty AE-ID */
+    { M2MSEC_CERT_AE_ID, "https://*.example.com/CAE01", NULL },    /* wildcard */
+    { M2MSEC_CERT_AE_ID, "https://u@sp.example.com/CAE01", NULL }, /* userinfo */
+    { M2MSEC_CERT_AE_ID, "https://sp.example.com:/CAE01", NULL },  /* empty port */
+    { M2MSEC_CERT_AE_ID, "https://sp.example.com/CAE 01", NULL },  /* space */
+    { M2MSEC_CERT_AE_ID, "https://sp.example.com/CAE01#x", NULL }, /* fragment */
+    { M2MSEC_CERT_NODE_ID, "1.3.6.1.4.1.55555.7.1", "1.3.6.1.4.1.55555.7.1" },
+    { M2MSEC_CERT_NODE_ID, "Urn:Oid:1.3.6.1.4.1.55555.7.1", "1.3.6.1.4.1.55555.7.1" },
+    { M2MSEC_CERT_NODE_ID, "URN:IMEI:4901542032375", "urn:imei:4901542032375" },
+    { M2MSEC_CERT_NODE_ID, "urn:uuid:6E8BC430-9C3A-11D9", "urn:uuid:6E8BC430-9C3A-11D9" },
+    { M2MSEC_CERT_NODE_ID, "urn:oid:1.03.6", NULL }, /* leading zero in an arc */
+    { M2MSEC_CERT_NODE_ID, "urn:oid:", NULL },
+    { M2MSEC_CERT_NODE_ID, "urn:imei", NULL },
+    { M2MSEC_CERT_NODE_ID, "3.1.2", NULL },   /* first arc above 2, and no scheme */
+    { M2MSEC_CERT_NODE_ID, "urn:x:*", NULL }, /* wildcard */
+    { M2MSEC_CERT_NODE_ID, "node 1", NULL },
+    { M2MSEC_CERT_NODE_ID, "https://sp.example.com/node1", NULL }, /* URNs only */
+    { M2MSEC_CERT_DEVICE, "0.2.481.1.100.3030.10011", "0.2.481.1.100.3030.10011" },
+    { M2MSEC_CERT_DEVICE, "0.2.481.1.100.3030.10011.7", "0.2.481.1.100.3030.10011.7" },
+    { M2MSEC_CERT_DEVICE, "0.2.481.1.100.3030", NULL },        /* no serial arc */
+    { M2MSEC_CERT_DEVICE, "0.2.481.1.1.2.3.4.5", NULL },       /* too many arcs */
+    { M2MSEC_CERT_DEVICE, "0.2.481.2.100.3030.10011", NULL },  /* not the indication arc */
+    { M2MSEC_CERT_DEVICE, "0.2.481.1.100.03030.10011", NULL }, /* leading zero */
+    { M2MSEC_CERT_DEVICE, "0.2.481.1.100..10011", NULL },      /* empty arc */
+    { M2MSEC_CERT_RAW, KAT_NI, KAT_NI },
+    { M2MSEC_CERT_RAW, "ni:///sha-256-128;RmM_YtVlu9uWgHdc2pPg3Q",
+      "ni:///sha-256-128;RmM_YtVlu9uWgHdc2pPg3Q" },
+    { M2MSEC_CERT_RAW, "ni:///sha-256-120;RmM_YtVlu9uWgHdc2pPg",
+      "ni:///sha-256-120;RmM_YtVlu9uWgHdc2pPg" },
+    { M2MSEC_CERT_RAW, "ni:///sha-256;RmM_YtVlu9uWgHdc2pPg3W02tc4StK1lZpd-gucVBk",
+      NULL }, /* short */
+    { M2MSEC_CERT_RAW, "ni:///sha-256;RmM/YtVlu9uWgHdc2pPg3W02tc4StK1lZpd+gucVBkw",
+      NULL }, /* b64 */
+    { M2MSEC_CERT_RAW, "ni:///sha-512;RmM_YtVlu9uWgHdc2pPg3W02tc4StK1lZpd-gucVBkw", NULL },
+    { M2MSEC_CERT_RAW, "ni://auth/sha-256;RmM_YtVlu9uWgHdc2pPg3W02tc4StK1lZpd-gucVBkw", NULL },
+    { M2MSEC_CERT_RAW, "RmM_YtVlu9uWgHdc2pPg3W02tc4StK1lZpd-gucVBkw", NULL },
+    { M2MSEC_CERT_FQDN, "MEF.example.com", "mef.example.com" },
+    { M2MSEC_CERT_FQDN, "mef_example.com", NULL },
+    { M2MSEC_CERT_ANY, "x", NULL },
+};
+
+static void
+test_certid_forms(void **state)
+{
+    char out[M2MSEC_CERT_ID_MAX + 1];
+    char why[192];
+    size_t i;
+    int r;
+
+    (void)state;
+    for (i = 0; i < sizeof(canon_cases) / sizeof(canon_cases[0]); i++) {
+        const struct canon_case *t = &canon_cases[i];
+
+        r = m2msec_certid_canon(t->flavour, t->in, out, sizeof(out), why, sizeof(why));
+        if (t->canon == NULL) {
+            if (r == 0) {
+                fail_msg("case %zu \"%s\": accepted as \"%s\"", i, t->in, out);
+            }
+            assert_true(strlen(why) > 0);
+            continue;
+        }
+        if (r != 0) {
+            fail_msg("case %zu \"%s\": %s", i, t->in, why);
+        }
+        assert_string_equal(out, t->canon);
+    }
+    /* too long: 512 is the cap */
+    {
+        char big[600];
+
+        memset(big, 'a', sizeof(big));
+        memcpy(big, "urn:x:", 6);
+        big[512] = '\0';
+        assert_int_equal(
+                m2msec_certid_canon(M2MSEC_CERT_NODE_ID, big, out, sizeof(out), why, sizeof(why)),
+                0);
+        big[512] = 'a';
+        big[513] = '\0';
+        assert_int_equal(
+                m2msec_certid_canon(M2MSEC_CERT_NODE_ID, big, out, sizeof(out), why, sizeof(why)),
+                -1);
+    }
+    /* SAN kinds: a CSE-ID is never read from a URI, an AE-ID never from a dNSName */
+    assert_int_equal(
+            m2msec_certid_of_san(M2MSEC_CERT_CSE_ID, M2MSEC_CERTID_DNS, CSEID, out, sizeof(out)),
+            1);
+    assert_int_equal(m2msec_certid_of_san(M2MSEC_CERT_CSE_ID, M2MSEC_CERTID_URI,
+                                          "https://" CSEID "/", out, sizeof(out)),
+                     0);
+    assert_int_equal(
+            m2msec_certid_of_san(M2MSEC_CERT_AE_ID, M2MSEC_CERTID_URI, AEID, out, sizeof(out)), 1);
+    assert_int_equal(
+            m2msec_certid_of_san(M2MSEC_CERT_AE_ID, M2MSEC_CERTID_DNS, AEID, out, sizeof(out)), 0);
+    /* in a certificate a bare OID is not a Node-ID URI */
+    assert_int_equal(
+            m2msec_certid_of_san(M2MSEC_CERT_NODE_ID, M2MSEC_CERTID_URI, NODEOID, out, sizeof(out)),
+            0);
+    assert_int_equal(
+            m2msec_certid_of_san(M2MSEC_CERT_DEVICE, M2MSEC_CERTID_HWID, HWID, out, sizeof(out)),
+            1);
+    assert_int_equal(
+            m2msec_certid_of_san(M2MSEC_CERT_DEVICE, M2MSEC_CERTID_URI, HWID, out, sizeof(out)), 0);
+    assert_int_equal(
+            m2msec_certid_of_san(M2MSEC_CERT_RAW, M2MSEC_CERTID_URI, KAT_NI, out, sizeof(out)), 0);
+}
+
+static void
+test_certid_hwid_der(void **state)
+{
+    struct m2msec_error err;
+    /* RELATIVE-OID 100.3030.10011: 0x64, 0x97 0x56, 0xce 0x1b */
+    static const uint8_t want[] = { 0x0d, 0x05, 0x64, 0x97, 0x56, 0xce, 0x1b };
+    uint8_t der[64];
+    uint8_t bad[64];
+    size_t len = 0;
+    char out[128];
+
+    (void)state;
+    m2msec_error_clear(&err);
+    assert_int_equal(m2msec_certid_hwid_encode(HWID, der, sizeof(der), &len, &err), 0);
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(der, want, sizeof(want));
+    assert_int_equal(
+            m2msec_certid_hwid_decode(M2MSEC_M2M_DEVICE_INDICATION_OID, der, len, out, sizeof(out)),
+            0);
+    assert_string_equal(out, HWID);
+    /* rejected neighbours: other type-id, wrong tag, bad length, truncated, non-minimal, arcs */
+    assert_int_equal(m2msec_certid_hwid_decode("0.2.481.2", der, len, out, sizeof(out)), -1);
+    memcpy(bad, der, len);
+    bad[0] = 0x06; /* OBJECT IDENTIFIER, not RELATIVE-OID */
+    assert_int_equal(
+            m2msec_certid_hwid_decode(M2MSEC_M2M_DEVICE_INDICATION_OID, bad, len, out, sizeof(out)),
+            -1);
+    memcpy(bad, der, len);
+    bad[1] = 0x06;
+    assert_int_equal(
+            m2msec_certid_hwid_decode(M2MSEC_M2M_DEVICE_INDICATION_OID, bad, len, out, sizeof(out)),
+            -1);
+    memcpy(bad, der, len);
+    bad[1] = 0x04;
+    bad[len - 2] = 0xce; /* ends inside an arc */
+    assert_int_equal(m2msec_certid_hwid_decode(M2MSEC_M2M_DEVICE_INDICATION_OID, bad, len - 1, out,
+                                               sizeof(out)),
+                     -1);
+    {
+        static const uint8_t nonmin[] = { 0x0d, 0x05, 0x80, 0x64, 0x97, 0x56, 0x01 };
+        static const uint8_t two[] = { 0x0d, 0x03, 0x64, 0x97, 0x56 };
+
+        assert_int_equal(m2msec_certid_hwid_decode(M2MSEC_M2M_DEVICE_INDICATION_OID, nonmin,
+                                                   sizeof(nonmin), out, sizeof(out)),
+                         -1);
+        assert_int_equal(m2msec_certid_hwid_decode(M2MSEC_M2M_DEVICE_INDICATION_OID, two,
+                                                   sizeof(two), out, sizeof(out)),
+                         -1);
+    }
+    assert_int_equal(m2msec_certid_hwid_decode(M2MSEC_M2M_DEVICE_INDICATION_OID, der, len, out, 10),
+                     -1);
+    assert_int_equal(m2msec_certid_hwid_encode("0.2.481.1.1.2", der, sizeof(der), &len, &err), -1);
+    assert_int_equal(m2msec_certid_hwid_encode(HWID, der, 4, &len, &err), -1);
+}
+
+static void
+test_credential_ids(void **state)
+{
+    static const struct {
+        enum m2msec_cert_flavour flavour;
+        const char *id;
+        const char *want; /* NULL: refused */
+        unsigned type;    /* proto/ids.h's number for it */
+    } cases[] = {
+        { M2MSEC_CERT_RAW, KAT_NI, "30-" KAT_NI, M2MSEC_CRED_RAW_PK },
+        { M2MSEC_CERT_DEVICE, HWID, "31-" HWID, M2MSEC_CRED_DEVICE_CERT },
+        { M2MSEC_CERT_CSE_ID, "CSE1.example.com", "32-" CSEID, M2MSEC_CRED_CSE_CERT },
+        { M2MSEC_CERT_AE_ID, AEID, "33-" AEID, M2MSEC_CRED_AE_CERT },
+        { M2MSEC_CERT_NODE_ID, "urn:oid:" NODEOID, "34-" NODEOID, M2MSEC_CRED_NODE_CERT },
+        { M2MSEC_CERT_FQDN, MEF, NULL, 0 },
+        { M2MSEC_CERT_ANY, MEF, NULL, 0 },
+        { M2MSEC_CERT_UNSET, MEF, NULL, 0 },
+        { M2MSEC_CERT_DEVICE, "0.2.481.1.1", NULL, 0 },
+        { M2MSEC_CERT_AE_ID, "CAE01", NULL, 0 },
+    };
+    struct m2msec_error err;
+    char out[M2MSEC_CERT_CRED_ID_MAX];
+    const char *value = NULL;
+    unsigned type = 0;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        m2msec_error_clear(&err);
+        if (cases[i].want == NULL) {
+            assert_int_equal(m2msec_x509_credential_id(cases[i].flavour, cases[i].id, out,
+                                                       sizeof(out), &err),
+                             -1);
+            assert_int_equal(err.code, M2MSEC_ERR_INVALID_ARGUMENT);
+            continue;
+        }
+        assert_int_equal(
+                m2msec_x509_credential_id(cases[i].flavour, cases[i].id, out, sizeof(out), &err),
+                0);
+        assert_string_equal(out, cases[i].want);
+        /* what tls forms, proto reads back with its own type numbers (10.4, 12.3.2.1) */
+        assert_int_equal(m2msec_credential_id_parse(out, &type, &value, &err), 0);
+        assert_int_equal(type, cases[i].type);
+        assert_string_equal(value, cases[i].want + 3);
+    }
+    /* the buffer bound */
+    assert_int_equal(
+            m2msec_x509_credential_id(M2MSEC_CERT_DEVICE, HWID, out, strlen(HWID) + 3, &err), -1);
+    assert_int_equal(err.code, M2MSEC_ERR_TOO_LARGE);
+    assert_int_equal(
+            m2msec_x509_credential_id(M2MSEC_CERT_DEVICE, HWID, out, strlen(HWID) + 4, &err), 0);
+    assert_int_equal(m2msec_x509_credential_id(M2MSEC_CERT_DEVICE, HWID, NULL, 0, &err), -1);
+}
+
+/* ---- 11. raw public keys (RFC 7250), identified by RFC 6920 names ---- */
+
+/* The sha-256-128 form of a sha-256 ni name (the leading 16 bytes). */
+static void
+truncated_ni(const char *ni, char *out, size_t outsz)
+{
+    uint8_t d[32];
+    size_t len = 0;
+    char *b64 = NULL;
+    size_t i;
+    size_t j;
+
+    assert_int_equal(m2msec_certid_ni_parse(ni, d, &len), 0);
+    assert_int_equal(len, 32);
+    assert_int_equal(m2msec_b64_encode(d, 16, &b64, NULL), 0);
+    j = (size_t)snprintf(out, outsz, "ni:///sha-256-128;");
+    for (i = 0; b64[i] != '\0' && b64[i] != '=' && j + 1 < outsz; i++) {
+        out[j++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+    }
+    out[j] = '\0';
+    m2msec_free(b64);
+}
+
+static void
+test_raw_keys(void **state)
+{
+    struct srv_cfg sc;
+    struct cli_cfg cc;
+    struct side s;
+    struct side c;
+    char want[M2MSEC_CERT_CRED_ID_MAX];
+    char trunc[64];
+    char id[M2MSEC_NI_SHA256_LEN];
+    struct m2msec_error err;
+
+    (void)state;
+    /* the files' names agree with the generator's */
+    assert_int_equal(m2msec_pki_key_id_pem(P("rk1.pub"), id, sizeof(id), &err), 0);
+    assert_string_equal(id, rk1_id);
+    assert_int_equal(m2msec_pki_key_id_pem(P("rk1.key"), id, sizeof(id), &err), 0);
+    assert_string_equal(id, rk1_id);
+    assert_string_not_equal(rk1_id, rk2_id);
+    /* an X.509 server, a raw-key client */
+    mutual_cfg(&sc, &cc);
+    sc.flavour = M2MSEC_CERT_RAW;
+    sc.id = rk1_id;
+    sc.ca = NULL; /* no anchors for raw keys */
+    cc.cert = NULL;
+    cc.key = P("rk1.key");
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(s.identity, rk1_id);
+    assert_int_equal(s.id_flavour, M2MSEC_CERT_RAW);
+    assert_string_equal(s.key_id, rk1_id);
+    (void)snprintf(want, sizeof(want), "30-%s", rk1_id);
+    assert_string_equal(s.cred_id, want);
+    assert_int_equal(s.nsan, 0);
+    /* a truncated identifier (sha-256-128) names the same key */
+    truncated_ni(rk1_id, trunc, sizeof(trunc));
+    sc.id = trunc;
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(s.identity, trunc);
+    /* another key: refused, and the message names the key that came */
+    sc.id = rk1_id;
+    cc.key = P("rk2.key");
+    run_pair(&sc, &cc, &s, &c);
+    assert_refused(&s, &c, "public key identifier mismatch");
+    assert_non_null(strstr(s.err.msg, rk2_id));
+    /* the list: either key passes */
+    sc.id2 = rk2_id;
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(s.identity, rk2_id);
+    /* a certificate where a raw key is required */
+    sc.id2 = NULL;
+    cc.cert = P("cli.pem");
+    cc.key = P("cli.key");
+    run_pair(&sc, &cc, &s, &c);
+    assert_false(s.ok);
+    assert_false(c.ok);
+    /* no key at all */
+    cc.cert = NULL;
+    cc.key = NULL;
+    run_pair(&sc, &cc, &s, &c);
+    assert_false(s.ok);
+    assert_false(c.ok);
+    assert_int_equal(s.err.code, M2MSEC_ERR_AUTH);
+
+    /* raw keys both ways: the server presents rk2, the client rk1 */
+    mutual_cfg(&sc, &cc);
+    sc.cert = NULL;
+    sc.key = P("rk2.key");
+    sc.flavour = M2MSEC_CERT_RAW;
+    sc.id = rk1_id;
+    sc.ca = NULL;
+    cc.cert = NULL;
+    cc.key = P("rk1.key");
+    cc.flavour = M2MSEC_CERT_RAW;
+    cc.id = rk2_id;
+    cc.ca = NULL;
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(c.identity, rk2_id);
+    assert_string_equal(s.identity, rk1_id);
+    /* the client expects another server key */
+    cc.id = rk1_id;
+    run_pair(&sc, &cc, &s, &c);
+    assert_refused(&c, &s, "public key identifier mismatch");
+    /* a raw-key server to a client that wants a certificate: no common type, no session */
+    cc.flavour = M2MSEC_CERT_FQDN;
+    cc.id = NULL;
+    cc.ca = P("ca.pem");
+    run_pair(&sc, &cc, &s, &c);
+    assert_false(s.ok);
+    assert_false(c.ok);
+}
+
+/* gnutls-cli as an independent RFC 7250 client against our raw-key server. */
+static void
+test_raw_interop_gnutls(void **state)
+{
+    struct m2msec_tls_cert_server *srv;
+    struct m2msec_error err;
+    struct srv_job j;
+    struct child ch;
+    struct srv_cfg sc;
+    struct cli_cfg cc;
+    const char *prio = "NONE:+VERS-TLS1.2:+ECDHE-ECDSA:+AES-128-CBC:+SHA256:+COMP-NULL:"
+                       "+GROUP-SECP256R1:+SIGN-ECDSA-SHA256:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK";
+    char prio_arg[512];
+    const char *argv[] = { "gnutls-cli", "--port",         lsn.port, "--no-ca-verification",
+                           prio_arg,     "--rawpkkeyfile", NULL,     "--rawpkfile",
+                           NULL,         "127.0.0.1",      NULL };
+    const char *p384pub[] = { "openssl", "pkey", "-in",         P("p384.key"),
+                              "-pubout", "-out", P("p384.pub"), NULL };
+
+    (void)state;
+    if (!have_prog("gnutls-cli") || !have_prog("openssl")) {
+        skip();
+    }
+    (void)snprintf(prio_arg, sizeof(prio_arg), "--priority=%s", prio);
+    mutual_cfg(&sc, &cc);
+    sc.cert = NULL;
+    sc.key = P("rk2.key");
+    sc.flavour = M2MSEC_CERT_RAW;
+    sc.id = rk1_id;
+    sc.ca = NULL;
+    srv = server_new(&sc, &err);
+    if (srv == NULL) {
+        fail_msg("server: %s", err.msg);
+    }
+    /* the right key */
+    argv[6] = P("rk1.key");
+    argv[8] = P("rk1.pub");
+    srv_start(&j, srv, 1);
+    child_spawn(&ch, argv);
+    if (!child_read_until(&ch, "Handshake was completed", CHILD_MS)) {
+        (void)child_finish(&ch);
+        srv_join(&j);
+        fail_msg("gnutls-cli: %s / server: %s", ch.out, j.s.err.msg);
+    }
+    (void)child_finish(&ch);
+    srv_join(&j);
+    assert_true(j.s.ok);
+    assert_string_equal(j.s.identity, rk1_id);
+    assert_non_null(strstr(ch.out, "Certificate type: Raw Public Key"));
+    /* a key whose name is not configured */
+    argv[6] = P("rk2.key");
+    argv[8] = P("rk2.pub");
+    srv_start(&j, srv, 1);
+    assert_int_not_equal(child_run(&ch, argv), 0);
+    srv_join(&j);
+    assert_false(j.s.ok);
+    assert_int_equal(j.s.err.code, M2MSEC_ERR_AUTH);
+    assert_non_null(strstr(j.s.err.msg, "public key identifier mismatch"));
+    /* a P-384 raw key */
+    assert_int_equal(child_run(&ch, p384pub), 0);
+    argv[6] = P("p384.key");
+    argv[8] = P("p384.pub");
+    srv_start(&j, srv, 1);
+    assert_int_not_equal(child_run(&ch, argv), 0);
+    srv_join(&j);
+    assert_false(j.s.ok);
+    assert_non_null(strstr(j.s.err.msg, "P-256 required"));
+    m2msec_tls_cert_server_free(srv);
+}
+
+/* ---- 12. private keys on a PKCS#11 token (SoftHSM2) ---- */
+
+static void
+test_pkcs11(void **state)
+{
+    struct srv_cfg sc;
+    struct cli_cfg cc;
+    struct side s;
+    struct side c;
+    struct child ch;
+    struct m2msec_error err;
+    FILE *f;
+    char conf[128];
+    char tokens[128];
+    const char *init[] = { "softhsm2-util", "--init-token", "--free",   "--label", "m2msec",
+                           "--pin",         "1234",         "--so-pin", "5678",    NULL };
+    const char *import_srv[] = { "softhsm2-util", "--import", P("srv.key"), "--token", "m2msec",
+                                 "--label",       "srvkey",   "--id",       "01",      "--pin",
+                                 "1234",          NULL };
+    const char *import_cli[] = { "softhsm2-util", "--import", P("cli.key"), "--token", "m2msec",
+                                 "--label",       "clikey",   "--id",       "02",      "--pin",
+                                 "1234",          NULL };
+    const char *import_p384[] = { "softhsm2-util", "--import", P("p384.key"), "--token", "m2msec",
+                                  "--label",       "p384key",  "--id",        "03",      "--pin",
+                                  "1234",          NULL };
+
+    (void)state;
+    if (!have_prog("softhsm2-util")) {
+        print_message("softhsm2 is not installed (scripts/install-deps.sh installs it): "
+                      "PKCS#11 keys not tested\n");
+        skip();
+    }
+    /* A token directory of our own: SOFTHSM2_CONF is read when the module loads. */
+    assert_true(snprintf(tokens, sizeof(tokens), "%s/tokens", dir) < (int)sizeof(tokens));
+    assert_true(snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir) < (int)sizeof(conf));
+    assert_int_equal(mkdir(tokens, 0700), 0);
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(setenv("SOFTHSM2_CONF", conf, 1), 0);
+    if (child_run(&ch, init) != 0 || child_run(&ch, import_srv) != 0 ||
+        child_run(&ch, import_cli) != 0 || child_run(&ch, import_p384) != 0) {
+        fail_msg("softhsm2-util: %s", ch.out);
+    }
+
+    /*
+     * First, before any login (a token stays logged in for the process once
+     * a PIN was right): wrong PIN in the URL and in the environment, no PIN,
+     * a missing object. Refused, and the PIN never in the message.
+     */
+    mutual_cfg(&sc, &cc);
+    sc.key = "pkcs11:token=m2msec;object=srvkey;type=private;pin-value=9876";
+    assert_null(server_new(&sc, &err));
+    assert_int_equal(err.code, M2MSEC_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.msg, "PKCS#11 key"));
+    assert_null(strstr(err.msg, "9876"));
+    assert_int_equal(setenv("M2MSEC_PKCS11_PIN", "9876", 1), 0);
+    sc.key = "pkcs11:token=m2msec;object=srvkey;type=private";
+    assert_null(server_new(&sc, &err));
+    assert_non_null(strstr(err.msg, "PKCS#11 key"));
+    assert_int_equal(unsetenv("M2MSEC_PKCS11_PIN"), 0);
+    assert_null(server_new(&sc, &err)); /* no PIN at all */
+    assert_non_null(strstr(err.msg, "PKCS#11 key"));
+    sc.key = "pkcs11:token=m2msec;object=nokey;type=private;pin-value=1234";
+    assert_null(server_new(&sc, &err));
+    assert_non_null(strstr(err.msg, "PKCS#11 key"));
+    /* the server's key on the token, the PIN in the URL */
+    mutual_cfg(&sc, &cc);
+    assert_int_equal(unsetenv("M2MSEC_PKCS11_PIN"), 0);
+    sc.key = "pkcs11:token=m2msec;object=srvkey;type=private;pin-value=1234";
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(c.identity, MEF);
+    /* the client's too, the PIN from the environment */
+    assert_int_equal(setenv("M2MSEC_PKCS11_PIN", "1234", 1), 0);
+    cc.key = "pkcs11:token=m2msec;object=clikey;type=private";
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_string_equal(s.identity, MAF);
+    /* a token key that is not the certificate's */
+    cc.key = "pkcs11:token=m2msec;object=srvkey;type=private";
+    c.ok = 0;
+    assert_null(client_connect(&cc, &err));
+    assert_int_equal(err.code, M2MSEC_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.msg, "does not match"));
+    /* a P-384 token key */
+    sc.cert = P("p384.pem");
+    sc.key = "pkcs11:token=m2msec;object=p384key;type=private";
+    assert_null(server_new(&sc, &err));
+    assert_non_null(strstr(err.msg, "P-256 required"));
+    assert_int_equal(unsetenv("M2MSEC_PKCS11_PIN"), 0);
+}
+
 static int
 group_setup(void **state)
 {
@@ -1863,11 +2966,21 @@ main(void)
         cmocka_unit_test(test_config_refused),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_psk_conn_has_no_cert_data),
+        cmocka_unit_test(test_cert_and_psk_server),
         cmocka_unit_test(test_key_id),
         cmocka_unit_test(test_interop_openssl_client),
         cmocka_unit_test(test_interop_openssl_server),
         cmocka_unit_test(test_interop_p384),
         cmocka_unit_test(test_pki),
+        cmocka_unit_test(test_flavours),
+        cmocka_unit_test(test_flavours_server_side),
+        cmocka_unit_test(test_identity_any),
+        cmocka_unit_test(test_certid_forms),
+        cmocka_unit_test(test_certid_hwid_der),
+        cmocka_unit_test(test_credential_ids),
+        cmocka_unit_test(test_raw_keys),
+        cmocka_unit_test(test_raw_interop_gnutls),
+        cmocka_unit_test(test_pkcs11),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

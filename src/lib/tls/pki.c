@@ -11,15 +11,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "tls/certid.h"
 #include "tls/tls.h"
 #include "tls/x509.h"
 #include "util/error.h"
@@ -32,6 +35,9 @@
 #define BACKDATE_SECS 3600 /* tolerate clocks an hour behind ours */
 #define SECS_PER_DAY  86400
 #define KEY_ID_MAX    64
+#define EXPIRED_FROM  (10 * SECS_PER_DAY) /* --expired: valid from 10 days ago ... */
+#define EXPIRED_UNTIL SECS_PER_DAY        /* ... to yesterday */
+#define HWID_DER_MAX  128
 
 /* Signing material of a CA, loaded from its PEM files. */
 struct pki_ca {
@@ -359,14 +365,31 @@ path_given(const char *p)
     return p != NULL && p[0] != '\0';
 }
 
+static int set_name_constraints(gnutls_x509_crt_t crt, const char *const *permitted, size_t n,
+                                struct m2msec_error *err);
+
 int
 m2msec_pki_ca_create(const char *cert_path, const char *key_path, const char *cn, unsigned days,
                      struct m2msec_error *err)
+{
+    return m2msec_pki_ca_create_constrained(cert_path, key_path, cn, days, NULL, 0, err);
+}
+
+/*
+ * @spec TS-0003 8.1.2.2 CA certificates constrain the names of the entities
+ * below them (RFC 5280 s.4.2.1.10): here dNSName subtrees, which cover FQDN
+ * and CSE-ID certificates directly and AE-ID hosts through x509.c.
+ */
+int
+m2msec_pki_ca_create_constrained(const char *cert_path, const char *key_path, const char *cn,
+                                 unsigned days, const char *const *permitted_dns,
+                                 size_t n_permitted, struct m2msec_error *err)
 {
     gnutls_x509_crt_t crt = NULL;
     gnutls_x509_privkey_t key = NULL;
     int64_t nb = 0;
     int64_t na = 0;
+    size_t i;
     int r;
     int rv = -1;
 
@@ -374,6 +397,16 @@ m2msec_pki_ca_create(const char *cert_path, const char *key_path, const char *cn
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                           "CA needs certificate and key paths and a common name of 1..64 bytes");
         goto out;
+    }
+    if (n_permitted > 0 && permitted_dns == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "name constraint list missing");
+        goto out;
+    }
+    for (i = 0; i < n_permitted; i++) {
+        if (permitted_dns[i] == NULL || !name_ok(permitted_dns[i], 253, 0)) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "name constraint %zu malformed", i);
+            goto out;
+        }
     }
     if (validity(days, 0, 0, &nb, &na, err) != 0 || m2msec_tls_global_init(err) != 0 ||
         key_generate(&key, M2MSEC_PKI_KEY_P256, err) != 0) {
@@ -386,6 +419,9 @@ m2msec_pki_ca_create(const char *cert_path, const char *key_path, const char *cn
         goto out;
     }
     if (crt_common(crt, key, cn, nb, na, err) != 0) {
+        goto out;
+    }
+    if (n_permitted > 0 && set_name_constraints(crt, permitted_dns, n_permitted, err) != 0) {
         goto out;
     }
     if ((r = gnutls_x509_crt_set_basic_constraints(crt, 1, -1)) < 0 ||
@@ -465,6 +501,7 @@ issue_check(const struct m2msec_pki_issue_opts *o, struct m2msec_error *err)
                                  "issuing needs CA certificate, CA key and output paths");
     }
     if ((o->n_dns > 0 && o->dns == NULL) || (o->n_uris > 0 && o->uris == NULL) ||
+        (o->n_hwids > 0 && o->hwids == NULL) ||
         (o->n_permitted_dns > 0 && o->permitted_dns == NULL)) {
         return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "name list missing");
     }
@@ -491,7 +528,12 @@ issue_check(const struct m2msec_pki_issue_opts *o, struct m2msec_error *err)
         return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                                  "name constraints belong in CA certificates");
     }
-    if (o->cn == NULL && o->n_dns == 0 && o->n_uris == 0) {
+    for (i = 0; i < o->n_hwids; i++) {
+        if (o->hwids[i] == NULL) {
+            return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "device id %zu missing", i);
+        }
+    }
+    if (o->cn == NULL && o->n_dns == 0 && o->n_uris == 0 && o->n_hwids == 0) {
         return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                                  "a certificate needs a common name or a subjectAltName");
     }
@@ -509,6 +551,8 @@ m2msec_pki_issue(const struct m2msec_pki_issue_opts *o, struct m2msec_error *err
     gnutls_x509_privkey_t key = NULL;
     uint8_t aki[KEY_ID_MAX];
     size_t akilen = sizeof(aki);
+    uint8_t hwder[HWID_DER_MAX];
+    size_t hwlen = 0;
     unsigned critical = 0;
     const char *cn;
     int64_t nb = 0;
@@ -528,7 +572,10 @@ m2msec_pki_issue(const struct m2msec_pki_issue_opts *o, struct m2msec_error *err
         key_generate(&key, o->key, err) != 0) {
         goto out;
     }
-    cn = o->cn != NULL ? o->cn : o->n_dns > 0 ? o->dns[0] : o->uris[0];
+    cn = o->cn != NULL   ? o->cn
+         : o->n_dns > 0  ? o->dns[0]
+         : o->n_uris > 0 ? o->uris[0]
+                         : o->hwids[0];
     if (strlen(cn) > 64) {
         cn = "m2msec"; /* the CN is informational; X.520 caps it at 64 */
     }
@@ -554,6 +601,18 @@ m2msec_pki_issue(const struct m2msec_pki_issue_opts *o, struct m2msec_error *err
                                                  (unsigned)strlen(o->uris[i]), GNUTLS_FSAN_APPEND);
         if (r < 0) {
             gnutls_fail(err, "subjectAltName URI", r);
+            goto out;
+        }
+    }
+    /* @spec TS-0003 10.1.1.4.1 device ids as otherName (encoding in tls/certid.c). */
+    for (i = 0; i < o->n_hwids; i++) {
+        if (m2msec_certid_hwid_encode(o->hwids[i], hwder, sizeof(hwder), &hwlen, err) != 0) {
+            goto out;
+        }
+        r = gnutls_x509_crt_set_subject_alt_othername(crt, M2MSEC_M2M_DEVICE_INDICATION_OID, hwder,
+                                                      (unsigned)hwlen, GNUTLS_FSAN_APPEND);
+        if (r < 0) {
+            gnutls_fail(err, "subjectAltName otherName", r);
             goto out;
         }
     }
@@ -720,5 +779,255 @@ out:
         gnutls_x509_crl_deinit(crl);
     }
     ca_release(&ca);
+    return rv;
+}
+
+/* ---- profiles, raw keys, key identifiers ---- */
+
+int
+m2msec_pki_issue_profile(const char *ca_cert, const char *ca_key, enum m2msec_pki_profile p,
+                         const char *id, const char *out_cert, const char *out_key, unsigned days,
+                         int expired, struct m2msec_error *err)
+{
+    struct m2msec_pki_issue_opts o;
+    enum m2msec_cert_flavour f;
+    char canon[M2MSEC_CERT_ID_MAX + 1];
+    char uri[M2MSEC_CERT_ID_MAX + 16];
+    char why[192];
+    const char *one[1];
+    char *host;
+    int64_t now;
+
+    switch (p) {
+    case M2MSEC_PKI_PROFILE_FQDN:
+    case M2MSEC_PKI_PROFILE_CLIENT:
+        f = M2MSEC_CERT_FQDN;
+        break;
+    case M2MSEC_PKI_PROFILE_CSE_ID:
+        f = M2MSEC_CERT_CSE_ID;
+        break;
+    case M2MSEC_PKI_PROFILE_AE_ID:
+        f = M2MSEC_CERT_AE_ID;
+        break;
+    case M2MSEC_PKI_PROFILE_NODE_ID:
+        f = M2MSEC_CERT_NODE_ID;
+        break;
+    case M2MSEC_PKI_PROFILE_DEVICE:
+        f = M2MSEC_CERT_DEVICE;
+        break;
+    default:
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "unknown profile %d", (int)p);
+    }
+    /* The identifier goes in exactly as the peer will be configured to expect it. */
+    if (m2msec_certid_canon(f, id, canon, sizeof(canon), why, sizeof(why)) != 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s", why);
+    }
+    memset(&o, 0, sizeof(o));
+    o.ca_cert = ca_cert;
+    o.ca_key = ca_key;
+    o.out_cert = out_cert;
+    o.out_key = out_key;
+    o.key = M2MSEC_PKI_KEY_P256;
+    o.days = days;
+    o.eku = p == M2MSEC_PKI_PROFILE_CLIENT ? M2MSEC_PKI_EKU_CLIENT
+                                           : M2MSEC_PKI_EKU_SERVER | M2MSEC_PKI_EKU_CLIENT;
+    one[0] = id;
+    switch (p) {
+    case M2MSEC_PKI_PROFILE_AE_ID:
+        o.uris = one;
+        o.n_uris = 1;
+        break;
+    case M2MSEC_PKI_PROFILE_NODE_ID:
+        /* @spec TS-0003 10.1.1.8 an OID Node-ID travels as an RFC 3061 URN. */
+        if (m2msec_certid_oid_valid(id)) {
+            (void)snprintf(uri, sizeof(uri), "urn:oid:%s", id);
+            one[0] = uri;
+        }
+        o.uris = one;
+        o.n_uris = 1;
+        break;
+    case M2MSEC_PKI_PROFILE_DEVICE:
+        o.hwids = one;
+        o.n_hwids = 1;
+        break;
+    case M2MSEC_PKI_PROFILE_FQDN:
+    case M2MSEC_PKI_PROFILE_CLIENT:
+    case M2MSEC_PKI_PROFILE_CSE_ID:
+    default:
+        o.dns = one;
+        o.n_dns = 1;
+        break;
+    }
+    o.cn = strlen(id) <= 64 ? id : NULL;
+    if (p == M2MSEC_PKI_PROFILE_AE_ID) {
+        /*
+         * GnuTLS checks the CN of a serverAuth certificate without dNSName
+         * entries against the issuer's dNSName constraints as if it were a
+         * host name; the SP host is what those constrain (10.1.1.5).
+         */
+        host = strstr(canon, "://") + 3;
+        host[strcspn(host, ":/")] = '\0';
+        o.cn = strlen(host) <= 64 ? host : NULL;
+    }
+    if (expired) {
+        now = m2msec_now();
+        o.not_before = now - EXPIRED_FROM;
+        o.not_after = now - EXPIRED_UNTIL;
+    }
+    return m2msec_pki_issue(&o, err);
+}
+
+/* The DER SubjectPublicKeyInfo of a private key. */
+static int
+privkey_spki(gnutls_x509_privkey_t key, gnutls_datum_t *der, gnutls_datum_t *pem,
+             struct m2msec_error *err)
+{
+    gnutls_privkey_t pk = NULL;
+    gnutls_pubkey_t pub = NULL;
+    int r;
+    int rv = -1;
+
+    if ((r = gnutls_privkey_init(&pk)) < 0) {
+        pk = NULL;
+        gnutls_fail(err, "private key", r);
+        goto out;
+    }
+    if ((r = gnutls_pubkey_init(&pub)) < 0) {
+        pub = NULL;
+        gnutls_fail(err, "public key", r);
+        goto out;
+    }
+    /* Flags 0: pk borrows key. */
+    if ((r = gnutls_privkey_import_x509(pk, key, 0)) < 0 ||
+        (r = gnutls_pubkey_import_privkey(pub, pk, 0, 0)) < 0 ||
+        (r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, der)) < 0 ||
+        (pem != NULL && (r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_PEM, pem)) < 0)) {
+        gnutls_fail(err, "public key export", r);
+        goto out;
+    }
+    rv = 0;
+out:
+    if (pub != NULL) {
+        gnutls_pubkey_deinit(pub);
+    }
+    if (pk != NULL) {
+        gnutls_privkey_deinit(pk);
+    }
+    return rv;
+}
+
+/* @spec TS-0003 10.1.1.2 a raw public key is a bare P-256 key; 10.1.2 names it. */
+int
+m2msec_pki_rawkey_create(const char *key_path, const char *pub_path, char *id, size_t idsz,
+                         struct m2msec_error *err)
+{
+    gnutls_x509_privkey_t key = NULL;
+    gnutls_datum_t kpem = { NULL, 0 };
+    gnutls_datum_t der = { NULL, 0 };
+    gnutls_datum_t pem = { NULL, 0 };
+    int r;
+    int rv = -1;
+
+    if (!path_given(key_path) || !path_given(pub_path) || id == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "raw key needs two paths");
+        goto out;
+    }
+    if (m2msec_tls_global_init(err) != 0 || key_generate(&key, M2MSEC_PKI_KEY_P256, err) != 0 ||
+        privkey_spki(key, &der, &pem, err) != 0 ||
+        m2msec_x509_key_id_der(der.data, der.size, id, idsz, err) != 0) {
+        goto out;
+    }
+    r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &kpem);
+    if (r < 0) {
+        gnutls_fail(err, "key export", r);
+        goto out;
+    }
+    if (write_new_file(key_path, kpem.data, kpem.size, 0600, err) != 0) {
+        goto out;
+    }
+    if (write_new_file(pub_path, pem.data, pem.size, 0644, err) != 0) {
+        (void)unlink(key_path);
+        goto out;
+    }
+    rv = 0;
+out:
+    datum_wipe_free(&kpem);
+    gnutls_free(der.data);
+    gnutls_free(pem.data);
+    if (key != NULL) {
+        gnutls_x509_privkey_deinit(key);
+    }
+    return rv;
+}
+
+int
+m2msec_pki_key_id_pem(const char *path, char *out, size_t outsz, struct m2msec_error *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    gnutls_pubkey_t pub = NULL;
+    gnutls_x509_privkey_t key = NULL;
+    gnutls_datum_t d;
+    gnutls_datum_t der = { NULL, 0 };
+    int r;
+    int rv = -1;
+
+    if (out == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "key identifier arguments");
+        goto out;
+    }
+    if (m2msec_tls_global_init(err) != 0 ||
+        m2msec_x509_read_file(path, PKI_FILE_MAX, &buf, &len, err) != 0) {
+        goto out;
+    }
+    d.data = buf;
+    d.size = (unsigned)len;
+    if (strstr((const char *)buf, "-----BEGIN CERTIFICATE-----") != NULL) {
+        rv = m2msec_x509_key_id_file(path, out, outsz, err);
+        goto out;
+    }
+    if (strstr((const char *)buf, "-----BEGIN PUBLIC KEY-----") != NULL) {
+        if ((r = gnutls_pubkey_init(&pub)) < 0) {
+            pub = NULL;
+            gnutls_fail(err, "public key", r);
+            goto out;
+        }
+        if ((r = gnutls_pubkey_import(pub, &d, GNUTLS_X509_FMT_PEM)) < 0 ||
+            (r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der)) < 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "public key %.128s: %s", path,
+                              gnutls_strerror(r));
+            goto out;
+        }
+    } else {
+        if ((r = gnutls_x509_privkey_init(&key)) < 0) {
+            key = NULL;
+            gnutls_fail(err, "private key", r);
+            goto out;
+        }
+        r = gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
+        if (r < 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                              "%.128s: not a PEM certificate, public key or unencrypted private "
+                              "key (%s)",
+                              path, gnutls_strerror(r));
+            goto out;
+        }
+        if (privkey_spki(key, &der, NULL, err) != 0) {
+            goto out;
+        }
+    }
+    rv = m2msec_x509_key_id_der(der.data, der.size, out, outsz, err);
+out:
+    gnutls_free(der.data);
+    if (pub != NULL) {
+        gnutls_pubkey_deinit(pub);
+    }
+    if (key != NULL) {
+        gnutls_x509_privkey_deinit(key);
+    }
+    if (buf != NULL) {
+        m2msec_wipe(buf, len);
+        m2msec_free(buf);
+    }
     return rv;
 }

@@ -514,7 +514,11 @@ handshake_error(struct m2msec_tls_conn *c, int r, struct m2msec_error *err)
     if (c->lookup_failed) {
         return m2msec_error_setx(err, M2MSEC_ERR_TLS, "PSK lookup failed for %s", c->peer);
     }
-    if (!c->cert && is_psk_failure(c, r)) {
+    /*
+     * A certificate session that also offers PSK (m2msec_tls_conn_enable_psk)
+     * fails as a PSK session once the client named an identity.
+     */
+    if ((!c->cert || c->have_identity || c->unknown_identity) && is_psk_failure(c, r)) {
         /* Deliberately one message for unknown identity and wrong key on the client. */
         if (c->srv != NULL && c->unknown_identity) {
             return m2msec_error_setx(err, M2MSEC_ERR_AUTH,
@@ -552,8 +556,12 @@ run_handshake(struct m2msec_tls_conn *c, struct m2msec_error *err)
     }
     if (c->srv != NULL) {
         record_sni(c);
-        if (!c->have_identity) {
-            /* Cannot happen with PSK-only priorities; refuse rather than serve anonymously. */
+        /*
+         * Cannot happen with PSK-only priorities; refuse rather than serve
+         * anonymously. A certificate session offering PSK too needs an
+         * identity only when PSK was negotiated (tls/x509.c checks the rest).
+         */
+        if (!c->have_identity && (!c->cert || gnutls_kx_get(c->session) == GNUTLS_KX_PSK)) {
             return m2msec_error_setx(err, M2MSEC_ERR_AUTH, "PSK handshake failed");
         }
     }
@@ -929,7 +937,9 @@ m2msec_tls_conn_new_ext(int fd, unsigned timeout_ms, int server, void *ext,
     ext = NULL;
     c->cert = 1;
     c->server_side = server != 0;
-    if (session_setup(c, server != 0 ? GNUTLS_SERVER : GNUTLS_CLIENT, err) != 0) {
+    /* RFC 7250 raw public keys are negotiable on certificate sessions (tls/x509.c). */
+    if (session_setup(c, (server != 0 ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_ENABLE_RAWPK,
+                      err) != 0) {
         goto out;
     }
     rv = c;
@@ -968,6 +978,27 @@ m2msec_tls_conn_set_fail_alert(struct m2msec_tls_conn *c, int alert)
         c->fail_alert = alert;
         c->have_fail_alert = 1;
     }
+}
+
+int
+m2msec_tls_conn_enable_psk(struct m2msec_tls_conn *c, const struct m2msec_tls_server *s, void *ctx,
+                           struct m2msec_error *err)
+{
+    int r;
+
+    if (c == NULL || c->session == NULL || !c->cert || !c->server_side || s == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "PSK needs an accepted certificate session and a PSK server");
+    }
+    /* psk_server_cb finds the lookup, its argument and the unknown-identity key here. */
+    c->srv = s;
+    c->ctx = ctx;
+    r = gnutls_credentials_set(c->session, GNUTLS_CRD_PSK, s->cred);
+    if (r < 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_TLS, "gnutls_credentials_set: %s",
+                                 gnutls_strerror(r));
+    }
+    return 0;
 }
 
 int

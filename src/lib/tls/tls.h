@@ -128,6 +128,14 @@ void *m2msec_tls_conn_ext(const struct m2msec_tls_conn *c, m2msec_tls_ext_free_f
 /* The alert (a gnutls_alert_description_t) to send if the handshake then fails. */
 void m2msec_tls_conn_set_fail_alert(struct m2msec_tls_conn *c, int alert);
 /*
+ * Also accept TLS-PSK on an accepted certificate session (tls/x509.c, for a
+ * server whose priorities allow PSK suites too): sets s's PSK credentials on
+ * the session, whose lookup then runs as for m2msec_tls_accept with ctx.
+ * s is borrowed and must outlive the connection.
+ */
+int m2msec_tls_conn_enable_psk(struct m2msec_tls_conn *c, const struct m2msec_tls_server *s,
+                               void *ctx, struct m2msec_error *err);
+/*
  * Run the handshake under the connection's deadline. On failure err is set as
  * for PSK sessions (minus the PSK interpretation) and *tls_rc gets the GnuTLS code.
  */

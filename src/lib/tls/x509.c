@@ -12,6 +12,11 @@
  * the handshake aborts as TS-0003 8.1.2.5 requires. The callback records why
  * it refused; the connect/accept functions turn that into the error message.
  *
+ * Flavours (8.1.2.1): the identifier forms and their canonical comparison
+ * are tls/certid.c's; here they are found in the peer's certificate, or for
+ * raw public keys (RFC 7250) the received SubjectPublicKeyInfo is hashed.
+ * Own keys come from PEM files or PKCS#11 URLs (GnuTLS abstract keys).
+ *
  * Threads: a server object is read-only after creation (GnuTLS credentials
  * may be shared by sessions in several threads); client credentials are built
  * per connection and owned by it.
@@ -24,6 +29,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -31,6 +37,7 @@
 
 #include <arpa/inet.h>
 
+#include "tls/certid.h"
 #include "tls/tls.h"
 #include "tls/x509.h"
 #include "util/encoding.h"
@@ -49,26 +56,64 @@
     "NONE:+VERS-TLS1.2:+ECDHE-ECDSA:+AES-128-GCM:+AES-128-CCM-8:+AES-128-CBC:+AEAD:+SHA256:" \
     "+COMP-NULL:+GROUP-SECP256R1:+SIGN-ECDSA-SHA256:%SERVER_PRECEDENCE"
 
+/*
+ * A certificate server that accepts PSK clients too (m2msec_tls_cert_opts
+ * psk_lookup): the suites of both, TS-0003 10.2.2 and 10.2.3, on TLS 1.2.
+ * PSK comes first: a client offering PSK suites has a PSK to use, and one
+ * with only a certificate (ours, or OpenSSL without a PSK callback) offers
+ * none. SIGN-ECDSA-SHA256 and SECP256R1 still apply to the certificate suites.
+ */
+#define M2MSEC_TLS_CERT_PSK_PRIORITY                                                      \
+    "NONE:+VERS-TLS1.2:+PSK:+ECDHE-ECDSA:+AES-128-GCM:+AES-128-CCM-8:+AES-128-CBC:+AEAD:" \
+    "+SHA256:+COMP-NULL:+GROUP-SECP256R1:+SIGN-ECDSA-SHA256:%SERVER_PRECEDENCE"
+
 #define PEM_FILE_MAX  (1024 * 1024) /* certificate chains, keys, CA bundles, CRLs */
 #define SNI_MAX       255           /* RFC 6066 HostName */
 #define FQDN_MAX      253           /* RFC 1035 presentation form without the root dot */
 #define SAN_VALUE_MAX 1024          /* longer entries are never an identity we match */
 #define WHY_LEN       192
 #define NI_PREFIX     "ni:///sha-256;"
+#define IDS_MAX       64 /* accepted identifiers per peer */
+#define HWID_MAX      8  /* device ids kept per peer certificate */
+#define PKCS11_PREFIX "pkcs11:"
+#define PIN_ENV       "M2MSEC_PKCS11_PIN"
+
+/*
+ * @spec TS-0003 10.2.3 with RFC 7250: the certificate types on offer, added
+ * to the suites above only when a raw public key is involved, so that X.509
+ * sessions negotiate exactly as before. A side accepts the peer's raw key
+ * only when its certificate information says RAW (8.1.2.4).
+ */
+#define CTYPE_CLI_X509  ":+CTYPE-CLI-X509"
+#define CTYPE_CLI_RAWPK ":+CTYPE-CLI-RAWPK"
+#define CTYPE_SRV_X509  ":+CTYPE-SRV-X509"
+#define CTYPE_SRV_RAWPK ":+CTYPE-SRV-RAWPK"
+#define PRIORITY_MAX    512
+
+/* A trusted RFC 6920 digest (RAW flavour), as configured and as bytes. */
+struct ni_digest {
+    uint8_t d[32];
+    size_t len;
+};
 
 /* What to check about the peer; constant for a server, per connection for a client. */
 struct peer_check {
     enum m2msec_cert_flavour flavour;
-    char *id;         /* expected identifier (owned), NULL for ANY */
+    char *id;         /* expected identifier (owned, canonical), NULL for ANY or "read it" */
     char *purpose;    /* kp_server or kp_client: the EKU the peer must allow */
     const char *role; /* "server" or "client", the peer's role, for messages */
+    char **ids;       /* all accepted identifiers, canonical (owned); ids[0] == id */
+    size_t n_ids;
+    struct ni_digest *digests; /* RAW: the digests of ids[] */
 };
 
 struct m2msec_tls_cert_server {
     gnutls_certificate_credentials_t cred;
     gnutls_priority_t prio;
+    int own_raw; /* we present a raw public key */
     int require;
     struct peer_check check;
+    struct m2msec_tls_server *psk; /* PSK clients too; NULL: certificates only */
 };
 
 struct san_entry {
@@ -91,7 +136,11 @@ struct x509_conn {
     char why[WHY_LEN];
     size_t nsan;
     struct san_entry san[M2MSEC_TLS_PEER_SAN_MAX];
+    size_t nhwid;
+    char *hwid[HWID_MAX]; /* device ids from otherName entries, dotted */
     char key_id[M2MSEC_NI_SHA256_LEN];
+    char identity[M2MSEC_CERT_ID_MAX + 1]; /* what the peer was verified as; "" none */
+    int raw_peer;                          /* the peer presented a raw public key */
 };
 
 /* GnuTLS wants a mutable pointer for the key purpose in typed verification data. */
@@ -306,10 +355,11 @@ out:
 /*
  * @spec TS-0003 8.1.2.3 our private signing key and certificate chain. The
  * chain must be in order (end entity first) and the key P-256 (10.1.1.1).
+ * This is the PEM file path; load_own() picks it or load_own_abstract().
  */
 static int
-load_own(gnutls_certificate_credentials_t cred, const char *cert_file, const char *key_file,
-         struct m2msec_error *err)
+load_own_pem(gnutls_certificate_credentials_t cred, const char *cert_file, const char *key_file,
+             struct m2msec_error *err)
 {
     uint8_t *cbuf = NULL;
     uint8_t *kbuf = NULL;
@@ -397,6 +447,253 @@ out:
     file_free(kbuf, klen);
     file_free(cbuf, clen);
     return rv;
+}
+
+static int
+is_pkcs11(const char *key_file)
+{
+    return strncmp(key_file, PKCS11_PREFIX, strlen(PKCS11_PREFIX)) == 0;
+}
+
+/* A key's name for messages: a PKCS#11 URL may carry its PIN, so it is never shown. */
+static const char *
+key_name(const char *key_file)
+{
+    return is_pkcs11(key_file) ? "(PKCS#11 URL)" : key_file;
+}
+
+/*
+ * @spec TS-0003 8.1.2.3 the private key "should remain protected in a secure
+ * environment": a PKCS#11 token. GnuTLS asks for the PIN when the URL has no
+ * pin-value or pin-source; it comes from M2MSEC_PKCS11_PIN, once (a wrong
+ * PIN is not retried, so the token's retry counter is not burnt).
+ */
+static int
+pin_cb(void *userdata, int attempt, const char *token_url, const char *token_label,
+       unsigned int flags, char *pin, size_t pin_max)
+{
+    const char *env = getenv(PIN_ENV);
+
+    (void)userdata;
+    (void)token_url;
+    (void)token_label;
+    if (env == NULL || attempt > 0 || (flags & GNUTLS_PIN_WRONG) != 0) {
+        return -1;
+    }
+    return m2msec_strlcpy(pin, env, pin_max) == 0 ? 0 : -1;
+}
+
+/* Our private key, from a PEM file or a PKCS#11 URL, as an abstract key. */
+static int
+privkey_load(gnutls_privkey_t *out, const char *key_file, struct m2msec_error *err)
+{
+    gnutls_x509_privkey_t xkey = NULL;
+    uint8_t *kbuf = NULL;
+    size_t klen = 0;
+    gnutls_datum_t d;
+    int r;
+    int rv = -1;
+
+    r = gnutls_privkey_init(out);
+    if (r < 0) {
+        *out = NULL;
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "private key: %s", gnutls_strerror(r));
+        goto out;
+    }
+    if (is_pkcs11(key_file)) {
+        gnutls_privkey_set_pin_function(*out, pin_cb, NULL);
+        r = gnutls_privkey_import_url(*out, key_file, 0);
+        if (r < 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                              "PKCS#11 key: %s (check the URL, the token, and its PIN: pin-value "
+                              "in the URL or " PIN_ENV ")",
+                              gnutls_strerror(r));
+            goto out;
+        }
+        rv = 0;
+        goto out;
+    }
+    if (m2msec_x509_read_file(key_file, PEM_FILE_MAX, &kbuf, &klen, err) != 0) {
+        goto out;
+    }
+    r = gnutls_x509_privkey_init(&xkey);
+    if (r < 0) {
+        xkey = NULL;
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "private key: %s", gnutls_strerror(r));
+        goto out;
+    }
+    d = datum_of(kbuf, klen);
+    r = gnutls_x509_privkey_import2(xkey, &d, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
+    if (r < 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "key %.128s: %s (an unencrypted PEM private key is required)", key_file,
+                          gnutls_strerror(r));
+        goto out;
+    }
+    r = gnutls_privkey_import_x509(*out, xkey, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE);
+    if (r < 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "key %.128s: %s", key_file,
+                          gnutls_strerror(r));
+        goto out;
+    }
+    xkey = NULL; /* released with *out */
+    rv = 0;
+out:
+    if (xkey != NULL) {
+        gnutls_x509_privkey_deinit(xkey);
+    }
+    file_free(kbuf, klen);
+    if (rv != 0 && *out != NULL) {
+        gnutls_privkey_deinit(*out);
+        *out = NULL;
+    }
+    return rv;
+}
+
+#define PCERT_MAX 16 /* certificates in our own chain */
+
+/*
+ * Our credential through the abstract API: a key on a PKCS#11 token with a
+ * PEM chain, or (cert_file NULL) a raw public key, RFC 7250, whose private
+ * half is a PEM file or a token key (TS-0003 10.1.1.2).
+ */
+static int
+load_own_abstract(gnutls_certificate_credentials_t cred, const char *cert_file,
+                  const char *key_file, struct m2msec_error *err)
+{
+    gnutls_privkey_t pk = NULL;
+    gnutls_pubkey_t pub = NULL;
+    gnutls_pcert_st *pcerts = NULL;
+    gnutls_datum_t spki = { NULL, 0 };
+    gnutls_datum_t crt_spki = { NULL, 0 };
+    unsigned npcert = 0;
+    uint8_t *cbuf = NULL;
+    size_t clen = 0;
+    gnutls_datum_t d;
+    char why[WHY_LEN];
+    unsigned i;
+    int r;
+    int rv = -1;
+
+    if (privkey_load(&pk, key_file, err) != 0) {
+        goto out;
+    }
+    r = gnutls_pubkey_init(&pub);
+    if (r < 0) {
+        pub = NULL;
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "public key: %s", gnutls_strerror(r));
+        goto out;
+    }
+    r = gnutls_pubkey_import_privkey(pub, pk, 0, 0);
+    if (r < 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "key %.128s: no public key: %s",
+                          key_name(key_file), gnutls_strerror(r));
+        goto out;
+    }
+    if (pubkey_is_p256(pub, why, sizeof(why)) != 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "key %.128s: %s", key_name(key_file),
+                          why);
+        goto out;
+    }
+    pcerts = m2msec_calloc(PCERT_MAX, sizeof(*pcerts));
+    if (pcerts == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (cert_file == NULL) {
+        r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki);
+        if (r >= 0) {
+            r = gnutls_pcert_import_rawpk_raw(&pcerts[0], &spki, GNUTLS_X509_FMT_DER,
+                                              GNUTLS_KEY_DIGITAL_SIGNATURE, 0);
+        }
+        if (r < 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_CRYPTO, "raw public key: %s", gnutls_strerror(r));
+            goto out;
+        }
+        npcert = 1;
+    } else {
+        if (m2msec_x509_read_file(cert_file, PEM_FILE_MAX, &cbuf, &clen, err) != 0) {
+            goto out;
+        }
+        d = datum_of(cbuf, clen);
+        npcert = PCERT_MAX;
+        r = gnutls_pcert_list_import_x509_raw(pcerts, &npcert, &d, GNUTLS_X509_FMT_PEM,
+                                              GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
+        if (r < 0 || npcert == 0) {
+            npcert = 0;
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "certificate %.128s: %s", cert_file,
+                              r == GNUTLS_E_CERTIFICATE_LIST_UNSORTED
+                                      ? "chain not in order (end entity first, then its issuers)"
+                              : r < 0 ? gnutls_strerror(r)
+                                      : "no certificate");
+            goto out;
+        }
+        if (pubkey_is_p256(pcerts[0].pubkey, why, sizeof(why)) != 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "certificate %.128s: %s", cert_file,
+                              why);
+            goto out;
+        }
+        /*
+         * Compare the keys here: GnuTLS would find a mismatch too, but only
+         * after the key joined the credentials, which then leak it.
+         */
+        if (gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0 ||
+            gnutls_pubkey_export2(pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &crt_spki) < 0 ||
+            spki.size != crt_spki.size || memcmp(spki.data, crt_spki.data, spki.size) != 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                              "certificate %.128s with key %.128s: the key does not match",
+                              cert_file, key_name(key_file));
+            goto out;
+        }
+    }
+    /* The key and the pcerts (not the array) pass to the credentials, whatever the outcome. */
+    r = gnutls_certificate_set_key(cred, NULL, 0, pcerts, (int)npcert, pk);
+    pk = NULL;
+    npcert = 0;
+    if (r < 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s %.128s with key %.128s: %s",
+                          cert_file != NULL ? "certificate" : "raw public key",
+                          cert_file != NULL ? cert_file : "", key_name(key_file),
+                          r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH ? "the key does not match"
+                                                                 : gnutls_strerror(r));
+        goto out;
+    }
+    rv = 0;
+out:
+    for (i = 0; i < npcert; i++) {
+        gnutls_pcert_deinit(&pcerts[i]);
+    }
+    m2msec_free(pcerts);
+    gnutls_free(spki.data);
+    gnutls_free(crt_spki.data);
+    if (pub != NULL) {
+        gnutls_pubkey_deinit(pub);
+    }
+    if (pk != NULL) {
+        gnutls_privkey_deinit(pk);
+    }
+    file_free(cbuf, clen);
+    return rv;
+}
+
+/*
+ * Our credential: certificate chain and key (PEM files, or a PKCS#11 key), or
+ * with cert_file NULL a raw public key. *raw tells which.
+ */
+static int
+load_own(gnutls_certificate_credentials_t cred, const char *cert_file, const char *key_file,
+         int *raw, struct m2msec_error *err)
+{
+    *raw = 0;
+    if (key_file == NULL || key_file[0] == '\0') {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "certificate and key file required");
+    }
+    if (cert_file != NULL && !is_pkcs11(key_file)) {
+        return load_own_pem(cred, cert_file, key_file, err);
+    }
+    *raw = cert_file == NULL;
+    return load_own_abstract(cred, cert_file, key_file, err);
 }
 
 /* @spec TS-0003 8.1.2.2 trust anchors (and CRLs) from configuration only, never the system store. */
@@ -506,23 +803,74 @@ flavour_name(enum m2msec_cert_flavour f)
     return "unknown";
 }
 
+static void
+check_release(struct peer_check *check)
+{
+    size_t i;
+
+    for (i = 0; i < check->n_ids; i++) {
+        m2msec_free(check->ids[i]);
+    }
+    m2msec_free(check->ids);
+    m2msec_free(check->digests);
+    check->ids = NULL;
+    check->digests = NULL;
+    check->n_ids = 0;
+    check->id = NULL; /* it was ids[0] */
+}
+
+/* Canonicalise and keep one accepted identifier (and for RAW its digest). */
+static int
+check_add_id(struct peer_check *check, enum m2msec_cert_flavour f, const char *id,
+             struct m2msec_error *err)
+{
+    char canon[M2MSEC_CERT_ID_MAX + 1];
+    char why[WHY_LEN];
+    struct ni_digest *d;
+
+    if (id == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s identifier missing",
+                                 check->role);
+    }
+    if (m2msec_certid_canon(f, id, canon, sizeof(canon), why, sizeof(why)) != 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "expected %s %s: %s",
+                                 check->role, flavour_name(f), why);
+    }
+    check->ids[check->n_ids] = m2msec_strdup(canon);
+    if (check->ids[check->n_ids] == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    if (f == M2MSEC_CERT_RAW) {
+        d = &check->digests[check->n_ids];
+        (void)m2msec_certid_ni_parse(canon, d->d, &d->len);
+    }
+    check->n_ids++;
+    return 0;
+}
+
 /*
- * Check the certificate information for a peer and fill check (id copied).
- * default_id is the FQDN to expect when ci->id is NULL (client: the SNI name).
+ * Check the certificate information for a peer and fill check (ids copied in
+ * canonical form). default_id is the FQDN to expect when ci->id is NULL
+ * (client: the SNI name).
  */
 static int
 check_init(struct peer_check *check, const struct m2msec_cert_info *ci, const char *default_id,
            char *purpose, const char *role, struct m2msec_error *err)
 {
     const char *id = ci->id;
+    size_t n;
     size_t i;
 
     memset(check, 0, sizeof(*check));
     check->purpose = purpose;
     check->role = role;
-    if (ci->ca_files == NULL || ci->n_ca_files == 0) {
+    /* @spec TS-0003 8.1.2.2 raw public keys have no path to validate, hence no anchors. */
+    if (ci->flavour != M2MSEC_CERT_RAW && (ci->ca_files == NULL || ci->n_ca_files == 0)) {
         return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                                  "no trust anchors configured for the %s certificate", role);
+    }
+    if (ci->n_ca_files > 0 && ci->ca_files == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "trust anchor files missing");
     }
     for (i = 0; i < ci->n_ca_files; i++) {
         if (ci->ca_files[i] == NULL) {
@@ -537,49 +885,71 @@ check_init(struct peer_check *check, const struct m2msec_cert_info *ci, const ch
             return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "CRL file missing");
         }
     }
+    if ((ci->n_ids > 0 && ci->ids == NULL) || ci->n_ids >= IDS_MAX) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "%s identifier list missing or longer than %d", role, IDS_MAX - 1);
+    }
     switch (ci->flavour) {
     case M2MSEC_CERT_ANY:
-        if (id != NULL) {
+        if (id != NULL || ci->n_ids > 0) {
             return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                                      "an identifier makes no sense with flavour \"any\"");
         }
         break;
     case M2MSEC_CERT_FQDN:
-        if (id == NULL) {
+        if (id == NULL && ci->n_ids == 0) {
             id = default_id;
         }
-        if (id == NULL || !m2msec_x509_fqdn_valid(id)) {
+        if (id != NULL && !m2msec_x509_fqdn_valid(id)) {
             return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                                     "expected %s FQDN \"%.64s\" is not a host name", role,
-                                     id != NULL ? id : "");
+                                     "expected %s FQDN \"%.64s\" is not a host name", role, id);
         }
-        check->id = m2msec_strdup(id);
-        if (check->id == NULL) {
-            return m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        if (id == NULL && ci->n_ids == 0) {
+            return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                     "expected %s FQDN \"\" is not a host name", role);
+        }
+        break;
+    case M2MSEC_CERT_CSE_ID:
+    case M2MSEC_CERT_AE_ID:
+    case M2MSEC_CERT_NODE_ID:
+    case M2MSEC_CERT_DEVICE:
+        break; /* no identifier: read the peer's from its certificate (8.1.2.4) */
+    case M2MSEC_CERT_RAW:
+        if (id == NULL && ci->n_ids == 0) {
+            return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                     "%s raw public key: no public key identifier configured",
+                                     role);
         }
         break;
     case M2MSEC_CERT_UNSET:
         return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                                  "%s certificate flavour not configured", role);
-    case M2MSEC_CERT_CSE_ID:
-    case M2MSEC_CERT_AE_ID:
-    case M2MSEC_CERT_NODE_ID:
-    case M2MSEC_CERT_DEVICE:
-    case M2MSEC_CERT_RAW:
     default:
         return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                                 "%s certificate flavour %s not supported yet", role,
-                                 flavour_name(ci->flavour));
+                                 "%s certificate flavour %d unknown", role, (int)ci->flavour);
     }
+    n = (id != NULL ? 1 : 0) + ci->n_ids;
+    if (n > 0) {
+        check->ids = m2msec_calloc(n, sizeof(*check->ids));
+        check->digests = m2msec_calloc(n, sizeof(*check->digests));
+        if (check->ids == NULL || check->digests == NULL) {
+            check_release(check);
+            return m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (id != NULL && check_add_id(check, ci->flavour, id, err) != 0) {
+        check_release(check);
+        return -1;
+    }
+    for (i = 0; i < ci->n_ids; i++) {
+        if (check_add_id(check, ci->flavour, ci->ids[i], err) != 0) {
+            check_release(check);
+            return -1;
+        }
+    }
+    check->id = check->n_ids > 0 ? check->ids[0] : NULL;
     check->flavour = ci->flavour;
     return 0;
-}
-
-static void
-check_release(struct peer_check *check)
-{
-    m2msec_free(check->id);
-    check->id = NULL;
 }
 
 /* ---- public key identifiers ---- */
@@ -876,22 +1246,76 @@ fqdn_matches(enum m2msec_san_type type, const char *value, const char *fqdn)
     return hostlen == strlen(fqdn) && m2msec_ascii_caseeqn(host, fqdn, hostlen);
 }
 
-static int
-identity_matches(const struct peer_check *check, enum m2msec_san_type type, const char *value)
+static const char *
+san_form(enum m2msec_cert_flavour f)
 {
+    switch (f) {
+    case M2MSEC_CERT_FQDN:
+        return "dNSName or URI host";
+    case M2MSEC_CERT_CSE_ID:
+        return "dNSName (CSE-ID)";
+    case M2MSEC_CERT_AE_ID:
+        return "URI (AE-ID)";
+    case M2MSEC_CERT_NODE_ID:
+        return "URI (Node-ID)";
+    case M2MSEC_CERT_DEVICE:
+        return "otherName (M2M Device ID)";
+    case M2MSEC_CERT_UNSET:
+    case M2MSEC_CERT_ANY:
+    case M2MSEC_CERT_RAW:
+    default:
+        return "entry";
+    }
+}
+
+/*
+ * @spec TS-0003 8.1.2.5 is one subjectAltName entry an identity the check
+ * accepts? 1 with that identity (canonical) in ident. With no identifier
+ * configured (CSE-ID, AE-ID, Node-ID, device) any well-formed identifier of
+ * the flavour's form is; otherwise it must equal a configured one exactly.
+ */
+static int
+identity_matches(const struct peer_check *check, enum m2msec_certid_kind kind, const char *value,
+                 char *ident, size_t identsz)
+{
+    char canon[M2MSEC_CERT_ID_MAX + 1];
+    size_t i;
+
+    ident[0] = '\0';
     switch (check->flavour) {
     case M2MSEC_CERT_FQDN:
-        return fqdn_matches(type, value, check->id);
+        if (kind != M2MSEC_CERTID_DNS && kind != M2MSEC_CERTID_URI) {
+            return 0;
+        }
+        for (i = 0; i < check->n_ids; i++) {
+            if (fqdn_matches(kind == M2MSEC_CERTID_DNS ? M2MSEC_SAN_DNS : M2MSEC_SAN_URI, value,
+                             check->ids[i])) {
+                return m2msec_strlcpy(ident, check->ids[i], identsz) == 0;
+            }
+        }
+        return 0;
     case M2MSEC_CERT_ANY:
         return 1;
-    case M2MSEC_CERT_UNSET:
     case M2MSEC_CERT_CSE_ID:
     case M2MSEC_CERT_AE_ID:
     case M2MSEC_CERT_NODE_ID:
     case M2MSEC_CERT_DEVICE:
+        if (!m2msec_certid_of_san(check->flavour, kind, value, canon, sizeof(canon))) {
+            return 0;
+        }
+        for (i = 0; i < check->n_ids; i++) {
+            if (strcmp(canon, check->ids[i]) == 0) {
+                break;
+            }
+        }
+        if (check->n_ids > 0 && i == check->n_ids) {
+            return 0;
+        }
+        return m2msec_strlcpy(ident, canon, identsz) == 0;
+    case M2MSEC_CERT_UNSET:
     case M2MSEC_CERT_RAW:
     default:
-        return 0; /* refused at configuration */
+        return 0; /* UNSET is refused at configuration; RAW has no names */
     }
 }
 
@@ -905,26 +1329,55 @@ san_release(struct x509_conn *x)
         x->san[i].value = NULL;
     }
     x->nsan = 0;
+    for (i = 0; i < x->nhwid; i++) {
+        m2msec_free(x->hwid[i]);
+        x->hwid[i] = NULL;
+    }
+    x->nhwid = 0;
+    x->identity[0] = '\0';
 }
 
 /*
- * Walk the dNSName and URI entries of the peer's SAN: keep them for the
- * application and tell whether one is the expected identity. -1 on memory
- * failure.
+ * A device id from otherName entry seq: 0 with the dotted M2M Device ID in
+ * out, -1 when the entry is some other otherName.
+ */
+static int
+san_hwid(gnutls_x509_crt_t crt, unsigned seq, const uint8_t *der, size_t len, char *out,
+         size_t outsz)
+{
+    char oid[128];
+    size_t osz = sizeof(oid);
+
+    if (gnutls_x509_crt_get_subject_alt_othername_oid(crt, seq, oid, &osz) < 0 ||
+        osz >= sizeof(oid)) {
+        return -1;
+    }
+    oid[osz] = '\0';
+    return m2msec_certid_hwid_decode(oid, der, len, out, outsz);
+}
+
+/*
+ * Walk the dNSName, URI and device otherName entries of the peer's SAN: keep
+ * them for the application and tell whether one is the expected identity
+ * (the first that is lands in x->identity). -1 on memory failure.
  */
 static int
 collect_sans(struct x509_conn *x, gnutls_x509_crt_t crt, int *matched, char *first, size_t firstsz)
 {
     char buf[SAN_VALUE_MAX + 1];
+    char hw[M2MSEC_CERT_ID_MAX + 1];
+    char ident[M2MSEC_CERT_ID_MAX + 1];
+    const char *value;
     size_t size;
     unsigned seq;
     unsigned type;
     unsigned critical;
-    enum m2msec_san_type st;
+    enum m2msec_certid_kind kind;
     int r;
 
     *matched = 0;
     first[0] = '\0';
+    x->identity[0] = '\0';
     for (seq = 0;; seq++) {
         size = sizeof(buf) - 1;
         r = gnutls_x509_crt_get_subject_alt_name2(crt, seq, buf, &size, &type, &critical);
@@ -937,30 +1390,48 @@ collect_sans(struct x509_conn *x, gnutls_x509_crt_t crt, int *matched, char *fir
             }
             break; /* malformed extension: stop, nothing more can match */
         }
+        value = buf;
         if (type == GNUTLS_SAN_DNSNAME) {
-            st = M2MSEC_SAN_DNS;
+            kind = M2MSEC_CERTID_DNS;
         } else if (type == GNUTLS_SAN_URI) {
-            st = M2MSEC_SAN_URI;
+            kind = M2MSEC_CERTID_URI;
+        } else if (type == GNUTLS_SAN_OTHERNAME &&
+                   san_hwid(crt, seq, (const uint8_t *)buf, size, hw, sizeof(hw)) == 0) {
+            kind = M2MSEC_CERTID_HWID;
+            value = hw;
         } else {
             continue;
         }
-        buf[size] = '\0';
-        /* An embedded NUL would let "a.example\0.evil" pass a C string comparison. */
-        if (size == 0 || memchr(buf, '\0', size) != NULL) {
-            continue;
+        if (kind != M2MSEC_CERTID_HWID) {
+            buf[size] = '\0';
+            /* An embedded NUL would let "a.example\0.evil" pass a C string comparison. */
+            if (size == 0 || memchr(buf, '\0', size) != NULL) {
+                continue;
+            }
         }
         if (first[0] == '\0') {
-            (void)snprintf(first, firstsz, "%.64s", buf);
+            (void)snprintf(first, firstsz, "%.64s", value);
         }
-        if (identity_matches(x->check, st, buf)) {
+        if (identity_matches(x->check, kind, value, ident, sizeof(ident)) && !*matched) {
             *matched = 1;
+            (void)m2msec_strlcpy(x->identity, ident, sizeof(x->identity));
+        }
+        if (kind == M2MSEC_CERTID_HWID) {
+            if (x->nhwid < HWID_MAX) {
+                x->hwid[x->nhwid] = m2msec_strdup(value);
+                if (x->hwid[x->nhwid] == NULL) {
+                    return -1;
+                }
+                x->nhwid++;
+            }
+            continue;
         }
         if (x->nsan < M2MSEC_TLS_PEER_SAN_MAX) {
             x->san[x->nsan].value = m2msec_strdup(buf);
             if (x->san[x->nsan].value == NULL) {
                 return -1;
             }
-            x->san[x->nsan].type = st;
+            x->san[x->nsan].type = kind == M2MSEC_CERTID_DNS ? M2MSEC_SAN_DNS : M2MSEC_SAN_URI;
             x->nsan++;
         }
     }
@@ -984,6 +1455,163 @@ crt_from_der(gnutls_x509_crt_t *crt, const gnutls_datum_t *der, char *why, size_
         return -1;
     }
     return 0;
+}
+
+/*
+ * @spec TS-0003 8.1.2.5 / 10.1.2 a raw public key peer (RFC 7250): its key is
+ * P-256 (10.1.1.2) and the RFC 6920 digest of the SubjectPublicKeyInfo it
+ * sent, with the hash of a trusted identifier, equals that identifier's
+ * digest (truncated forms compare their leading bytes). No path, no names.
+ */
+static int
+raw_verify(gnutls_session_t session, struct x509_conn *x)
+{
+    const gnutls_datum_t *certs;
+    unsigned ncert = 0;
+    gnutls_pubkey_t pub = NULL;
+    struct m2msec_error e;
+    uint8_t digest[32];
+    char why[WHY_LEN];
+    size_t i;
+    int rv = -1;
+
+    m2msec_error_clear(&e);
+    x->raw_peer = 1;
+    if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_RAWPK) {
+        (void)snprintf(x->why, sizeof(x->why),
+                       "an X.509 certificate where a raw public key was expected");
+        x->alert = GNUTLS_A_UNSUPPORTED_CERTIFICATE;
+        goto out;
+    }
+    certs = gnutls_certificate_get_peers(session, &ncert);
+    if (certs == NULL || ncert == 0) {
+        (void)snprintf(x->why, sizeof(x->why), "no raw public key");
+        goto out;
+    }
+    if (gnutls_pubkey_init(&pub) < 0) {
+        pub = NULL;
+        (void)snprintf(x->why, sizeof(x->why), "out of memory");
+        goto out;
+    }
+    if (gnutls_pubkey_import(pub, &certs[0], GNUTLS_X509_FMT_DER) < 0) {
+        (void)snprintf(x->why, sizeof(x->why), "unreadable raw public key");
+        goto out;
+    }
+    if (pubkey_is_p256(pub, why, sizeof(why)) != 0) {
+        (void)snprintf(x->why, sizeof(x->why), "wrong key type: %.160s", why);
+        x->alert = GNUTLS_A_UNSUPPORTED_CERTIFICATE;
+        goto out;
+    }
+    /* The digest is over the bytes received, as 10.1.2 computes it. */
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size, digest) < 0 ||
+        key_id_of(certs[0].data, certs[0].size, x->key_id, sizeof(x->key_id), &e) != 0) {
+        (void)snprintf(x->why, sizeof(x->why), "cannot hash the raw public key");
+        goto out;
+    }
+    for (i = 0; i < x->check->n_ids; i++) {
+        if (memcmp(digest, x->check->digests[i].d, x->check->digests[i].len) == 0) {
+            break;
+        }
+    }
+    if (i == x->check->n_ids) {
+        (void)snprintf(x->why, sizeof(x->why),
+                       "public key identifier mismatch: the raw key is %.60s, not a configured one",
+                       x->key_id);
+        x->alert = GNUTLS_A_ACCESS_DENIED;
+        goto out;
+    }
+    (void)m2msec_strlcpy(x->identity, x->check->ids[i], sizeof(x->identity));
+    x->verified = 1;
+    rv = 0;
+out:
+    if (pub != NULL) {
+        gnutls_pubkey_deinit(pub);
+    }
+    return rv;
+}
+
+/*
+ * @spec TS-0003 10.1.1.5 the issuer of an AE-ID certificate constrains the
+ * host of the AE-ID URI. GnuTLS applies dNSName constraints to dNSName
+ * entries only, so the host is checked here against the issuer's dNSName
+ * constraints when it has any (8.1.2.2: honoured when present). The issuer
+ * is the next certificate sent, else the trust anchor that signed the leaf.
+ */
+static int
+ae_host_allowed(gnutls_session_t session, const gnutls_datum_t *certs, unsigned ncert,
+                gnutls_x509_crt_t leaf, const char *aeid, char *why, size_t whysz)
+{
+    gnutls_certificate_credentials_t cred = NULL;
+    gnutls_x509_trust_list_t tl = NULL;
+    gnutls_x509_crt_t issuer = NULL;
+    gnutls_x509_name_constraints_t nc = NULL;
+    gnutls_datum_t name;
+    char host[FQDN_MAX + 1];
+    const char *h = NULL;
+    size_t hl = 0;
+    unsigned critical = 0;
+    int r;
+    int rv = -1;
+
+    if (uri_host(aeid, &h, &hl) != 0 || hl > FQDN_MAX) {
+        (void)snprintf(why, whysz, "AE-ID without a host");
+        goto out;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (ncert >= 2) {
+        if (crt_from_der(&issuer, &certs[1], why, whysz) != 0) {
+            goto out;
+        }
+        /* An unsorted chain: the issuer is then among the anchors or elsewhere. */
+        if (!gnutls_x509_crt_check_issuer(leaf, issuer)) {
+            gnutls_x509_crt_deinit(issuer);
+            issuer = NULL;
+        }
+    }
+    if (issuer == NULL) {
+        if (gnutls_credentials_get(session, GNUTLS_CRD_CERTIFICATE, (void **)&cred) < 0 ||
+            cred == NULL) {
+            (void)snprintf(why, whysz, "no credentials");
+            goto out;
+        }
+        gnutls_certificate_get_trust_list(cred, &tl);
+        if (gnutls_x509_trust_list_get_issuer(tl, leaf, &issuer, GNUTLS_TL_GET_COPY) < 0) {
+            issuer = NULL;
+            (void)snprintf(why, whysz, "issuer not found");
+            goto out;
+        }
+    }
+    if (gnutls_x509_name_constraints_init(&nc) < 0) {
+        nc = NULL;
+        (void)snprintf(why, whysz, "out of memory");
+        goto out;
+    }
+    r = gnutls_x509_crt_get_name_constraints(issuer, nc, 0, &critical);
+    if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+        rv = 0;
+        goto out;
+    }
+    if (r < 0) {
+        (void)snprintf(why, whysz, "unreadable issuer name constraints");
+        goto out;
+    }
+    name.data = (unsigned char *)host;
+    name.size = (unsigned)hl;
+    if (!gnutls_x509_name_constraints_check(nc, GNUTLS_SAN_DNSNAME, &name)) {
+        (void)snprintf(why, whysz,
+                       "issuer constraints violated (name constraints): AE-ID host %.64s", host);
+        goto out;
+    }
+    rv = 0;
+out:
+    if (nc != NULL) {
+        gnutls_x509_name_constraints_deinit(nc);
+    }
+    if (issuer != NULL) {
+        gnutls_x509_crt_deinit(issuer);
+    }
+    return rv;
 }
 
 /*
@@ -1015,6 +1643,11 @@ peer_verify(gnutls_session_t session, struct x509_conn *x)
     m2msec_error_clear(&e);
     san_release(x);
     x->alert = GNUTLS_A_BAD_CERTIFICATE;
+    x->raw_peer = 0;
+    if (x->check->flavour == M2MSEC_CERT_RAW) {
+        rv = raw_verify(session, x);
+        goto out;
+    }
     if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_X509) {
         (void)snprintf(x->why, sizeof(x->why), "not an X.509 certificate");
         goto out;
@@ -1068,11 +1701,22 @@ peer_verify(gnutls_session_t session, struct x509_conn *x)
         goto out;
     }
     /* The subject CN is never consulted: identities live in subjectAltName only. */
-    if (!matched && x->check->flavour == M2MSEC_CERT_FQDN) {
-        (void)snprintf(x->why, sizeof(x->why),
-                       "name mismatch: no subjectAltName dNSName or URI host is %.64s%s%.48s%s",
-                       x->check->id, first[0] != '\0' ? " (certificate names " : "", first,
-                       first[0] != '\0' ? ")" : "");
+    if (!matched && x->check->flavour != M2MSEC_CERT_ANY && x->check->n_ids == 0) {
+        (void)snprintf(x->why, sizeof(x->why), "name mismatch: no subjectAltName %s%s%.48s%s",
+                       san_form(x->check->flavour), first[0] != '\0' ? " (certificate names " : "",
+                       first, first[0] != '\0' ? ")" : "");
+        goto out;
+    }
+    if (!matched && x->check->flavour != M2MSEC_CERT_ANY) {
+        (void)snprintf(
+                x->why, sizeof(x->why), "name mismatch: no subjectAltName %s is %.64s%s%.48s%s",
+                san_form(x->check->flavour), x->check->id,
+                first[0] != '\0' ? " (certificate names " : "", first, first[0] != '\0' ? ")" : "");
+        goto out;
+    }
+    if (x->check->flavour == M2MSEC_CERT_AE_ID &&
+        ae_host_allowed(session, certs, ncert, crt, x->identity, why, sizeof(why)) != 0) {
+        (void)snprintf(x->why, sizeof(x->why), "%s", why);
         goto out;
     }
     if (crt_key_id(crt, x->key_id, sizeof(x->key_id), &e) != 0) {
@@ -1195,10 +1839,38 @@ cert_handshake(struct m2msec_tls_conn *c, struct x509_conn *x, struct m2msec_err
         }
         return -1;
     }
-    /* Defence in depth: never hand out a session whose peer was not verified. */
-    if (x->required && !x->verified) {
+    /*
+     * Defence in depth: never hand out a session whose peer was not verified.
+     * A PSK session (a server accepting both) was authenticated by its key.
+     */
+    if (x->required && !x->verified &&
+        !(x->server_side && gnutls_kx_get(session) == GNUTLS_KX_PSK &&
+          m2msec_tls_psk_identity(c) != NULL)) {
         return m2msec_error_setx(err, M2MSEC_ERR_AUTH, "%s certificate from %s not verified",
                                  x->check->role, peer);
+    }
+    return 0;
+}
+
+/*
+ * The suites, plus the RFC 7250 certificate types when a raw public key is
+ * ours or expected from the peer (raw_cli: the client's, raw_srv: the
+ * server's). Without one the string is the base unchanged.
+ */
+static int
+priority_for(const char *base, int raw_cli, int raw_srv, char *out, size_t outsz,
+             struct m2msec_error *err)
+{
+    int n;
+
+    if (!raw_cli && !raw_srv) {
+        n = snprintf(out, outsz, "%s", base);
+    } else {
+        n = snprintf(out, outsz, "%s%s%s", base, raw_cli ? CTYPE_CLI_RAWPK : CTYPE_CLI_X509,
+                     raw_srv ? CTYPE_SRV_RAWPK : CTYPE_SRV_X509);
+    }
+    if (n < 0 || (size_t)n >= outsz) {
+        return m2msec_error_setx(err, M2MSEC_ERR_TLS, "TLS priority string too long");
     }
     return 0;
 }
@@ -1211,6 +1883,7 @@ m2msec_tls_cert_server_new(const struct m2msec_tls_cert_opts *o, struct m2msec_e
     struct m2msec_tls_cert_server *s = NULL;
     struct m2msec_tls_cert_server *rv = NULL;
     const char *errpos = NULL;
+    char prio[PRIORITY_MAX];
     int r;
 
     if (o == NULL) {
@@ -1239,13 +1912,25 @@ m2msec_tls_cert_server_new(const struct m2msec_tls_cert_opts *o, struct m2msec_e
         m2msec_error_setx(err, M2MSEC_ERR_TLS, "certificate credentials: %s", gnutls_strerror(r));
         goto out;
     }
-    if (load_own(s->cred, o->cert_file, o->key_file, err) != 0) {
+    if (load_own(s->cred, o->cert_file, o->key_file, &s->own_raw, err) != 0) {
         goto out;
     }
     if (s->require && load_anchors(s->cred, &o->client, err) != 0) {
         goto out;
     }
-    r = gnutls_priority_init(&s->prio, M2MSEC_TLS_CERT_PRIORITY, &errpos);
+    if (o->psk_lookup != NULL) {
+        /* Its credentials, lookup and unknown-identity key serve the PSK sessions. */
+        s->psk = m2msec_tls_server_new_psk(o->psk_lookup, o->psk_arg, err);
+        if (s->psk == NULL) {
+            goto out;
+        }
+    }
+    if (priority_for(s->psk != NULL ? M2MSEC_TLS_CERT_PSK_PRIORITY : M2MSEC_TLS_CERT_PRIORITY,
+                     s->require && s->check.flavour == M2MSEC_CERT_RAW, s->own_raw, prio,
+                     sizeof(prio), err) != 0) {
+        goto out;
+    }
+    r = gnutls_priority_init(&s->prio, prio, &errpos);
     if (r < 0) {
         s->prio = NULL;
         m2msec_error_setx(err, M2MSEC_ERR_TLS, "TLS priority string at \"%.32s\": %s",
@@ -1271,6 +1956,7 @@ m2msec_tls_cert_server_free(struct m2msec_tls_cert_server *s)
     if (s->cred != NULL) {
         gnutls_certificate_free_credentials(s->cred);
     }
+    m2msec_tls_server_free(s->psk);
     check_release(&s->check);
     m2msec_free(s);
 }
@@ -1324,6 +2010,9 @@ m2msec_tls_accept_cert(struct m2msec_tls_cert_server *s, int fd, void *ctx, unsi
         gnutls_certificate_send_x509_rdn_sequence(session, 1);
     }
     gnutls_session_set_verify_function(session, verify_cb);
+    if (s->psk != NULL && m2msec_tls_conn_enable_psk(c, s->psk, ctx, err) != 0) {
+        goto out;
+    }
     if (cert_handshake(c, xs, err) != 0) {
         goto out;
     }
@@ -1361,6 +2050,8 @@ m2msec_tls_connect_cert(const struct m2msec_tls_cert_client *o, struct m2msec_er
     const char *sni = NULL;
     const char *prio = M2MSEC_TLS_CERT_PRIORITY;
     const char *errpos = NULL;
+    char prio_buf[PRIORITY_MAX];
+    int own_raw = 0;
     int fd;
     int r;
 
@@ -1369,7 +2060,8 @@ m2msec_tls_connect_cert(const struct m2msec_tls_cert_client *o, struct m2msec_er
                           "certificate client options incomplete");
         goto out;
     }
-    if ((o->cert_file == NULL) != (o->key_file == NULL)) {
+    /* A key alone is a raw public key (RFC 7250); a certificate always needs its key. */
+    if (o->cert_file != NULL && o->key_file == NULL) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
                           "client certificate and key go together");
         goto out;
@@ -1408,12 +2100,17 @@ m2msec_tls_connect_cert(const struct m2msec_tls_cert_client *o, struct m2msec_er
     if (load_anchors(x->cred, &o->server, err) != 0) {
         goto out;
     }
-    if (o->cert_file != NULL) {
-        if (load_own(x->cred, o->cert_file, o->key_file, err) != 0) {
+    if (o->key_file != NULL) {
+        if (load_own(x->cred, o->cert_file, o->key_file, &own_raw, err) != 0) {
             goto out;
         }
         x->have_own = 1;
     }
+    if (priority_for(M2MSEC_TLS_CERT_PRIORITY, own_raw, x->own.flavour == M2MSEC_CERT_RAW, prio_buf,
+                     sizeof(prio_buf), err) != 0) {
+        goto out;
+    }
+    prio = prio_buf;
     fd = m2msec_tcp_connect(
             o->hostport, o->timeout_ms == 0 ? M2MSEC_TLS_DEFAULT_TIMEOUT_MS : o->timeout_ms, err);
     if (fd < 0) {
@@ -1501,4 +2198,84 @@ m2msec_tls_peer_key_id(const struct m2msec_tls_conn *c)
     const struct x509_conn *x = verified_state(c);
 
     return x != NULL ? x->key_id : NULL;
+}
+
+const char *
+m2msec_tls_peer_identity(const struct m2msec_tls_conn *c, enum m2msec_cert_flavour *flavour)
+{
+    const struct x509_conn *x = verified_state(c);
+
+    if (x == NULL || x->identity[0] == '\0') {
+        if (flavour != NULL) {
+            *flavour = M2MSEC_CERT_UNSET;
+        }
+        return NULL;
+    }
+    if (flavour != NULL) {
+        *flavour = x->check->flavour;
+    }
+    return x->identity;
+}
+
+int
+m2msec_tls_peer_identity_of(const struct m2msec_tls_conn *c, enum m2msec_cert_flavour f, char *out,
+                            size_t outsz, struct m2msec_error *err)
+{
+    const struct x509_conn *x = verified_state(c);
+    size_t i;
+
+    if (out == NULL || outsz == 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no output buffer");
+    }
+    out[0] = '\0';
+    if (x == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no verified peer certificate");
+    }
+    if (f == M2MSEC_CERT_RAW) {
+        if (m2msec_strlcpy(out, x->key_id, outsz) != 0) {
+            return m2msec_error_setx(err, M2MSEC_ERR_TOO_LARGE, "output buffer too small");
+        }
+        return 0;
+    }
+    if (f == M2MSEC_CERT_DEVICE) {
+        for (i = 0; i < x->nhwid; i++) {
+            if (m2msec_certid_of_san(f, M2MSEC_CERTID_HWID, x->hwid[i], out, outsz)) {
+                return 0;
+            }
+        }
+    }
+    for (i = 0; i < x->nsan && f != M2MSEC_CERT_DEVICE; i++) {
+        if (m2msec_certid_of_san(
+                    f, x->san[i].type == M2MSEC_SAN_DNS ? M2MSEC_CERTID_DNS : M2MSEC_CERTID_URI,
+                    x->san[i].value, out, outsz)) {
+            return 0;
+        }
+    }
+    out[0] = '\0';
+    return m2msec_error_setx(err, M2MSEC_ERR_NOT_FOUND, "the peer certificate has no %s %s",
+                             flavour_name(f), san_form(f));
+}
+
+int
+m2msec_tls_peer_credential_id(const struct m2msec_tls_conn *c, enum m2msec_cert_flavour f,
+                              char *out, size_t outsz, struct m2msec_error *err)
+{
+    const struct x509_conn *x = verified_state(c);
+    char ident[M2MSEC_CERT_ID_MAX + 1];
+
+    if (x == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no verified peer certificate");
+    }
+    if (f == M2MSEC_CERT_UNSET || (f == x->check->flavour && x->identity[0] != '\0')) {
+        if (x->identity[0] == '\0') {
+            return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                     "the peer was verified without an identity (flavour %s)",
+                                     flavour_name(x->check->flavour));
+        }
+        return m2msec_x509_credential_id(x->check->flavour, x->identity, out, outsz, err);
+    }
+    if (m2msec_tls_peer_identity_of(c, f, ident, sizeof(ident), err) != 0) {
+        return -1;
+    }
+    return m2msec_x509_credential_id(f, ident, out, outsz, err);
 }
