@@ -292,18 +292,25 @@ M2MSEC_API int m2msec_client_maf_update(struct m2msec_client *c, const char *reg
 M2MSEC_API int m2msec_client_maf_deregister(struct m2msec_client *c, const char *reg_id);
 
 /*
- * MAF Key Registration (TS-0003 8.8.2.7) and Key Retrieval (8.8.2.8). Both
- * run the MAF Handshake with the KmID/Km a prior m2msec_client_maf_register
+ * MAF Key Registration (TS-0003 8.8.2.7), Key Retrieval (8.8.2.8), Key
+ * Registration Update (8.8.2.9) and Key De-Registration (8.8.2.10). Each
+ * runs the MAF Handshake with the KmID/Km a prior m2msec_client_maf_register
  * stored, on the MAF configured with m2msec_config_set_maf.
  * Key Registration: Kc is the session's exporter output (10.3.1, label
  * "EXPORTER-oneM2M-Connection"); the registration is made under the stored
  * MAF Client Registration and its adminFQDN; Kc is stored sealed in the
  * state directory under its Key Identifier "<RelativeKeyID>@<MAF-FQDN>".
- * Key Retrieval (for a target that is itself a registered MAF client)
- * returns the key's metadata and check value; the key itself never crosses
- * this API.
+ * The MAF registers SUID 32 (SAEF) and 33 (ESPrim) with exactly one target
+ * and 34/35 (ESData) with 1..16; a target is a CSE-ID or AE-ID. A key never
+ * outlives the MAF Client Registration it was made under. Only the client
+ * that registered a key may update or de-register it; only a listed target
+ * may retrieve it. Key Retrieval (for a target that is itself a registered
+ * MAF client) returns the key's metadata and check value; the key itself
+ * never crosses this API.
  */
 struct m2msec_maf_key;
+/** m2msec_client_maf_keyupdate: replace the labels (nlabels = 0 clears them). */
+#define M2MSEC_MAF_KEY_SET_LABELS 0x1u
 /** Register Kc for one target (a CSE-ID or AE-ID) and usage suid (32..35). */
 M2MSEC_API int m2msec_client_maf_keyreg(struct m2msec_client *c, const char *target_id,
                                         unsigned suid, struct m2msec_maf_key **out);
@@ -317,6 +324,20 @@ M2MSEC_API int m2msec_client_maf_keyreg_ex(struct m2msec_client *c, const char *
 /** Retrieve the key registration key_id ("<RelativeKeyID>@<MAF-FQDN>" of this MAF). */
 M2MSEC_API int m2msec_client_maf_keyget(struct m2msec_client *c, const char *key_id,
                                         struct m2msec_maf_key **out);
+/**
+ * Update key_id (a key this client registered): lifetime_s != 0 proposes a
+ * new expirationTime (now + lifetime_s; the MAF caps it at the registration's
+ * and Km's expiry; *granted, when not NULL, gets the MAF's value, else 0);
+ * ntargets > 0 replaces the targets; M2MSEC_MAF_KEY_SET_LABELS replaces the
+ * labels. At least one of the three. Kc itself cannot change. The stored Kc
+ * follows the new expiry and first target.
+ */
+M2MSEC_API int m2msec_client_maf_keyupdate(struct m2msec_client *c, const char *key_id,
+                                           uint64_t lifetime_s, const char *const *target_ids,
+                                           size_t ntargets, const char *const *labels,
+                                           size_t nlabels, unsigned flags, int64_t *granted);
+/** De-register key_id (a key this client registered) and erase the device's copy of Kc. */
+M2MSEC_API int m2msec_client_maf_keydel(struct m2msec_client *c, const char *key_id);
 /** Borrowed fields: Key Identifier, Source MAF Client ID, SUID, expiry, key check value. */
 M2MSEC_API const char *m2msec_maf_key_id(const struct m2msec_maf_key *k);
 M2MSEC_API const char *m2msec_maf_key_source_id(const struct m2msec_maf_key *k);
@@ -372,7 +393,8 @@ M2MSEC_API int m2msec_state_derived_kcv(const struct m2msec_state *st, unsigned 
  *   Bound peer id: the Source MAF Client ID; Credential-ID "12-<Key Identifier>".
  * - "<hex RelativeKeID>@<MEF-FQDN>" of the MEF set with m2msec_resolver_set_mef:
  *   GET /fetchCredentials/<KeID>/22 over mutual TLS with Entity B's
- *   certificate; Kpsa = TS-0003 10.3.7 (Ke, SUID 22, Entity B's CSE-ID).
+ *   certificate (or TLS-PSK, m2msec_resolver_set_mef_psk); Kpsa = TS-0003
+ *   10.3.7 (Ke, SUID 22, Entity B's CSE-ID).
  *   Bound peer id: the EnroleeID; Credential-ID "12-<KeID>"; expiry = Lifetime.
  * - a pre-provisioned KpsaID (m2msec_resolver_add_kpsa, SUID 12).
  * - anything else is refused.
@@ -439,6 +461,17 @@ M2MSEC_API int m2msec_resolver_set_cse_id(struct m2msec_resolver *r, const char 
 M2MSEC_API int m2msec_resolver_set_mef(struct m2msec_resolver *r, const char *hostport,
                                        const char *fqdn, const char *cert_file,
                                        const char *key_file, const char *ca_file);
+/**
+ * The MEF as source of Kpsa, reached with TLS 1.2 PSK instead of a
+ * certificate: address, FQDN (TLS server name and the FQDN of the KeIDs it
+ * issues), the PSK identity the MEF knows Entity B by (1..128 printable ASCII
+ * characters, no space) and a file holding the key in hex (16..64 bytes; read
+ * now, kept in secure memory). Replaces an earlier m2msec_resolver_set_mef,
+ * and is replaced by a later one.
+ */
+M2MSEC_API int m2msec_resolver_set_mef_psk(struct m2msec_resolver *r, const char *hostport,
+                                           const char *fqdn, const char *psk_id,
+                                           const char *psk_file);
 /**
  * A pre-provisioned KpsaID (TS-0003 10.5; PSK SAEF, SUID 12): key (16..64
  * bytes, copied into secure memory), the peer id the session is bound to and

@@ -128,6 +128,12 @@ usage(FILE *f)
           "  maf keyget --key-id RELKEYID@MAF-FQDN (+ --maf, --sni, --state, [--json])\n"
           "        MAF Key Retrieval (TS-0003 8.8.2.8); prints source, SUID, expiry and the\n"
           "        key's check value (never the key)\n"
+          "  maf keyupdate --key-id ID [--lifetime SECONDS] [--target ID...]\n"
+          "        (+ --maf, --sni, --state, [--json])\n"
+          "        MAF Key Registration Update (TS-0003 8.8.2.9) of a key this device\n"
+          "        registered: new expiry (the MAF may shorten it) and/or targets\n"
+          "  maf keydel --key-id ID (+ --maf, --sni, --state, [--json])\n"
+          "        MAF Key De-Registration (TS-0003 8.8.2.10); erases the stored Kc too\n"
           "  help | --help\n"
           "\n"
           "Keys given with --kpm are visible in the process list: prefer --kpm-file.\n"
@@ -487,7 +493,7 @@ out:
     return rv;
 }
 
-/* MAF Key Registration / Retrieval options (`m2msec maf keyreg|keyget`). */
+/* MAF key procedure options (`m2msec maf keyreg|keyget|keyupdate|keydel`). */
 #define CLI_TARGETS_MAX 16
 struct maf_key_opts {
     const char *targets[CLI_TARGETS_MAX];
@@ -523,6 +529,40 @@ print_maf_key(const struct common *o, const struct m2msec_maf_key *k, int retrie
     }
 }
 
+/* `maf keyupdate|keydel` (TS-0003 8.8.2.9, 8.8.2.10): what changed, never a key. */
+static int
+cmd_maf_key_modify(const char *sub, const struct common *o, const struct maf_key_opts *ko,
+                   struct m2msec_client *c)
+{
+    int64_t granted = 0;
+    char ts[32];
+
+    if (strcmp(sub, "keydel") == 0) {
+        if (m2msec_client_maf_keydel(c, ko->key_id) == -1) {
+            return fail_client("MAF key de-registration", c);
+        }
+        printf(o->json ? "{\"deregistered\":true}\n" : "deregistered\n");
+        return 0;
+    }
+    if (m2msec_client_maf_keyupdate(c, ko->key_id, ko->lifetime, ko->targets, ko->ntargets, NULL, 0,
+                                    0, &granted) == -1) {
+        return fail_client("MAF key update", c);
+    }
+    fmt_time(granted, ts);
+    if (o->json) {
+        printf("{\"updated\":true,\"expires\":");
+        if (granted != 0) {
+            json_str(stdout, ts);
+        } else {
+            printf("null");
+        }
+        printf("}\n");
+    } else {
+        printf("updated%s%s\n", granted != 0 ? ": expires=" : "", granted != 0 ? ts : "");
+    }
+    return 0;
+}
+
 static int
 cmd_maf_key(const char *sub, const struct common *o, const struct maf_key_opts *ko,
             struct m2msec_client *c)
@@ -531,6 +571,9 @@ cmd_maf_key(const char *sub, const struct common *o, const struct maf_key_opts *
     int keyreg = strcmp(sub, "keyreg") == 0;
     int rv;
 
+    if (strcmp(sub, "keyupdate") == 0 || strcmp(sub, "keydel") == 0) {
+        return cmd_maf_key_modify(sub, o, ko, c);
+    }
     if (keyreg) {
         rv = m2msec_client_maf_keyreg_ex(c, ko->targets, ko->ntargets, ko->suid, ko->lifetime, &k);
     } else {
@@ -627,7 +670,7 @@ cmd_maf_life(const char *sub, const struct common *o, const char *reg_id, int64_
     return rv;
 }
 
-/* `m2msec maf register|keyreg|keyget|config|update|deregister`: the state directory and the MAF. */
+/* `m2msec maf register|config|update|deregister|keyreg|keyget|keyupdate|keydel`. */
 static int
 cmd_maf(const char *sub, const struct common *o, const char *admin, const struct maf_key_opts *ko,
         const char *reg_id, int64_t expires)
@@ -639,7 +682,8 @@ cmd_maf(const char *sub, const struct common *o, const char *admin, const struct
     size_t kmlen = 0;
     int rv = 1;
 
-    int keys = strcmp(sub, "keyreg") == 0 || strcmp(sub, "keyget") == 0;
+    int keys = strcmp(sub, "keyreg") == 0 || strcmp(sub, "keyget") == 0 ||
+               strcmp(sub, "keyupdate") == 0 || strcmp(sub, "keydel") == 0;
     int life = strcmp(sub, "config") == 0 || strcmp(sub, "update") == 0 ||
                strcmp(sub, "deregister") == 0;
 
@@ -668,8 +712,12 @@ cmd_maf(const char *sub, const struct common *o, const char *admin, const struct
         fprintf(stderr, "m2msec: maf keyreg needs --target and --suid\n");
         return 2;
     }
-    if (strcmp(sub, "keyget") == 0 && ko->key_id == NULL) {
-        fprintf(stderr, "m2msec: maf keyget needs --key-id\n");
+    if (keys && strcmp(sub, "keyreg") != 0 && ko->key_id == NULL) {
+        fprintf(stderr, "m2msec: maf %s needs --key-id\n", sub);
+        return 2;
+    }
+    if (strcmp(sub, "keyupdate") == 0 && ko->lifetime == 0 && ko->ntargets == 0) {
+        fprintf(stderr, "m2msec: maf keyupdate needs --lifetime or --target\n");
         return 2;
     }
     cfg = m2msec_config_new();

@@ -46,6 +46,7 @@ enum {
     SA_MAF_FQDN,
     SA_MEF,
     SA_MEF_FQDN,
+    SA_MEF_PSK,
     SA_CERT,
     SA_KEY,
     SA_CA,
@@ -73,6 +74,7 @@ static const struct option sa_opts[] = {
     { "maf-fqdn", required_argument, NULL, SA_MAF_FQDN },
     { "mef", required_argument, NULL, SA_MEF },
     { "mef-fqdn", required_argument, NULL, SA_MEF_FQDN },
+    { "mef-psk", required_argument, NULL, SA_MEF_PSK },
     { "cert", required_argument, NULL, SA_CERT },
     { "key", required_argument, NULL, SA_KEY },
     { "ca", required_argument, NULL, SA_CA },
@@ -98,6 +100,7 @@ struct sa_opts {
     const char *maf_fqdn;
     const char *mef;
     const char *mef_fqdn;
+    const char *mef_psk;
     const char *cert;
     const char *key;
     const char *ca;
@@ -121,7 +124,8 @@ sa_usage(FILE *f)
           "        its Key Identifier, or the device's KeID with Kpsa for --peer-id), or the\n"
           "        pre-provisioned key in F; then GET / and print who Entity B says we are\n"
           "  m2msec cse -d DIR --listen ADDR:PORT --id CSE-ID [--maf HOST:PORT --maf-fqdn F]\n"
-          "        [--mef HOST:PORT --mef-fqdn F --cert PEM --key PEM --ca PEM]\n"
+          "        [--mef HOST:PORT --mef-fqdn F (--cert PEM --key PEM --ca PEM |\n"
+          "         --mef-psk ID:HEXFILE)]\n"
           "        [--kpsa ID:HEXFILE:PEERID[:EXPIRY]]... [--log FILE] [--max-conns N]\n"
           "        [--idle-ms MS] [--timeout MS]\n"
           "        Entity B until SIGTERM/SIGINT; prints 'listening ADDR' once bound\n"
@@ -206,6 +210,9 @@ parse_opts(int argc, char **argv, struct sa_opts *o)
             break;
         case SA_MEF_FQDN:
             o->mef_fqdn = optarg;
+            break;
+        case SA_MEF_PSK:
+            o->mef_psk = optarg;
             break;
         case SA_CERT:
             o->cert = optarg;
@@ -572,6 +579,34 @@ add_kpsa(struct m2msec_resolver *r, const char *spec)
     return 0;
 }
 
+/*
+ * --mef-psk ID:HEXFILE: the PSK identity the MEF knows Entity B by, and the
+ * file with the key. Split at the last ':' so the identity may contain one.
+ */
+static int
+set_mef_psk(struct m2msec_resolver *r, const struct sa_opts *o)
+{
+    char buf[1024];
+    char *file = NULL;
+
+    if (strlen(o->mef_psk) >= sizeof(buf)) {
+        fprintf(stderr, "m2msec: --mef-psk too long\n");
+        return -1;
+    }
+    memcpy(buf, o->mef_psk, strlen(o->mef_psk) + 1);
+    file = strrchr(buf, ':');
+    if (file == NULL || file == buf || file[1] == '\0') {
+        fprintf(stderr, "m2msec: --mef-psk takes ID:HEXFILE\n");
+        return -1;
+    }
+    *file++ = '\0';
+    if (m2msec_resolver_set_mef_psk(r, o->mef, o->mef_fqdn, buf, file) == -1) {
+        fprintf(stderr, "m2msec: --mef-psk: %s\n", m2msec_resolver_error(r));
+        return -1;
+    }
+    return 0;
+}
+
 /* Resolver for Entity B's state directory, with the sources given on the command line. */
 static struct m2msec_resolver *
 make_resolver(const struct sa_opts *o, int sources)
@@ -597,9 +632,12 @@ make_resolver(const struct sa_opts *o, int sources)
     }
     if (sources) {
         if (m2msec_resolver_set_cse_id(r, o->id) == -1 ||
-            (o->mef != NULL &&
+            (o->mef != NULL && o->mef_psk == NULL &&
              m2msec_resolver_set_mef(r, o->mef, o->mef_fqdn, o->cert, o->key, o->ca) == -1)) {
             fprintf(stderr, "m2msec: %s\n", m2msec_resolver_error(r));
+            goto out;
+        }
+        if (o->mef != NULL && o->mef_psk != NULL && set_mef_psk(r, o) == -1) {
             goto out;
         }
         for (i = 0; i < o->nkpsa; i++) {
@@ -632,9 +670,16 @@ cmd_cse_serve(const struct sa_opts *o)
         fprintf(stderr, "m2msec: cse needs -d DIR, --listen ADDR:PORT and --id CSE-ID\n");
         return 2;
     }
-    if (o->mef != NULL &&
+    if (o->mef != NULL && o->mef_psk == NULL &&
         (o->mef_fqdn == NULL || o->cert == NULL || o->key == NULL || o->ca == NULL)) {
-        fprintf(stderr, "m2msec: --mef needs --mef-fqdn, --cert, --key and --ca\n");
+        fprintf(stderr, "m2msec: --mef needs --mef-fqdn, and --cert, --key and --ca "
+                        "or --mef-psk\n");
+        return 2;
+    }
+    if (o->mef_psk != NULL && (o->mef == NULL || o->mef_fqdn == NULL || o->cert != NULL ||
+                               o->key != NULL || o->ca != NULL)) {
+        fprintf(stderr, "m2msec: --mef-psk goes with --mef and --mef-fqdn, instead of --cert, "
+                        "--key and --ca\n");
         return 2;
     }
     /* Every thread inherits the mask: only sigwait below sees SIGTERM / SIGINT. */

@@ -76,6 +76,77 @@ struct mefs_ctx {
     char msg[256];
 };
 
+/* A PSK identity mefd stores: 1..M2MSEC_TARGET_PSK_ID_MAX printable ASCII bytes, no space. */
+static int
+psk_id_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        if (n == M2MSEC_TARGET_PSK_ID_MAX || s[n] < 0x21 || s[n] > 0x7e) {
+            return 0;
+        }
+    }
+    return n > 0;
+}
+
+/* The hex key of psk_file (path as given): M2MSEC_TARGET_PSK_MIN..MAX bytes, or NULL. */
+static struct m2msec_secret *
+psk_load(const char *path, char *msg, size_t msgsz)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_secret *k = m2msec_secret_load_hex_file(path, &err);
+    size_t n = m2msec_secret_len(k);
+
+    if (k == NULL) {
+        snprintf(msg, msgsz, "psk_file %s: %s", path, m2msec_error_msg(&err));
+        return NULL;
+    }
+    if (n < M2MSEC_TARGET_PSK_MIN || n > M2MSEC_TARGET_PSK_MAX) {
+        snprintf(msg, msgsz, "psk_file %s: %zu bytes, expected %d..%d", path, n,
+                 M2MSEC_TARGET_PSK_MIN, M2MSEC_TARGET_PSK_MAX);
+        m2msec_secret_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* psk_id / psk_file: they belong to the MEF of the `mef =` line above them. */
+static int
+mefs_psk(struct mefs_ctx *x, const char *name, const char *value)
+{
+    struct mafd_dir *d = x->d;
+    struct mafd_mef *m = d->nmefs > 0 ? &d->mefs[d->nmefs - 1] : NULL;
+    char *path = NULL;
+    int is_id = strcmp(name, "psk_id") == 0;
+
+    if (m == NULL) {
+        snprintf(x->msg, sizeof(x->msg), "'%s' before any 'mef' line", name);
+        return 0;
+    }
+    if (is_id ? m->psk_id != NULL : m->psk != NULL) {
+        snprintf(x->msg, sizeof(x->msg), "duplicate key '%s' for MEF %s", name, m->fqdn);
+        return 0;
+    }
+    if (is_id) {
+        if (!psk_id_valid(value)) {
+            snprintf(x->msg, sizeof(x->msg),
+                     "psk_id '%s': 1..%d printable ASCII characters without space", value,
+                     M2MSEC_TARGET_PSK_ID_MAX);
+            return 0;
+        }
+        m->psk_id = m2msec_strdup(value);
+        return m->psk_id != NULL;
+    }
+    path = mafd_path_join(d->dir, value);
+    if (path == NULL) {
+        return 0;
+    }
+    m->psk = psk_load(path, x->msg, sizeof(x->msg));
+    m2msec_free(path);
+    return m->psk != NULL;
+}
+
 static int
 mefs_handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -112,6 +183,9 @@ mefs_handler(void *user, const char *section, const char *name, const char *valu
         }
         d->nmefs++;
         return 1;
+    }
+    if (strcmp(name, "psk_id") == 0 || strcmp(name, "psk_file") == 0) {
+        return mefs_psk(x, name, value);
     }
     snprintf(x->msg, sizeof(x->msg), "unknown key '%s' in [mef]", name);
     return 0;
@@ -166,6 +240,7 @@ mafd_dir_open(const char *dir, struct mafd_dir *d, struct m2msec_error *err)
     struct mefs_ctx x;
     char *conf = NULL;
     char *mefs = NULL;
+    size_t i = 0;
     int r = 0;
     int rv = -1;
 
@@ -206,6 +281,13 @@ mafd_dir_open(const char *dir, struct mafd_dir *d, struct m2msec_error *err)
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s: missing key 'ca' in [mef]", mefs);
         goto out;
     }
+    for (i = 0; i < d->nmefs; i++) {
+        if ((d->mefs[i].psk_id == NULL) != (d->mefs[i].psk == NULL)) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                              "%s: MEF %s: psk_id and psk_file go together", mefs, d->mefs[i].fqdn);
+            goto out;
+        }
+    }
     if (check_ca_file(mefs, d->mef_ca, err) == -1) {
         goto out;
     }
@@ -235,6 +317,8 @@ mafd_dir_close(struct mafd_dir *d)
     for (i = 0; i < d->nmefs; i++) {
         m2msec_free(d->mefs[i].fqdn);
         m2msec_free(d->mefs[i].hostport);
+        m2msec_free(d->mefs[i].psk_id);
+        m2msec_secret_free(d->mefs[i].psk);
     }
     memset(d, 0, sizeof(*d));
 }
@@ -245,9 +329,10 @@ mafd_db_open(const struct mafd_dir *d, struct m2msec_error *err)
     return m2msec_db_open(d->cfg.db_path, M2MSEC_SCHEMA_MAF, d->kek, err);
 }
 
-/* Write mefs.conf (O_EXCL, 0600). */
+/* Write mefs.conf (O_EXCL, 0600); psk_id and psk_file (or NULL) go with every MEF. */
 static int
-write_mefs(const char *path, const char *ca, char **mefs, size_t n, struct m2msec_error *err)
+write_mefs(const char *path, const char *ca, char **mefs, size_t n, const char *psk_id,
+           const char *psk_file, struct m2msec_error *err)
 {
     FILE *f = NULL;
     int fd = -1;
@@ -266,10 +351,14 @@ write_mefs(const char *path, const char *ca, char **mefs, size_t n, struct m2mse
             "[mef]\n"
             "# trust anchors (PEM) for the MEFs' certificates; relative to this directory\n"
             "ca = %s\n"
-            "# mef = MEF-FQDN HOST:PORT (one line per MEF)\n",
+            "# mef = MEF-FQDN HOST:PORT (one line per MEF), optionally followed by\n"
+            "# psk_id = ID and psk_file = HEXFILE: fetch from that MEF with TLS-PSK\n",
             ca);
     for (i = 0; i < n; i++) {
         fprintf(f, "mef = %s\n", mefs[i]);
+        if (psk_id != NULL) {
+            fprintf(f, "psk_id = %s\npsk_file = %s\n", psk_id, psk_file);
+        }
     }
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         m2msec_error_set(err, M2MSEC_ERR_IO, "cannot write %s", path);
@@ -297,10 +386,16 @@ int
 mafd_cmd_init(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "dir", required_argument, NULL, 'd' },    { "fqdn", required_argument, NULL, 'f' },
-        { "listen", required_argument, NULL, 'l' }, { "mef-ca", required_argument, NULL, 'A' },
-        { "cert", required_argument, NULL, 'c' },   { "key", required_argument, NULL, 'k' },
-        { "mef", required_argument, NULL, 'M' },    { NULL, 0, NULL, 0 },
+        { "dir", required_argument, NULL, 'd' },
+        { "fqdn", required_argument, NULL, 'f' },
+        { "listen", required_argument, NULL, 'l' },
+        { "mef-ca", required_argument, NULL, 'A' },
+        { "cert", required_argument, NULL, 'c' },
+        { "key", required_argument, NULL, 'k' },
+        { "mef", required_argument, NULL, 'M' },
+        { "mef-psk-id", required_argument, NULL, 'P' },
+        { "mef-psk-file", required_argument, NULL, 'F' },
+        { NULL, 0, NULL, 0 },
     };
     struct m2msec_error err = { 0 };
     struct srv_config_tls tls = { 0 };
@@ -309,8 +404,11 @@ mafd_cmd_init(int argc, char **argv)
     struct mafd_mef probe;
     const char *dir = NULL, *fqdn = NULL, *listen = "127.0.0.1:9443";
     const char *ca = NULL, *cert = NULL, *key = NULL;
+    const char *psk_id = NULL, *psk_file = NULL;
     char *mefs[MAFD_MEFS_MAX];
-    char *ca_abs = NULL, *cert_abs = NULL, *key_abs = NULL;
+    char *ca_abs = NULL, *cert_abs = NULL, *key_abs = NULL, *psk_abs = NULL;
+    struct m2msec_secret *psk = NULL;
+    char msg[256];
     char *conf = NULL, *mefs_path = NULL, *kek = NULL;
     size_t nmefs = 0;
     int c, rv = 1;
@@ -344,6 +442,12 @@ mafd_cmd_init(int argc, char **argv)
             m2msec_free(probe.hostport);
             mefs[nmefs++] = optarg;
             break;
+        case 'P':
+            psk_id = optarg;
+            break;
+        case 'F':
+            psk_file = optarg;
+            break;
         default:
             return 2;
         }
@@ -351,10 +455,27 @@ mafd_cmd_init(int argc, char **argv)
     if (dir == NULL || fqdn == NULL || ca == NULL || cert == NULL || key == NULL ||
         optind != argc) {
         return mafd_fail("usage: mafd init -d DIR --fqdn MAF-FQDN [--listen ADDR:PORT] "
-                         "--mef-ca FILE --cert FILE --key FILE [--mef MEF-FQDN=HOST:PORT]...");
+                         "--mef-ca FILE --cert FILE --key FILE [--mef MEF-FQDN=HOST:PORT]... "
+                         "[--mef-psk-id ID --mef-psk-file HEXFILE]");
     }
     if (!m2msec_fqdn_valid(fqdn)) {
         return mafd_fail("'%s' is not a valid FQDN", fqdn);
+    }
+    if ((psk_id == NULL) != (psk_file == NULL) || (psk_id != NULL && nmefs == 0)) {
+        return mafd_fail("--mef-psk-id and --mef-psk-file go together, with at least one --mef");
+    }
+    if (psk_id != NULL && !psk_id_valid(psk_id)) {
+        return mafd_fail("--mef-psk-id '%s': 1..%d printable ASCII characters without space",
+                         psk_id, M2MSEC_TARGET_PSK_ID_MAX);
+    }
+    if (psk_file != NULL) {
+        /* Checked before anything is written: a bad key leaves no directory behind. */
+        psk = psk_load(psk_file, msg, sizeof(msg));
+        psk_abs = abs_path(psk_file);
+        if (psk == NULL || psk_abs == NULL) {
+            mafd_fail("--mef-psk-file: %s", psk == NULL ? msg : "cannot resolve the path");
+            goto out;
+        }
     }
     ca_abs = abs_path(ca);
     cert_abs = abs_path(cert);
@@ -382,7 +503,7 @@ mafd_cmd_init(int argc, char **argv)
     tls.key = key_abs;
     if (srv_config_write_tls(conf, "mafd", fqdn, listen, MAFD_DB_FILE, MAFD_KEK_FILE, &tls, &err) ==
                 -1 ||
-        write_mefs(mefs_path, ca_abs, mefs, nmefs, &err) == -1 ||
+        write_mefs(mefs_path, ca_abs, mefs, nmefs, psk_id, psk_abs, &err) == -1 ||
         m2msec_kek_create(kek, &err) == -1 || mafd_dir_open(dir, &d, &err) == -1 ||
         (db = mafd_db_open(&d, &err)) == NULL) {
         mafd_fail("%s", m2msec_error_msg(&err));
@@ -396,6 +517,8 @@ out:
     free(ca_abs); /* realpath's malloc */
     free(cert_abs);
     free(key_abs);
+    free(psk_abs);
+    m2msec_secret_free(psk);
     m2msec_free(conf);
     m2msec_free(mefs_path);
     m2msec_free(kek);

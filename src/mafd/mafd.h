@@ -4,8 +4,9 @@
  * Files: main.c (subcommand dispatch, usage), admin.c (init, `client add/remove/list`,
  * sweep, opening a directory and reading its MEF list), serve.c (the TLS-PSK
  * service: PSK lookup by KeID with a fetch from the MEF, or by KmID; MAF
- * Client Registration and its lifecycle; key registrations; sweeper), fetch.c
- * (the fetchCredentials client).
+ * Client Registration and its lifecycle; sweeper), keys.c (MAF Key
+ * Registration, Retrieval, Update and De-Registration on the shared key
+ * registry), fetch.c (the fetchCredentials client).
  *
  * A directory holds mafd.conf (the srv configuration: [mafd] with fqdn,
  * listen, cert, key, timeouts; [store]), mefs.conf (the MEFs this MAF trusts,
@@ -33,11 +34,17 @@
  *   [mef]
  *   ca = pki/mef-ca.pem           trust anchors for the MEFs' target listeners
  *   mef = mef.example.com 192.0.2.1:8444   one line per MEF: FQDN, then host:port
+ *   psk_id = maf-1                optional, for the MEF of the line above: fetch
+ *   psk_file = maf-1.psk          with TLS-PSK (this identity, the hex key in the
+ *                                 file, relative to this directory) instead of
+ *                                 the MAF's certificate; both or neither
  * A KeID whose FQDN names a listed MEF is fetched from that MEF.
  */
 struct mafd_mef {
     char *fqdn;
     char *hostport;
+    char *psk_id;              /* NULL: mutual TLS with the MAF's certificate */
+    struct m2msec_secret *psk; /* with psk_id, read when the directory is opened */
 };
 
 struct mafd_dir {
@@ -71,12 +78,41 @@ struct mafd_fetched {
 void mafd_fetched_clear(struct mafd_fetched *f);
 /*
  * @spec TS-0003 8.3.2.1 "Use of Remotely Provisioned Credential": GET
- * /fetchCredentials/<KeID>/21 from mef over mutual certificate TLS. 0 with
+ * /fetchCredentials/<KeID>/21 from mef over mutual certificate TLS, or TLS-PSK
+ * when mefs.conf gives the MEF a psk_id. 0 with
  * out filled on Status true; -1 otherwise (err->rsc: the MEF's status, or 0
  * when the exchange itself failed).
  */
 int mafd_fetch_km(const struct mafd_dir *d, const struct mafd_mef *mef, const char *keid,
                   struct mafd_fetched *out, struct m2msec_error *err);
+
+/*
+ * A session as the key handlers (keys.c, over srv/keys.c) see it. Its identity comes from
+ * serve.c's PSK lookup, never from the payload: the client's relative KmID
+ * owns the keys it registers (empty on a KeID session that has not
+ * registered: it may retrieve, not register), its MAF Client ID is the
+ * Source MAF Client ID and what a retrieving target is compared with.
+ */
+struct mafd_key_session {
+    struct m2msec_db *db;        /* the worker's store */
+    struct m2msec_tls_conn *tls; /* for the exporter */
+    const char *fqdn;            /* this MAF; Key Identifier = <rel>@<fqdn> */
+    uint64_t lifetime_max_s;     /* policy cap on a key's expirationTime */
+    char *kmid_rel;              /* the session's client */
+    char *client_id;             /* its MAF Client ID */
+    int64_t km_expires;          /* its Km expiry: no key outlives it */
+    int *kc_exported;            /* per session: the exporter-based key was registered */
+};
+/*
+ * Answer err: its rsc (5000 when none) with its message, or for 5xxx a bare
+ * "internal error" with the details logged (serve.c).
+ */
+int mafd_reply_error(struct srv_response *resp, const struct m2msec_error *err);
+/* 1 when segs (n of them, segs[0] = "maf") name a key resource. */
+int mafd_keys_route(char *const *segs, int n);
+/* Answer a request on a key resource (any status goes into resp). Returns 0. */
+int mafd_keys_handle(struct mafd_key_session *ks, char *const *segs, int n,
+                     const struct m2msec_http_msg *req, struct srv_response *resp);
 
 /* Print "mafd: <msg>" to stderr; returns the exit status 1. */
 int mafd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

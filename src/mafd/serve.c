@@ -1,7 +1,7 @@
 /*
  * mafd/serve.c - the MAF service: MAF Handshake, MAF Client Registration,
- * Configuration Retrieval, Registration Update and De-Registration, MAF Key
- * Registration, Key Retrieval and Key De-Registration.
+ * Configuration Retrieval, Registration Update and De-Registration; the key
+ * procedures on the same sessions are keys.c's.
  *
  * Layer: daemon (mafd). TLS 1.2 PSK. The PSK lookup accepts two identities:
  * - a KeID naming a configured MEF (TS-0003 8.8.2.3 step 1, remote
@@ -46,9 +46,7 @@
 #include "util/secret.h"
 #include "util/time.h"
 
-#define MAX_SEGS      4
-#define MAF_PATH_KEYS "keys"
-#define MAF_KC_LABEL  "EXPORTER-oneM2M-Connection"
+#define MAX_SEGS 4
 
 struct maf {
     struct mafd_dir d;
@@ -340,8 +338,8 @@ conn_close(void *arg, struct srv_conn *c)
     c->state = NULL;
 }
 
-static int
-reply_error(struct srv_response *resp, const struct m2msec_error *err)
+int
+mafd_reply_error(struct srv_response *resp, const struct m2msec_error *err)
 {
     int rsc = err->rsc != 0 ? err->rsc : M2MSEC_RSC_INTERNAL_SERVER_ERROR;
 
@@ -390,7 +388,7 @@ h_register(struct maf *maf, struct maf_worker *w, struct maf_conn *mc,
     int new_client = a->by_keid && a->kmid_rel[0] == '\0';
 
     if (m2msec_mafreg_req_decode(req->body.data, req->body.len, &rq, &err) == -1) {
-        return reply_error(resp, &err);
+        return mafd_reply_error(resp, &err);
     }
     if (!m2msec_fqdn_equal(rq.maf_fqdn, maf->d.cfg.fqdn)) {
         m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
@@ -471,315 +469,7 @@ h_register(struct maf *maf, struct maf_worker *w, struct maf_conn *mc,
     return 0;
 fail:
     m2msec_mafreg_req_clear(&rq);
-    return reply_error(resp, &err);
-}
-
-/* Answer rsc with a message (client errors only: never internal details). */
-static int
-key_refuse(struct srv_response *resp, int rsc, const char *msg)
-{
-    return srv_response_error(resp, rsc, "%s", msg);
-}
-
-/* 1 when the authenticated client id is one of the targets. */
-static int
-key_is_target(const struct m2msec_maf_key_rec *k, const char *client_id)
-{
-    size_t i;
-
-    for (i = 0; i < k->ntargets; i++) {
-        if (strcmp(k->targets[i], client_id) == 0 /* public */) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/*
- * Kc for a registration without keyValue: @spec TS-0003 10.3.1 and 10.3.5,
- * the session's exporter "EXPORTER-oneM2M-Connection", 48 bytes: the first
- * 16 are KcID (hex = the proposed RelativeKeyID), the last 32 Kc.
- */
-static int
-key_export(struct srv_conn *c, char rel[33], struct m2msec_secret **kc, struct m2msec_error *err)
-{
-    uint8_t x[48];
-    int rv = -1;
-
-    if (m2msec_tls_export(c->tls, MAF_KC_LABEL, x, sizeof(x), err) == -1) {
-        goto out;
-    }
-    (void)m2msec_hex_encode(x, 16, rel, 33);
-    *kc = m2msec_secret_from(x + 16, M2MSEC_MAFKEY_LEN, err);
-    if (*kc == NULL) {
-        goto out;
-    }
-    rv = 0;
-out:
-    m2msec_wipe(x, sizeof(x));
-    return rv;
-}
-
-/*
- * @spec TS-0003 8.8.2.7 NOTE 2 (authorisation on the source identity): a
- * client the operator limited to some targetIDs (`mafd client add --target`)
- * names no other. 0 allowed; -1 with rsc 4103, or 5000 on a store failure.
- */
-static int
-key_targets_allowed(struct maf_worker *w, const struct maf_auth *a, char *const *targets,
-                    size_t ntargets, struct m2msec_error *err)
-{
-    struct m2msec_maf_client_rec *r = NULL;
-    size_t i, j;
-    int rv = -1;
-
-    if (m2msec_maf_client_get(w->db, a->kmid_rel, m2msec_now(), 0, &r, err) == -1) {
-        if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
-            m2msec_error_setr(err, M2MSEC_ERR_AUTH, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
-                              "the credential of this session was removed");
-        } else {
-            err->rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
-        }
-        goto out;
-    }
-    for (i = 0; r->targets != NULL && i < ntargets; i++) {
-        for (j = 0; j < r->ntargets; j++) {
-            if (strcmp(targets[i], r->targets[j]) == 0 /* public */) {
-                break;
-            }
-        }
-        if (j == r->ntargets) {
-            m2msec_error_setr(err, M2MSEC_ERR_AUTH, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
-                              "target '%s' is not allowed for this client", targets[i]);
-            goto out;
-        }
-    }
-    rv = 0;
-out:
-    m2msec_maf_client_rec_free(r);
-    return rv;
-}
-
-/* @spec TS-0003 8.8.2.7 MAF Key Registration (tables 8.8.2.7-1 and -2) */
-static int
-h_keyreg(struct maf *maf, struct srv_conn *c, const char *reg_id, const struct m2msec_http_msg *req,
-         struct srv_response *resp)
-{
-    struct maf_worker *w = c->wctx;
-    struct maf_conn *mc = c->state;
-    struct maf_auth *a = mc->auth;
-    struct m2msec_error err = { 0 };
-    struct m2msec_mafkey_req rq = { 0 };
-    struct m2msec_mafkey_resp rs = { 0 };
-    struct m2msec_maf_key_rec k = { 0 };
-    struct m2msec_secret *kc = NULL;
-    char owner[33];
-    char rel[33];
-    char regbuf[64];
-    char keyid[M2MSEC_KEYREF_MAX];
-    char kcv[M2MSEC_KCV_HEX_LEN];
-    char ts[M2MSEC_TIMESTAMP_LEN];
-    int64_t now = m2msec_now();
-    int64_t max = now + (int64_t)maf->d.cfg.reg_lifetime_max_s;
-    int exported = 0;
-    int rv;
-    size_t i;
-
-    /* @spec TS-0003 8.8.2.7 NOTE 2: authorised on the authenticated source identity. */
-    if (a->kmid_rel[0] == '\0') {
-        return key_refuse(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
-                          "register with the MAF before registering keys");
-    }
-    if (m2msec_maf_reg_owner(w->db, reg_id, now, owner, &err) == -1) {
-        goto fail;
-    }
-    if (strcmp(owner, a->kmid_rel) != 0 /* public */) {
-        return key_refuse(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
-                          "the registration belongs to another client");
-    }
-    if (m2msec_mafkey_req_decode(req->body.data, req->body.len, &rq, &err) == -1) {
-        goto fail;
-    }
-    if (!m2msec_fqdn_equal(rq.maf_fqdn, maf->d.cfg.fqdn)) {
-        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
-                          "member 'mafFQDN': '%s' is not this MAF", rq.maf_fqdn);
-        goto fail;
-    }
-    if (!m2msec_fqdn_valid(rq.admin_fqdn)) {
-        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
-                          "member 'adminFQDN': not a valid FQDN");
-        goto fail;
-    }
-    for (i = 0; i < rq.ntargets; i++) {
-        if (!m2msec_entity_id_valid(rq.target_ids[i])) {
-            m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
-                              "member 'targetIDs': item %zu is not a CSE-ID or AE-ID", i);
-            goto fail;
-        }
-    }
-    if (rq.et <= now) {
-        m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
-                          "member 'et': expirationTime is not in the future");
-        goto fail;
-    }
-    if (key_targets_allowed(w, a, rq.target_ids, rq.ntargets, &err) == -1) {
-        goto fail;
-    }
-    if (rq.key_value != NULL) {
-        /* DEFECT-3: a key the client chose gets an id the MAF chose. */
-        kc = rq.key_value;
-        rq.key_value = NULL;
-        if (m2msec_rand_hex(rel, 16, &err) == -1) {
-            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
-            goto fail;
-        }
-    } else {
-        /* One exporter value per session: a second key would be the same key. */
-        if (mc->kc_exported) {
-            m2msec_error_setr(&err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
-                              "this session already registered its exported key");
-            goto fail;
-        }
-        if (key_export(c, rel, &kc, &err) == -1) {
-            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
-            goto fail;
-        }
-        exported = 1;
-    }
-    /* The MAF assigns the Kc lifetime: never past Km (TS-0003 10.7) nor the policy maximum. */
-    k.expires = rq.et < max ? rq.et : max;
-    if (k.expires > a->km_expires) {
-        k.expires = a->km_expires;
-    }
-    k.rel_key_id = rel;
-    k.kmid_rel = a->kmid_rel;
-    m2msec_strlcpy(regbuf, reg_id, sizeof(regbuf));
-    k.reg_id = regbuf;
-    k.source_id = a->client_id;
-    k.admin_fqdn = rq.admin_fqdn;
-    k.suid = rq.suid;
-    k.targets = rq.target_ids;
-    k.ntargets = rq.ntargets;
-    k.labels = rq.lbl;
-    k.nlabels = rq.nlbl;
-    k.kc = kc;
-    k.created = now;
-    /* Durable before the response. */
-    rv = m2msec_maf_key_put(w->db, &k, now, &err);
-    if (rv == -1 && exported && m2msec_error_code(&err) == M2MSEC_ERR_REFUSED) {
-        /* DEFECT-3: hex(KcID) collides; the MAF picks an unused value instead. */
-        m2msec_error_clear(&err);
-        if (m2msec_rand_hex(rel, 16, &err) == -1) {
-            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
-            goto fail;
-        }
-        rv = m2msec_maf_key_put(w->db, &k, now, &err);
-    }
-    if (rv == -1) {
-        if (err.rsc == 0 || m2msec_error_code(&err) == M2MSEC_ERR_INVALID_ARGUMENT) {
-            err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
-        }
-        goto fail;
-    }
-    if (exported) {
-        mc->kc_exported = 1;
-    }
-    rs.rel_key_id = rel;
-    rs.et = k.expires;
-    rs.source_id = a->client_id;
-    rs.lbl = rq.lbl;
-    rs.nlbl = rq.nlbl;
-    rs.has_lbl = rq.has_lbl;
-    rs.admin_fqdn = rq.admin_fqdn;
-    rs.suid = rq.suid;
-    rs.target_ids = rq.target_ids;
-    rs.ntargets = rq.ntargets;
-    if (m2msec_mafkey_resp_encode(&rs, &resp->body, &err) == -1) {
-        goto fail;
-    }
-    resp->rsc = M2MSEC_RSC_CREATED;
-    (void)m2msec_timestamp_format(k.expires, ts);
-    if (m2msec_keyref_format(rel, maf->d.cfg.fqdn, keyid, sizeof(keyid), &err) == -1 ||
-        m2msec_key_check_value(kc, kcv, &err) == -1) {
-        m2msec_strlcpy(keyid, rel, sizeof(keyid));
-        m2msec_strlcpy(kcv, "-", sizeof(kcv));
-    }
-    srv_log_event(SRV_LOG_NOTICE, "maf_key_registered", "key_id", keyid, "source_id", a->client_id,
-                  "reg_id", reg_id, "kc", exported ? "exported" : "supplied", "target",
-                  rq.target_ids[0], "expires", ts, "kcv", kcv, NULL);
-    m2msec_secret_free(kc);
-    m2msec_mafkey_req_clear(&rq);
-    return 0;
-fail:
-    m2msec_secret_free(kc);
-    m2msec_mafkey_req_clear(&rq);
-    return reply_error(resp, &err);
-}
-
-/* @spec TS-0003 8.8.2.8 MAF Key Retrieval (tables 8.8.2.8-1 and -2) */
-static int
-h_keyget(struct srv_conn *c, const char *rel, struct srv_response *resp)
-{
-    struct maf_worker *w = c->wctx;
-    struct maf_conn *mc = c->state;
-    struct m2msec_error err = { 0 };
-    struct m2msec_maf_key_rec *k = NULL;
-    struct m2msec_mafkey_get_resp rs = { 0 };
-    int rv;
-
-    if (m2msec_maf_key_get(w->db, rel, m2msec_now(), 1, &k, &err) == -1) {
-        return reply_error(resp, &err);
-    }
-    /* Only an authorised target may read the key (8.8.2.8). */
-    if (!key_is_target(k, mc->auth->client_id)) {
-        m2msec_maf_key_rec_free(k);
-        return key_refuse(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
-                          "not a target of this key registration");
-    }
-    rs.et = k->expires;
-    rs.source_id = k->source_id;
-    rs.lbl = k->labels;
-    rs.nlbl = k->nlabels;
-    rs.has_lbl = k->nlabels > 0;
-    rs.admin_fqdn = k->admin_fqdn;
-    rs.suid = k->suid;
-    rs.key_value = k->kc;
-    rv = m2msec_mafkey_get_resp_encode(&rs, &resp->body, &err);
-    if (rv == 0) {
-        resp->rsc = M2MSEC_RSC_OK;
-        srv_log_event(SRV_LOG_NOTICE, "maf_key_retrieved", "rel_key_id", k->rel_key_id, "target",
-                      mc->auth->client_id, "source_id", k->source_id, NULL);
-    }
-    m2msec_maf_key_rec_free(k);
-    return rv == 0 ? 0 : reply_error(resp, &err);
-}
-
-/* @spec TS-0003 8.8.2.10 MAF Key De-Registration: the owning client only. */
-static int
-h_keydel(struct srv_conn *c, const char *rel, struct srv_response *resp)
-{
-    struct maf_worker *w = c->wctx;
-    struct maf_conn *mc = c->state;
-    struct m2msec_error err = { 0 };
-    struct m2msec_maf_key_rec *k = NULL;
-    int64_t now = m2msec_now();
-    int owner;
-
-    if (m2msec_maf_key_get(w->db, rel, now, 0, &k, &err) == -1) {
-        return reply_error(resp, &err);
-    }
-    owner = strcmp(k->kmid_rel, mc->auth->kmid_rel) == 0 /* public */;
-    m2msec_maf_key_rec_free(k);
-    if (!owner) {
-        return key_refuse(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
-                          "the key registration belongs to another client");
-    }
-    if (m2msec_maf_key_delete(w->db, rel, now, &err) == -1) {
-        return reply_error(resp, &err);
-    }
-    resp->rsc = M2MSEC_RSC_DELETED;
-    srv_log_event(SRV_LOG_NOTICE, "maf_key_deregistered", "rel_key_id", rel, NULL);
-    return 0;
+    return mafd_reply_error(resp, &err);
 }
 
 /*
@@ -847,12 +537,12 @@ h_reg_config(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const c
 {
     struct m2msec_error err = { 0 };
     struct m2msec_mafreg_rec *rec = NULL;
-    struct m2msec_mafreg_cfg cfg = { 0 };
+    struct m2msec_mefreg_cfg cfg = { 0 };
     int rekey = 0;
     int rv;
 
     if (reg_owned(w, mc->auth, reg_id, &rec, &rekey, &err) == -1) {
-        return reply_error(resp, &err);
+        return mafd_reply_error(resp, &err);
     }
     /* The configuration the MAF holds for the record: sec:clientRegCfg (8.8.3.2). */
     cfg.fqdn = maf->d.cfg.fqdn;
@@ -863,10 +553,10 @@ h_reg_config(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const c
     cfg.lbl = rec->labels;
     cfg.nlbl = rec->nlabels;
     cfg.has_lbl = rec->labels != NULL;
-    rv = m2msec_mafreg_cfg_encode(&cfg, &resp->body, &err);
+    rv = m2msec_reg_cfg_encode(M2MSEC_REG_MAF, &cfg, &resp->body, &err);
     m2msec_mafreg_rec_free(rec);
     if (rv == -1) {
-        return reply_error(resp, &err);
+        return mafd_reply_error(resp, &err);
     }
     resp->rsc = M2MSEC_RSC_OK;
     return 0;
@@ -884,7 +574,7 @@ h_reg_update(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const c
 {
     struct maf_auth *a = mc->auth;
     struct m2msec_error err = { 0 };
-    struct m2msec_mafreg_update up = { 0 }, out = { 0 };
+    struct m2msec_mefreg_update up = { 0 }, out = { 0 };
     struct m2msec_mafreg_rec *rec = NULL;
     struct m2msec_maf_client_rec nc = { 0 };
     char kmid[M2MSEC_KEYREF_MAX];
@@ -895,12 +585,13 @@ h_reg_update(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const c
     int64_t granted = 0;
     int rekey = 0;
 
-    if (m2msec_mafreg_update_decode(req->body.data, req->body.len, 1, &up, &err) == -1) {
-        return reply_error(resp, &err);
+    if (m2msec_reg_update_decode(M2MSEC_REG_MAF, req->body.data, req->body.len, 1, &up, &err) ==
+        -1) {
+        return mafd_reply_error(resp, &err);
     }
-    if (!m2msec_fqdn_equal(up.maf_fqdn, maf->d.cfg.fqdn)) {
+    if (!m2msec_fqdn_equal(up.mef_fqdn, maf->d.cfg.fqdn)) {
         m2msec_error_setr(&err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
-                          "member 'mafFQDN': '%s' is not this MAF", up.maf_fqdn);
+                          "member 'mafFQDN': '%s' is not this MAF", up.mef_fqdn);
         goto fail;
     }
     if (reg_owned(w, a, reg_id, &rec, &rekey, &err) == -1) {
@@ -953,7 +644,7 @@ h_reg_update(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const c
     out.lbl = up.lbl;
     out.nlbl = up.nlbl;
     out.assigned_kmid = rekey ? kmid : NULL;
-    if (m2msec_mafreg_update_encode(&out, 0, &resp->body, &err) == -1) {
+    if (m2msec_reg_update_encode(M2MSEC_REG_MAF, &out, 0, &resp->body, &err) == -1) {
         goto fail;
     }
     resp->rsc = M2MSEC_RSC_UPDATED;
@@ -969,12 +660,12 @@ h_reg_update(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const c
     srv_log_event(SRV_LOG_NOTICE, "maf_client_updated", "reg_id", reg_id, "kmid", kmid, "expires",
                   ts, NULL);
     m2msec_mafreg_rec_free(rec);
-    m2msec_mafreg_update_clear(&up);
+    m2msec_mefreg_update_clear(&up);
     return 0;
 fail:
     m2msec_mafreg_rec_free(rec);
-    m2msec_mafreg_update_clear(&up);
-    return reply_error(resp, &err);
+    m2msec_mefreg_update_clear(&up);
+    return mafd_reply_error(resp, &err);
 }
 
 /* @spec TS-0003 8.8.2.6 MAF Client De-Registration: the record and its key registrations. */
@@ -989,14 +680,14 @@ h_reg_delete(struct maf_worker *w, struct maf_conn *mc, const char *reg_id,
     int rekey = 0;
 
     if (reg_owned(w, mc->auth, reg_id, &rec, &rekey, &err) == -1) {
-        return reply_error(resp, &err);
+        return mafd_reply_error(resp, &err);
     }
     m2msec_mafreg_rec_free(rec);
     if (m2msec_maf_reg_delete(w->db, reg_id, m2msec_now(), &nkeys, &err) == -1) {
         if (m2msec_error_code(&err) != M2MSEC_ERR_NOT_FOUND) {
             err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
         }
-        return reply_error(resp, &err);
+        return mafd_reply_error(resp, &err);
     }
     resp->rsc = M2MSEC_RSC_DELETED;
     snprintf(n, sizeof(n), "%zu", nkeys);
@@ -1027,28 +718,20 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
     if (n < 1 || strcmp(segs[0], M2MSEC_PATH_MAF_BASE) != 0) {
         return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such resource");
     }
-    /* /maf/keys/<RelativeKeyID>: Key Retrieval and De-Registration (docs/protocol-maf.md). */
-    if (n == 3 && strcmp(segs[1], MAF_PATH_KEYS) == 0) {
-        if (!m2msec_mafkey_rel_valid(segs[2])) {
-            return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such key registration");
-        }
-        if (req->method == M2MSEC_HTTP_GET) {
-            return h_keyget(c, segs[2], resp);
-        }
-        if (req->method == M2MSEC_HTTP_DELETE) {
-            return h_keydel(c, segs[2], resp);
-        }
-        return srv_response_error(resp, M2MSEC_RSC_OPERATION_NOT_ALLOWED, "%s is not allowed on %s",
-                                  m2msec_http_method_name(req->method), req->target);
-    }
-    /* /maf/<regID>/keys: Key Registration under a MAF Client Registration. */
-    if (n == 3 && strcmp(segs[2], MAF_PATH_KEYS) == 0) {
-        if (req->method != M2MSEC_HTTP_POST) {
-            return srv_response_error(resp, M2MSEC_RSC_OPERATION_NOT_ALLOWED,
-                                      "%s is not allowed on %s",
-                                      m2msec_http_method_name(req->method), req->target);
-        }
-        return h_keyreg(maf, c, segs[1], req, resp);
+    /* /maf/<regID>/keys and /maf/keys/<RelativeKeyID>: the key registry (keys.c). */
+    if (mafd_keys_route(segs, n)) {
+        struct mafd_key_session ks = {
+            .db = w->db,
+            .tls = c->tls,
+            .fqdn = maf->d.cfg.fqdn,
+            .lifetime_max_s = maf->d.cfg.reg_lifetime_max_s,
+            .kmid_rel = mc->auth->kmid_rel,
+            .client_id = mc->auth->client_id,
+            .km_expires = mc->auth->km_expires,
+            .kc_exported = &mc->kc_exported,
+        };
+
+        return mafd_keys_handle(&ks, segs, n, req, resp);
     }
     /* /maf/<regID>: Configuration Retrieval, Registration Update, De-Registration. */
     if (n == 2) {

@@ -2,13 +2,22 @@
  * mefd/fetch.c - the Enrolment Target service: GET /fetchCredentials/<KeID>/<SUID>.
  *
  * Layer: daemon (mefd). Runs as a second srv instance in certificate mode
- * (serve.c starts it): mutual TLS, client certificates under target_ca, any
- * end entity accepted at the TLS level. The connection is then bound to the
- * Enrolment Target whose configured certificate FQDN is one of the
- * certificate's SAN dNSName entries (the first, in certificate order, that
- * names a target); without one every request is refused with 4103. As on the
- * enrolment service, the identity comes from the session only: X-M2M-Origin
- * must name the bound target.
+ * (serve.c starts it) on one listener for two kinds of target:
+ *
+ * - certificate targets: mutual TLS, client certificates under target_ca, any
+ *   end entity accepted at the TLS level. The connection is then bound to the
+ *   Enrolment Target whose configured certificate FQDN is one of the
+ *   certificate's SAN dNSName entries (the first, in certificate order, that
+ *   names a target); without one every request is refused with 4103.
+ * - PSK targets: TLS 1.2 PSK on the same listener (the server offers both
+ *   kinds of suite). The psk_identity is looked up among the targets' PSK
+ *   identities during the handshake (tgt_psk_lookup); an unknown one fails
+ *   the handshake exactly like a wrong key. The connection is bound to that
+ *   target, and stays bound only while the target keeps the key it
+ *   authenticated with.
+ *
+ * As on the enrolment service, the identity comes from the session only:
+ * X-M2M-Origin must name the bound target.
  *
  * Answers carry the bodies of TS-0003 tables 8.3.2.1-5 / 8.3.2.1-6
  * (codec/mef_msg.h m2msec_fetch_resp), with the oneM2M RSC in X-M2M-RSC; the
@@ -88,18 +97,26 @@ mefd_suids_parse(const char *csv, unsigned out[MEFD_TARGET_SUIDS_MAX], size_t *n
     }
 }
 
-/* Per worker: its own store connection. */
+/*
+ * Per worker: its own store connection, and what the PSK lookup of the
+ * handshake in progress found (a worker runs one handshake at a time, and
+ * tgt_conn_open follows it on the same thread).
+ */
 struct tgt_worker {
     struct mefd_targets *svc;
     struct m2msec_db *db;
+    char hs_psk_id[M2MSEC_TARGET_PSK_ID_MAX + 1];
+    char hs_kcv[M2MSEC_KCV_HEX_LEN]; /* check value of the key the handshake used */
 };
 
-/* Per connection: the bound target (NULL: the certificate names none). */
+/* Per connection: the bound target (NULL: the certificate names none, or the PSK is gone). */
 struct tgt_conn {
     struct m2msec_target_rec *target;
     unsigned suids[MEFD_TARGET_SUIDS_MAX];
     size_t nsuids;
     int is_maf; /* its id is a MAF FQDN (SUID 21): compared case-insensitively */
+    int by_psk; /* authenticated with a PSK (else a certificate) */
+    char psk_kcv[M2MSEC_KCV_HEX_LEN]; /* by_psk: the key the session was authenticated with */
 };
 
 static void *
@@ -146,29 +163,39 @@ tgt_conn_free(struct tgt_conn *tc)
 }
 
 /*
- * Bind tc to the target whose certificate name is cert_fqdn, as the store has
- * it now (none: tc->target stays NULL). Also run before every request, so a
- * target removed or re-added by the administrator takes effect at once, not
- * when a keep-alive connection ends. 0, or -1 on a store failure.
+ * Bind tc to the target whose certificate name is cert_fqdn, or (tc->by_psk)
+ * whose PSK identity is psk_id, as the store has it now (none: tc->target
+ * stays NULL). Also run before every request, so a target removed or re-added
+ * by the administrator takes effect at once, not when a keep-alive connection
+ * ends; a PSK target re-added with another key no longer holds a session
+ * authenticated with the old one. 0, or -1 on a store failure.
  */
 static int
-tgt_bind(struct tgt_worker *w, struct tgt_conn *tc, const char *cert_fqdn)
+tgt_bind(struct tgt_worker *w, struct tgt_conn *tc, const char *cert_fqdn, const char *psk_id)
 {
     struct m2msec_error err = { 0 };
     struct m2msec_target_rec *t = NULL;
     size_t i = 0;
+    int rc = 0;
 
     m2msec_target_rec_free(tc->target);
     tc->target = NULL;
     tc->nsuids = 0;
     tc->is_maf = 0;
-    if (m2msec_mef_target_get_by_cert(w->db, cert_fqdn, &t, &err) == -1) {
+    rc = tc->by_psk ? m2msec_mef_target_get_by_psk(w->db, psk_id, 0, &t, &err)
+                    : m2msec_mef_target_get_by_cert(w->db, cert_fqdn, &t, &err);
+    if (rc == -1) {
         if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
             return 0;
         }
         srv_log_event(SRV_LOG_ERR, "store_error", "op", "target_lookup", "error",
                       m2msec_error_msg(&err), NULL);
         return -1;
+    }
+    if (tc->by_psk && (t->psk_kcv == NULL || strcmp(t->psk_kcv, tc->psk_kcv) != 0 /* public */)) {
+        /* The check value is public; a changed key makes this a target we did not authenticate. */
+        m2msec_target_rec_free(t);
+        return 0;
     }
     if (mefd_suids_parse(t->suids, tc->suids, &tc->nsuids) == -1) {
         /* Only a hand-edited store gets here: `mefd target add` validates. */
@@ -185,9 +212,45 @@ tgt_bind(struct tgt_worker *w, struct tgt_conn *tc, const char *cert_fqdn)
 }
 
 /*
- * Bind the connection to the target named by the certificate. The TLS layer
- * verified the chain under target_ca; which target the certificate stands
- * for is decided here, by its dNSName entries only.
+ * @spec TS-0003 8.3.2.1: a target may authenticate to the MEF with a PSK
+ * configured for it. The TLS layer's lookup during the handshake: the key of
+ * the target with this PSK identity. 1 (unknown: the handshake then fails
+ * like a wrong key) when no target has it; -1 on a store failure.
+ */
+static int
+tgt_psk_lookup(void *arg, void *ctx, const char *identity, struct m2msec_secret **key)
+{
+    struct tgt_worker *w = ctx;
+    struct m2msec_error err = { 0 };
+    struct m2msec_target_rec *t = NULL;
+
+    (void)arg;
+    w->hs_psk_id[0] = '\0';
+    w->hs_kcv[0] = '\0';
+    if (strlen(identity) > M2MSEC_TARGET_PSK_ID_MAX) {
+        return 1;
+    }
+    if (m2msec_mef_target_get_by_psk(w->db, identity, 1, &t, &err) == -1) {
+        if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
+            return 1;
+        }
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "target_psk_lookup", "error",
+                      m2msec_error_msg(&err), NULL);
+        return -1;
+    }
+    (void)m2msec_strlcpy(w->hs_psk_id, identity, sizeof(w->hs_psk_id));
+    (void)m2msec_strlcpy(w->hs_kcv, t->psk_kcv, sizeof(w->hs_kcv));
+    *key = t->psk;
+    t->psk = NULL;
+    m2msec_target_rec_free(t);
+    return 0;
+}
+
+/*
+ * Bind the connection to its target. A certificate: the TLS layer verified
+ * the chain under target_ca; which target the certificate stands for is
+ * decided here, by its dNSName entries only. A PSK: the target whose key the
+ * handshake used (tgt_psk_lookup).
  */
 static int
 tgt_conn_open(void *arg, struct srv_conn *c)
@@ -196,6 +259,7 @@ tgt_conn_open(void *arg, struct srv_conn *c)
     struct tgt_conn *tc = NULL;
     enum m2msec_san_type type = M2MSEC_SAN_DNS;
     const char *san = NULL;
+    const char *psk_id = m2msec_tls_psk_identity(c->tls);
     size_t n = m2msec_tls_peer_san_count(c->tls);
     size_t i = 0;
 
@@ -204,20 +268,38 @@ tgt_conn_open(void *arg, struct srv_conn *c)
     if (tc == NULL) {
         return -1;
     }
+    if (psk_id != NULL) {
+        tc->by_psk = 1;
+        /* Always set: an identity the lookup did not know never completes the handshake. */
+        if (strcmp(w->hs_psk_id, psk_id) != 0 /* public */ ||
+            m2msec_strlcpy(tc->psk_kcv, w->hs_kcv, sizeof(tc->psk_kcv)) != 0 ||
+            tgt_bind(w, tc, NULL, psk_id) == -1) {
+            tgt_conn_free(tc);
+            return -1;
+        }
+        n = 0;
+    }
     for (i = 0; i < n && tc->target == NULL; i++) {
         san = m2msec_tls_peer_san(c->tls, i, &type);
         if (san == NULL || type != M2MSEC_SAN_DNS || !m2msec_fqdn_valid(san)) {
             continue;
         }
-        if (tgt_bind(w, tc, san) == -1) {
+        if (tgt_bind(w, tc, san, NULL) == -1) {
             tgt_conn_free(tc);
             return -1;
         }
     }
     c->state = tc;
-    srv_log_event(SRV_LOG_DEBUG, "target_session", "peer", m2msec_tls_peer(c->tls), "target",
-                  tc->target != NULL ? tc->target->id : NULL, "cert",
-                  m2msec_tls_peer_san(c->tls, 0, NULL), "cipher", m2msec_tls_cipher(c->tls), NULL);
+    if (tc->by_psk) {
+        srv_log_event(SRV_LOG_DEBUG, "target_session", "peer", m2msec_tls_peer(c->tls), "target",
+                      tc->target != NULL ? tc->target->id : NULL, "psk_id", psk_id, "cipher",
+                      m2msec_tls_cipher(c->tls), NULL);
+    } else {
+        srv_log_event(SRV_LOG_DEBUG, "target_session", "peer", m2msec_tls_peer(c->tls), "target",
+                      tc->target != NULL ? tc->target->id : NULL, "cert",
+                      m2msec_tls_peer_san(c->tls, 0, NULL), "cipher", m2msec_tls_cipher(c->tls),
+                      NULL);
+    }
     return 0;
 }
 
@@ -450,17 +532,19 @@ tgt_handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req,
     (void)arg;
     /* Re-read the bound target: revocation applies to the next request. */
     if (tc != NULL && tc->target != NULL) {
-        char bound[M2MSEC_FQDN_MAX + 1];
+        char bound[M2MSEC_TARGET_PSK_ID_MAX + M2MSEC_FQDN_MAX + 2];
+        const char *key = tc->by_psk ? tc->target->psk_id : tc->target->cert_fqdn;
 
-        m2msec_strlcpy(bound, tc->target->cert_fqdn, sizeof(bound));
-        if (tgt_bind(w, tc, bound) == -1) {
+        if (key == NULL || m2msec_strlcpy(bound, key, sizeof(bound)) != 0 ||
+            tgt_bind(w, tc, tc->by_psk ? NULL : bound, tc->by_psk ? bound : NULL) == -1) {
             return refuse(resp, tc, M2MSEC_RSC_INTERNAL_SERVER_ERROR, "internal error",
                           "target lookup failed");
         }
     }
     if (tc == NULL || tc->target == NULL) {
         return refuse(resp, tc, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE, TXT_UNBOUND,
-                      "certificate names no configured target");
+                      tc != NULL && tc->by_psk ? "PSK target removed or its key changed"
+                                               : "certificate names no configured target");
     }
     n = srv_path_split(req->target, segs, MAX_SEGS, storage, sizeof(storage));
     if (n < 0) {
@@ -492,4 +576,6 @@ mefd_target_handlers(struct mefd_targets *svc, struct srv_handlers *h)
     h->conn_open = tgt_conn_open;
     h->conn_close = tgt_conn_close;
     h->handle = tgt_handle;
+    /* For the certificate server's PSK side (serve.c puts it in the TLS options). */
+    h->psk_lookup = tgt_psk_lookup;
 }

@@ -6,7 +6,7 @@
  * `serve` runs), target.c (`target ...` and `pki issue`), serve.c (the TLS-PSK
  * service: PPSK RSPF handshake, Enrolment Exchange, MEF Client Registration
  * procedures, sweeper; and the start of the target service), fetch.c (the
- * Enrolment Target service: fetchCredentials over certificate TLS), commit.c
+ * Enrolment Target service: fetchCredentials over certificate or PSK TLS), commit.c
  * (group commit of Enrolment Keys for serve.c), keys.c (MEF Key Registration,
  * Retrieval, Update and De-Registration on serve.c's sessions).
  */
@@ -72,11 +72,18 @@ int mefd_suids_parse(const char *csv, unsigned out[MEFD_TARGET_SUIDS_MAX], size_
 /* 1 when suid suits a target with this id: 21 and an FQDN, or 22..25 and a CSE-ID / AE-ID. */
 int mefd_suid_fits(const char *id, unsigned suid);
 
-/* The target service (fetch.c), run by serve.c as a second server in certificate mode. */
+/*
+ * The target service (fetch.c), run by serve.c as a second server in
+ * certificate mode that accepts PSK targets too on the same listener.
+ */
 struct mefd_targets {
     const struct mefd_dir *d; /* outlives the server */
 };
-/* Fill h (zeroed first) with the target service's handlers; arg = svc. */
+/*
+ * Fill h (zeroed first) with the target service's handlers; arg = svc.
+ * h->psk_lookup is the PSK targets' lookup: the caller passes it (and h->arg)
+ * to the certificate options (m2msec_tls_cert_opts psk_lookup / psk_arg).
+ */
 void mefd_target_handlers(struct mefd_targets *svc, struct srv_handlers *h);
 
 /*
@@ -106,7 +113,8 @@ int mefd_ke_commit(struct mefd_committer *c, const char *kpm_id, const uint8_t r
 
 /*
  * MEF Key Registration procedures (keys.c, TS-0003 8.3.5.2.7 - 8.3.5.2.10) on
- * a PPSK session of serve.c. Everything here is borrowed from the session.
+ * a PPSK session of serve.c, handled by srv/keys.c with the MEF's part.
+ * Everything here is borrowed from the session.
  */
 struct mefd_key_session {
     struct m2msec_db *db;        /* the worker's store */

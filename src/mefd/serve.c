@@ -713,7 +713,8 @@ tick(void *arg)
 
 /*
  * The Enrolment Target service (fetch.c) on target_listen: a second server
- * in certificate mode, run by its own thread beside the enrolment service.
+ * in certificate mode (accepting PSK targets too), run by its own thread
+ * beside the enrolment service.
  * Signals belong to the enrolment server; mefd_cmd_serve stops this one after
  * the enrolment server's srv_run returns.
  */
@@ -767,6 +768,14 @@ target_setup(struct target_svc *t, const struct mefd_dir *d, struct srv *main_sr
     t->svc.d = d;
     t->main = main_srv;
     mefd_target_handlers(&t->svc, &h);
+    /*
+     * PSK targets on the same listener: the server offers PSK suites beside
+     * the certificate ones, and fetch.c's lookup finds the key by psk_identity
+     * during the handshake. Always on, so `mefd target add --psk-id` needs no
+     * restart; with no PSK target every identity fails like a wrong key.
+     */
+    co.psk_lookup = h.psk_lookup;
+    co.psk_arg = h.arg;
     h.cert = &co;
     cfg.listen = d->cfg.target_listen;
     t->s = srv_new(&cfg, &h, err);

@@ -142,15 +142,15 @@ maf ka "$T/s-dev-a" keyreg --target /cse-b --suid 32 || fail "keyreg: $(cat "$T/
 key_a=$(json_get "$T/ka.json" 'j["key_id"]')
 rel_a=${key_a%@*}
 maf gb "$T/s-dev-b" keyget --key-id "$key_a" || fail "B keyget: $(cat "$T/gb.err")"
-[ "$(db "SELECT count(*) FROM maf_key WHERE reg_id = '$reg_a'")" = 1 ] || fail "key not under the registration"
+[ "$(db "SELECT count(*) FROM keyreg WHERE reg_id = '$reg_a'")" = 1 ] || fail "key not under the registration"
 [ "$(sqlite_count "$T/s-dev-a/state.db" "SELECT count(*) FROM dev_kc WHERE reg_id = '$reg_a'")" = 1 ] \
     || fail "device did not record the key's registration"
 maf da "$T/s-dev-a" deregister || fail "deregister: $(cat "$T/da.err")"
 [ "$(json_get "$T/da.json" 'j["deregistered"]')" = true ] || fail "deregister: $(cat "$T/da.json")"
 maf gb2 "$T/s-dev-b" keyget --key-id "$key_a" && fail "key retrieved after its registration was ended"
 refused gb2 4004
-[ "$(db "SELECT count(*) FROM maf_key WHERE rel_key_id = '$rel_a'")" = 0 ] || fail "key row left in maf.db"
-[ "$(db "SELECT count(*) FROM maf_key_target WHERE rel_key_id = '$rel_a'")" = 0 ] || fail "key targets left"
+[ "$(db "SELECT count(*) FROM keyreg WHERE rel = '$rel_a'")" = 0 ] || fail "key row left in maf.db"
+[ "$(db "SELECT count(*) FROM keyreg_target WHERE rel = '$rel_a'")" = 0 ] || fail "key targets left"
 [ "$(db "SELECT count(*) FROM maf_reg WHERE reg_id = '$reg_a'")" = 0 ] || fail "registration row left"
 [ "$(db "SELECT count(*) FROM maf_client WHERE kmid_rel = '${kmid_a%@*}'")" = 1 ] || fail "the client went too"
 [ "$(sqlite_count "$T/s-dev-a/state.db" "SELECT count(*) FROM dev_kc")" = 0 ] || fail "device kept Kc"
@@ -165,7 +165,7 @@ maf ra2 "$T/s-dev-a" register --admin-fqdn admin.test.example || fail "register 
 reg_a2=$(json_get "$T/ra2.json" 'j["reg_id"]')
 [ "$(json_get "$T/ra2.json" 'j["kmid"]')" = "$kmid_a" ] || fail "KmID changed: $(cat "$T/ra2.json")"
 maf ka2 "$T/s-dev-a" keyreg --target /cse-b --suid 32 || fail "keyreg after re-registration: $(cat "$T/ka2.err")"
-[ "$(db "SELECT count(*) FROM maf_key WHERE reg_id = '$reg_a2'")" = 1 ] || fail "key not under the new registration"
+[ "$(db "SELECT count(*) FROM keyreg WHERE reg_id = '$reg_a2'")" = 1 ] || fail "key not under the new registration"
 ok "after de-registration the same KmID registers again (stored as the device's registration) and registers keys"
 
 # --- 4. re-enrolment: the update on the new KeID session keeps the regID and re-keys
@@ -188,7 +188,7 @@ grep -q "event=maf_client_rekeyed kmid=$kmid_a2 keid=$keid_a2 client_id=/cse-a r
 maf_kcv=$(json_get "$T/cl.json" '[c["kcv"] for c in j if c["client_id"]=="/cse-a"][0]')
 dev_kcv=$("$CLI" state --state "$T/s-dev-a" --derive 21:maf.test.example --json | json_get - 'j["derived"]["kcv"]')
 [ "$maf_kcv" = "$dev_kcv" ] || fail "mafd's new Km ($maf_kcv) is not the device's ($dev_kcv)"
-[ "$(db "SELECT count(*) FROM maf_key WHERE reg_id = '$reg_a2' AND kmid_rel = '${kmid_a2%@*}'")" = 1 ] \
+[ "$(db "SELECT count(*) FROM keyreg WHERE reg_id = '$reg_a2' AND owner = '${kmid_a2%@*}'")" = 1 ] \
     || fail "the key registration did not move to the new Km"
 raw old "$kmid_a" "$kmhex_a" /cse-a GET "/maf/$reg_a2"
 grep -aq "X-M2M-RSC" "$T/old.out" && fail "the previous KmID still authenticates: $(head -c 1500 "$T/old.out")"
@@ -231,9 +231,10 @@ ok "pre-provisioned client: Key Registration for its listed target -> 2001, anot
 maf rw "$T/s-w" register --admin-fqdn admin.test.example --kmid "$PREL@maf.test.example" --km-file "$T/w.km" \
     && fail "a wrong Km was accepted"
 grep -qi "handshake refused" "$T/rw.err" || fail "wrong Km: $(cat "$T/rw.err")"
+[ "$(db "SELECT count(*) FROM keyreg WHERE owner = '$PREL'")" = 1 ] || fail "the client's key is not stored"
 "$MAFD" client remove -d "$MAF" --kmid "$PREL" >/dev/null || fail "client remove"
 [ "$(db "SELECT count(*) FROM maf_reg WHERE kmid_rel = '$PREL'")" = 0 ] || fail "registrations left after remove"
-[ "$(db "SELECT count(*) FROM maf_key WHERE kmid_rel = '$PREL'")" = 0 ] || fail "keys left after remove"
+[ "$(db "SELECT count(*) FROM keyreg WHERE owner = '$PREL'")" = 0 ] || fail "keys left after remove"
 maf rp2 "$T/s-p" register --admin-fqdn other.test.example && fail "a removed client registered"
 grep -qi "handshake refused" "$T/rp2.err" || fail "removed client: $(cat "$T/rp2.err")"
 ok "wrong Km -> handshake refused; removed client (registrations and keys erased) -> handshake refused"

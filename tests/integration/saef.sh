@@ -167,7 +167,7 @@ ok "key for another target: retrieval 4103, handshake refused"
 
 # --- 5. restart Entity B and mafd: cache and registrations survive, nothing duplicated
 mafdb=$(ls "$MAF"/*.db | head -n 1)
-nkeys=$(sqlite_count "$mafdb" "SELECT count(*) FROM maf_key")
+nkeys=$(sqlite_count "$mafdb" "SELECT count(*) FROM keyreg")
 nclients=$(sqlite_count "$mafdb" "SELECT count(*) FROM maf_client")
 nrows=$(rows)
 cse_stop
@@ -179,7 +179,7 @@ connect c8 --key-id "$kid" || fail "connect after the restarts: $(cat "$T/c8.err
 [ "$(stat_of retrievals)" = 0 ] || fail "B retrieved again after its restart"
 stat_is cache_hits 1 || fail "no cache hit after restart"
 [ "$(rows)" = "$nrows" ] || fail "B's cache went from $nrows to $(rows) rows"
-[ "$(sqlite_count "$mafdb" "SELECT count(*) FROM maf_key")" = "$nkeys" ] || fail "mafd key registrations changed"
+[ "$(sqlite_count "$mafdb" "SELECT count(*) FROM keyreg")" = "$nkeys" ] || fail "mafd key registrations changed"
 [ "$(sqlite_count "$mafdb" "SELECT count(*) FROM maf_client")" = "$nclients" ] || fail "mafd clients changed"
 ok "after restarting B and mafd: cached Kc used without retrieval; $nrows cached row(s), $nkeys key registration(s), $nclients client(s), no duplicates"
 

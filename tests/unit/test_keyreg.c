@@ -1228,8 +1228,10 @@ test_store_migration(void **state)
     struct m2msec_secret *k = key_of(0x42);
     struct m2msec_mefreg_rec *reg = NULL;
     struct rec_fx f;
+    int newest = m2msec_db_schema_version(fx->db);
 
-    assert_int_equal(m2msec_db_schema_version(fx->db), 3);
+    /* The registry came with version 3; later migrations run again on the way back up. */
+    assert_true(newest >= 3);
     make_reg(fx->db, REG_1, "kpm-a", FUTURE);
     assert_int_equal(m2msec_db_test_exec(fx->db,
                                          "DROP TABLE keyreg_label; DROP TABLE keyreg_target;"
@@ -1239,7 +1241,7 @@ test_store_migration(void **state)
     m2msec_db_close(fx->db);
     fx->db = m2msec_db_open(fx->path, M2MSEC_SCHEMA_MEF, fx->kek, &err);
     assert_non_null(fx->db);
-    assert_int_equal(m2msec_db_schema_version(fx->db), 3);
+    assert_int_equal(m2msec_db_schema_version(fx->db), newest);
     assert_int_equal(m2msec_mef_reg_get(fx->db, REG_1, NOW, &reg, &err), 0);
     m2msec_mefreg_rec_free(reg);
     rec_fx_init(&f, REL_A, REG_1, k);

@@ -1,8 +1,9 @@
 /*
- * tests/unit/test_maf_msg.c - MAF registration (and its update and
- * configuration), Key Registration and Key Retrieval messages
- * (codec/maf_msg.h) and the MAF / device stores (store/maf.c): clients
- * (remotely and pre-provisioned), registrations and their lifecycle, keys.
+ * tests/unit/test_maf_msg.c - MAF registration messages (codec/maf_msg.h),
+ * their update and configuration (codec/mef_msg.h with M2MSEC_REG_MAF), and
+ * the MAF / device stores (store/maf.c): clients (remotely and
+ * pre-provisioned), registrations and their lifecycle, the MAF's key
+ * registry (store/keyreg.c) as a child of both, and its schema migration.
  */
 /* cmocka needs these four first; the blank line keeps clang-format from reordering. */
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "codec/maf_msg.h"
+#include "codec/mef_msg.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -334,178 +336,6 @@ test_dev_maf(void **state)
  * MAF Key Registration / Retrieval messages.
  */
 
-#define KV_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" /* 00..1f */
-#define KREQ_HEAD \
-    "{\"mafFQDN\":\"m.example\",\"et\":\"21000101T000000\",\"adminFQDN\":\"a.example\","
-
-static void
-test_keyreq_roundtrip(void **state)
-{
-    struct m2msec_error err = { 0 };
-    struct m2msec_mafkey_req in = { 0 }, out = { 0 };
-    struct m2msec_buf b;
-    struct m2msec_secret *kv = key_of(0x5a);
-    char maf[] = "maf.example.com", admin[] = "admin.example.com", t1[] = "/cse-b", t2[] = "/cse-c";
-    char *targets[] = { t1, t2, NULL };
-
-    (void)state;
-    m2msec_buf_init(&b, 65536);
-    in.maf_fqdn = maf;
-    in.admin_fqdn = admin;
-    in.et = 4102444800;
-    in.suid = 34;
-    in.target_ids = targets;
-    in.ntargets = 2;
-    in.key_value = kv;
-    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), 0);
-    assert_int_equal(m2msec_mafkey_req_decode(b.data, b.len, &out, &err), 0);
-    assert_int_equal(out.suid, 34);
-    assert_int_equal(out.ntargets, 2);
-    assert_string_equal(out.target_ids[1], "/cse-c");
-    assert_non_null(out.key_value);
-    assert_true(m2msec_secret_equal(out.key_value, kv));
-    m2msec_mafkey_req_clear(&out);
-    /* Without keyValue (exporter case): decodes with key_value NULL. */
-    in.key_value = NULL;
-    m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), 0);
-    assert_int_equal(m2msec_mafkey_req_decode(b.data, b.len, &out, &err), 0);
-    assert_null(out.key_value);
-    m2msec_mafkey_req_clear(&out);
-    /* Rejected neighbours: SUID 32 with two targets, SUID 31, no targets. */
-    in.suid = 32;
-    m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), -1);
-    assert_int_equal(err.rsc, 5000);
-    in.suid = 31;
-    in.ntargets = 1;
-    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), -1);
-    in.suid = 35;
-    in.target_ids = NULL;
-    in.ntargets = 0;
-    assert_int_equal(m2msec_mafkey_req_encode(&in, &b, &err), -1);
-    m2msec_secret_free(kv);
-    m2msec_buf_free(&b);
-}
-
-static void
-test_keyreq_rejects(void **state)
-{
-    static const struct {
-        const char *json;
-        int ok;
-    } cases[] = {
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"]}", 1 },
-        { KREQ_HEAD "\"suid\":33,\"targetIDs\":[\"/b\"],\"keyValue\":\"" KV_B64 "\"}", 1 },
-        { KREQ_HEAD "\"suid\":35,\"targetIDs\":[\"/b\",\"/c\",\"/d\"]}", 1 },
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\",\"/c\"]}", 0 }, /* one target only */
-        { KREQ_HEAD "\"suid\":33,\"targetIDs\":[]}", 0 },              /* no target */
-        { KREQ_HEAD "\"suid\":34,\"targetIDs\":[]}", 0 },              /* ESData: >= 1 */
-        { KREQ_HEAD "\"suid\":31,\"targetIDs\":[\"/b\"]}", 0 },        /* SUID range */
-        { KREQ_HEAD "\"suid\":36,\"targetIDs\":[\"/b\"]}", 0 },
-        { KREQ_HEAD "\"suid\":\"32\",\"targetIDs\":[\"/b\"]}", 0 }, /* SUID type */
-        { KREQ_HEAD "\"targetIDs\":[\"/b\"]}", 0 },                 /* SUID missing */
-        { KREQ_HEAD "\"suid\":32}", 0 },                            /* targets missing */
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":\"/b\"}", 0 },       /* targets type */
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"\"]}", 0 },       /* empty target */
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"],\"keyValue\":\"AAEC\"}", 0 }, /* short */
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"],\"keyValue\":\"" KV_B64 "AAAA\"}", 0 },
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"],\"keyValue\":\"!!\"}", 0 }, /* base64 */
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"],\"x\":1}", 0 },             /* unknown */
-        { "{\"et\":\"21000101T000000\",\"adminFQDN\":\"a.example\",\"suid\":32,"
-          "\"targetIDs\":[\"/b\"]}",
-          0 },                                                 /* mafFQDN missing */
-        { KREQ_HEAD "\"suid\":32,\"targetIDs\":[\"/b\"]", 0 }, /* truncated */
-    };
-    struct m2msec_error err = { 0 };
-    struct m2msec_mafkey_req out;
-    size_t i;
-
-    (void)state;
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int rv = m2msec_mafkey_req_decode((const uint8_t *)cases[i].json, strlen(cases[i].json),
-                                          &out, &err);
-
-        if (rv != (cases[i].ok ? 0 : -1)) {
-            fail_msg("case %zu: %s", i, cases[i].json);
-        }
-        if (!cases[i].ok) {
-            assert_int_equal(err.rsc, 4000);
-            assert_null(out.maf_fqdn);
-            assert_null(out.key_value);
-        }
-        m2msec_mafkey_req_clear(&out);
-    }
-}
-
-static void
-test_keyresp(void **state)
-{
-    struct m2msec_error err = { 0 };
-    struct m2msec_mafkey_resp in = { 0 }, out = { 0 };
-    struct m2msec_mafkey_get_resp gin = { 0 }, gout = { 0 };
-    struct m2msec_buf b;
-    struct m2msec_secret *kv = key_of(0x77);
-    char rel[] = REL_A, src[] = "/cse-a", admin[] = "admin.example", t1[] = "/cse-b",
-         badrel[] = "a b", l1[] = "x";
-    char *targets[] = { t1, NULL };
-    char *lbl[] = { l1, NULL };
-    static const char nokey[] = "{\"et\":\"21000101T000000\",\"sourceID\":\"/a\","
-                                "\"adminFQDN\":\"a.example\",\"suid\":32}";
-
-    (void)state;
-    m2msec_buf_init(&b, 65536);
-    in.rel_key_id = rel;
-    in.et = 4102444800;
-    in.source_id = src;
-    in.admin_fqdn = admin;
-    in.suid = 32;
-    in.target_ids = targets;
-    in.ntargets = 1;
-    in.lbl = lbl;
-    in.nlbl = 1;
-    in.has_lbl = 1;
-    assert_int_equal(m2msec_mafkey_resp_encode(&in, &b, &err), 0);
-    assert_int_equal(m2msec_mafkey_resp_decode(b.data, b.len, &out, &err), 0);
-    assert_string_equal(out.rel_key_id, REL_A);
-    assert_string_equal(out.source_id, src);
-    assert_string_equal(out.target_ids[0], t1);
-    assert_int_equal(out.nlbl, 1);
-    m2msec_mafkey_resp_clear(&out);
-    /* A RelativeKeyID outside sec:relKeyID, a missing sourceID: refused. */
-    in.rel_key_id = badrel;
-    m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafkey_resp_encode(&in, &b, &err), -1);
-    in.rel_key_id = rel;
-    in.source_id = NULL;
-    assert_int_equal(m2msec_mafkey_resp_encode(&in, &b, &err), -1);
-    assert_true(m2msec_mafkey_rel_valid("a.B_c-9"));
-    assert_false(m2msec_mafkey_rel_valid(""));
-    assert_false(m2msec_mafkey_rel_valid("a/b"));
-    assert_false(m2msec_mafkey_rel_valid(
-            "0123456789012345678901234567890123456789012345678901234567890123456789"));
-    /* Key Retrieval response: the key round-trips, and is required. */
-    gin.et = 4102444800;
-    gin.source_id = src;
-    gin.admin_fqdn = admin;
-    gin.suid = 32;
-    gin.key_value = kv;
-    m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafkey_get_resp_encode(&gin, &b, &err), 0);
-    assert_int_equal(m2msec_mafkey_get_resp_decode(b.data, b.len, &gout, &err), 0);
-    assert_true(m2msec_secret_equal(gout.key_value, kv));
-    assert_int_equal(gout.suid, 32);
-    m2msec_mafkey_get_resp_clear(&gout);
-    assert_int_equal(
-            m2msec_mafkey_get_resp_decode((const uint8_t *)nokey, strlen(nokey), &gout, &err), -1);
-    assert_null(gout.source_id);
-    gin.key_value = NULL;
-    m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafkey_get_resp_encode(&gin, &b, &err), -1);
-    m2msec_secret_free(kv);
-    m2msec_buf_free(&b);
-}
-
 /* A client with one registration, for the key store tests. */
 static void
 key_client(struct m2msec_db *db, const char *rel, const char *reg_id, const char *cid,
@@ -532,6 +362,53 @@ key_client(struct m2msec_db *db, const char *rel, const char *reg_id, const char
     assert_int_equal(m2msec_maf_register(db, &c, &r, now, &err), 0);
 }
 
+/* A key registration of client rel under reg_id in the MAF's key registry (store/keyreg.c). */
+static int
+maf_key_put(struct m2msec_db *db, const char *id, const char *rel, const char *reg_id,
+            struct m2msec_secret *kc, int64_t expires, int64_t now, struct m2msec_error *err)
+{
+    struct m2msec_keyreg_rec k = { 0 };
+    char id_c[40], rel_c[33], reg_c[33], src[] = "/cse-a", admin[] = "admin.example";
+    char t1[] = "/cse-b", t2[] = "/cse-c", l1[] = "lab";
+    char *targets[] = { t1, t2, NULL }, *labels[] = { l1, NULL };
+
+    snprintf(id_c, sizeof(id_c), "%s", id);
+    memcpy(rel_c, rel, 33);
+    memcpy(reg_c, reg_id, 33);
+    k.rel_key_id = id_c;
+    k.owner = rel_c;
+    k.reg_id = reg_c;
+    k.source_id = src;
+    k.admin_fqdn = admin;
+    k.suid = 34;
+    k.targets = targets;
+    k.ntargets = 2;
+    k.labels = labels;
+    k.nlabels = 1;
+    k.key = kc;
+    k.expires = expires;
+    k.created = now;
+    return m2msec_keyreg_put(db, M2MSEC_KEYREG_MAF, &k, now, err);
+}
+
+static int64_t
+qint(struct m2msec_db *db, const char *sql)
+{
+    struct m2msec_error err = { 0 };
+    int64_t v = -1;
+
+    if (m2msec_db_test_query_int(db, sql, &v, &err) != 0) {
+        fail_msg("%s: %s", sql, err.msg);
+    }
+    return v;
+}
+
+/*
+ * The MAF's key registry is store/keyreg.c's (its own tests are in
+ * test_keyreg.c); here what is the MAF's: keys are children of the
+ * registration and of the client, and the MAF's sweep, de-registration,
+ * client removal and re-registration erase them.
+ */
 static void
 test_store_keys(void **state)
 {
@@ -539,109 +416,147 @@ test_store_keys(void **state)
     struct m2msec_error err = { 0 };
     struct m2msec_db *db = m2msec_db_open(fx->path, M2MSEC_SCHEMA_MAF, fx->kek, &err);
     struct m2msec_secret *km = key_of(0x11), *km2 = key_of(0x22), *kc = key_of(0x44);
-    struct m2msec_maf_key_rec k = { 0 };
-    struct m2msec_maf_key_rec *got = NULL;
-    char rel_id[] = "00112233445566778899aabbccddeeff", rel_a[] = REL_A, reg[] = REG_1;
-    char src[] = "/cse-a", admin[] = "admin.example", t1[] = "/cse-b", t2[] = "/cse-c";
-    char *targets[] = { t1, t2, NULL };
-    char owner[33];
-    int64_t now = 1000000, v = 0;
+    struct m2msec_keyreg_rec *got = NULL;
+    int64_t now = 1000000;
     size_t n = 0;
 
     assert_non_null(db);
-    assert_int_equal(m2msec_db_schema_version(db), 3);
-    key_client(db, REL_A, REG_1, "/cse-a", REL_B "@mef.example", km, now);
-    assert_int_equal(m2msec_maf_reg_owner(db, REG_1, now, owner, &err), 0);
-    assert_string_equal(owner, REL_A);
-    assert_int_equal(m2msec_maf_reg_owner(db, REG_2, now, owner, &err), -1);
-    assert_int_equal(err.rsc, 4004);
-    assert_int_equal(m2msec_maf_reg_owner(db, REG_1, now + 80, owner, &err), -1);
-    assert_int_equal(err.rsc, 4004);
-    k.rel_key_id = rel_id;
-    k.kmid_rel = rel_a;
-    k.reg_id = reg;
-    k.source_id = src;
-    k.admin_fqdn = admin;
-    k.suid = 34;
-    k.targets = targets;
-    k.ntargets = 2;
-    k.kc = kc;
-    k.expires = now + 60;
-    k.created = now;
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), 0);
-    /* Same id again: 4105 (the caller then picks another id). */
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
-    assert_int_equal(err.rsc, 4105);
-    assert_int_equal(m2msec_maf_key_get(db, "00112233445566778899AABBCCDDEEFF", now, 1, &got, &err),
-                     0);
-    assert_true(m2msec_secret_equal(got->kc, kc));
+    assert_int_equal(m2msec_db_schema_version(db), 4);
+    key_client(db, REL_A, REG_1, "/cse-a", REL_B "@mef.example", km, now); /* reg et now + 80 */
+    assert_int_equal(maf_key_put(db, "k1", REL_A, REG_1, kc, now + 60, now, &err), 0);
+    assert_int_equal(m2msec_keyreg_get(db, M2MSEC_KEYREG_MAF, "K1", now, 1, &got, &err), 0);
+    assert_true(m2msec_secret_equal(got->key, kc));
+    assert_string_equal(got->owner, REL_A);
+    assert_string_equal(got->reg_id, REG_1);
     assert_int_equal(got->ntargets, 2);
-    assert_string_equal(got->targets[1], t2);
-    assert_string_equal(got->source_id, src);
-    assert_string_equal(got->kmid_rel, REL_A);
-    assert_int_equal(got->suid, 34);
-    assert_int_equal(got->nlabels, 0);
-    m2msec_maf_key_rec_free(got);
-    /* Expired: absent to the getter and to delete. */
-    assert_int_equal(m2msec_maf_key_get(db, rel_id, now + 60, 0, &got, &err), -1);
+    assert_string_equal(got->labels[0], "lab");
+    m2msec_keyreg_rec_free(got);
+    /* Sealed with AAD "kc:<rel>", no clear Kc in the row. */
+    assert_int_equal(qint(db, "SELECT instr(key, x'4444444444444444') FROM keyreg"), 0);
+    /* Another client's registration (4103), an unknown one (4004), outliving it: refused. */
+    assert_int_equal(maf_key_put(db, "k2", REL_B, REG_1, kc, now + 60, now, &err), -1);
+    assert_int_equal(err.rsc, 4103);
+    assert_int_equal(maf_key_put(db, "k2", REL_A, REG_2, kc, now + 60, now, &err), -1);
     assert_int_equal(err.rsc, 4004);
-    assert_int_equal(m2msec_maf_key_delete(db, rel_id, now + 60, &err), -1);
-    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_NOT_FOUND);
-    /* An expired registration gives its id back. */
-    assert_int_equal(m2msec_maf_key_put(db, &k, now + 60, &err), -1); /* expires <= now */
-    k.expires = now + 90;
-    assert_int_equal(m2msec_maf_key_put(db, &k, now + 60, &err), 0);
-    /* Outliving Km, no targets, no Kc, an unknown client: refused. */
-    k.expires = now + 200;
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
+    assert_int_equal(maf_key_put(db, "k2", REL_A, REG_1, kc, now + 81, now, &err), -1);
     assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_INVALID_ARGUMENT);
-    k.expires = now + 50;
-    k.ntargets = 0;
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
-    k.ntargets = 2;
-    k.kc = NULL;
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
-    k.kc = kc;
-    memcpy(rel_a, REL_B, 33);
-    rel_id[0] = 'f';
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), -1);
-    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_NOT_FOUND);
-    /* Sealed Kc moved to another id fails to open. */
-    assert_int_equal(m2msec_db_test_exec(db,
-                                         "PRAGMA foreign_keys = OFF;"
-                                         "UPDATE maf_key_target SET rel_key_id = 'zz';"
-                                         "UPDATE maf_key SET rel_key_id = 'zz';"
-                                         "PRAGMA foreign_keys = ON",
-                                         &err),
-                     0);
-    assert_int_equal(m2msec_maf_key_get(db, "zz", now + 60, 1, &got, &err), -1);
-    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_AUTH);
-    assert_int_equal(m2msec_maf_key_delete(db, "zz", now + 60, &err), 0);
-    assert_int_equal(m2msec_maf_key_delete(db, "zz", now + 60, &err), -1);
-    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key_target", &v, &err),
-                     0);
-    assert_int_equal(v, 0);
-    /* Sweep erases expired key registrations; replacing the client cascades. */
-    memcpy(rel_a, REL_A, 33);
-    memcpy(rel_id, "00112233445566778899aabbccddeeff", 33);
-    k.expires = now + 50;
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), 0);
-    rel_id[0] = '1';
-    k.expires = now + 10;
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), 0);
+    assert_int_equal(maf_key_put(db, "k1", REL_A, REG_1, kc, now + 60, now, &err), -1);
+    assert_int_equal(err.rsc, 4105);
+    /* This store holds the MAF's registry, not the MEF's. */
+    assert_int_equal(m2msec_keyreg_get(db, M2MSEC_KEYREG_MEF, "k1", now, 0, &got, &err), -1);
+    assert_int_equal(m2msec_error_code(&err), M2MSEC_ERR_INVALID_ARGUMENT);
+    /* The MAF's sweep erases expired keys (and counts them), lists included. */
+    assert_int_equal(maf_key_put(db, "k2", REL_A, REG_1, kc, now + 10, now, &err), 0);
+    assert_int_equal(m2msec_maf_sweep(db, now + 9, &n, &err), 0);
+    assert_int_equal(n, 0);
     assert_int_equal(m2msec_maf_sweep(db, now + 10, &n, &err), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key", &v, &err), 0);
-    assert_int_equal(v, 1);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg"), 1);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg_target WHERE rel = 'k2'"), 0);
+    /* ... and at the registration's expiry the key (capped at it) and the registration. */
+    assert_int_equal(m2msec_maf_sweep(db, now + 80, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg"), 0);
+    /* Replacing the client (re-enrolment: same client id) erases its keys. */
+    key_client(db, REL_A, REG_1, "/cse-a", REL_B "@mef.example", km, now);
+    assert_int_equal(maf_key_put(db, "k1", REL_A, REG_1, kc, now + 60, now, &err), 0);
     key_client(db, REL_B, REG_2, "/cse-a", REL_A "@mef.example", km2, now);
-    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key", &v, &err), 0);
-    assert_int_equal(v, 0);
-    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key_target", &v, &err),
-                     0);
-    assert_int_equal(v, 0);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg"), 0);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg_target"), 0);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg_label"), 0);
+    /* `mafd client remove` erases the client's keys. */
+    assert_int_equal(maf_key_put(db, "k3", REL_B, REG_2, kc, now + 60, now, &err), 0);
+    assert_int_equal(m2msec_maf_client_remove(db, REL_B, &err), 0);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg"), 0);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg_target"), 0);
     m2msec_secret_free(km);
     m2msec_secret_free(km2);
     m2msec_secret_free(kc);
+    m2msec_db_close(db);
+}
+
+/*
+ * Schema 3 -> 4: the maf_key rows of a populated store move to the key
+ * registry in the migration's transaction, sealed keys untouched; a key is
+ * capped at its registration's expiry, one whose registration is gone is
+ * dropped, and maf_key goes.
+ */
+static void
+test_store_migration(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = m2msec_db_open(fx->path, M2MSEC_SCHEMA_MAF, fx->kek, &err);
+    struct m2msec_secret *km = key_of(0x11), *kc = key_of(0x44), *kc2 = key_of(0x55);
+    struct m2msec_keyreg_rec *got = NULL;
+    int64_t now = 1000000;
+
+    assert_non_null(db);
+    key_client(db, REL_A, REG_1, "/cse-a", REL_B "@mef.example", km, now); /* reg et now + 80 */
+    assert_int_equal(maf_key_put(db, "k1", REL_A, REG_1, kc, now + 60, now, &err), 0);
+    assert_int_equal(maf_key_put(db, "k2", REL_A, REG_1, kc2, now + 70, now, &err), 0);
+    /* Back to schema 3: keyreg's rows (sealed as maf_key's were, "kc:<rel>") in maf_key. */
+    assert_int_equal(
+            m2msec_db_test_exec(
+                    db,
+                    "CREATE TABLE maf_key ("
+                    " rel_key_id TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+                    " kmid_rel TEXT NOT NULL REFERENCES maf_client (kmid_rel) ON DELETE CASCADE,"
+                    " reg_id TEXT NOT NULL, source_id TEXT NOT NULL, admin_fqdn TEXT NOT NULL,"
+                    " suid INTEGER NOT NULL, kc BLOB NOT NULL, et INTEGER NOT NULL,"
+                    " created INTEGER NOT NULL);"
+                    "CREATE TABLE maf_key_target ("
+                    " rel_key_id TEXT NOT NULL REFERENCES maf_key (rel_key_id) ON DELETE CASCADE,"
+                    " pos INTEGER NOT NULL, value TEXT NOT NULL, PRIMARY KEY (rel_key_id, pos));"
+                    "CREATE TABLE maf_key_label ("
+                    " rel_key_id TEXT NOT NULL REFERENCES maf_key (rel_key_id) ON DELETE CASCADE,"
+                    " pos INTEGER NOT NULL, value TEXT NOT NULL, PRIMARY KEY (rel_key_id, pos));"
+                    "INSERT INTO maf_key SELECT rel, owner, reg_id, source_id, admin_fqdn, suid,"
+                    " key, expires, created FROM keyreg;"
+                    "INSERT INTO maf_key_target SELECT rel, pos, value FROM keyreg_target;"
+                    "INSERT INTO maf_key_label SELECT rel, pos, value FROM keyreg_label;"
+                    /* Before schema 4 a key could outlive its registration, or be left
+                     * without one: k2 past the registration, k3 an orphan. */
+                    "UPDATE maf_key SET et = 1000090 WHERE rel_key_id = 'k2';"
+                    "INSERT INTO maf_key SELECT 'k3', kmid_rel, '" REG_3
+                    "', source_id, admin_fqdn, suid, kc, et, created FROM maf_key"
+                    " WHERE rel_key_id = 'k1';"
+                    "INSERT INTO maf_key_target VALUES ('k3', 0, '/cse-b');"
+                    "DROP TABLE keyreg_label; DROP TABLE keyreg_target; DROP TABLE keyreg;"
+                    "PRAGMA user_version = 3",
+                    &err),
+            0);
+    m2msec_db_close(db);
+    db = m2msec_db_open(fx->path, M2MSEC_SCHEMA_MAF, fx->kek, &err);
+    assert_non_null(db);
+    assert_int_equal(m2msec_db_schema_version(db), 4);
+    assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'maf_key%'"), 0);
+    /* k1 as it was: its Kc opens under the new table (same AAD), lists kept. */
+    assert_int_equal(m2msec_keyreg_get(db, M2MSEC_KEYREG_MAF, "k1", now, 1, &got, &err), 0);
+    assert_true(m2msec_secret_equal(got->key, kc));
+    assert_string_equal(got->owner, REL_A);
+    assert_string_equal(got->reg_id, REG_1);
+    assert_string_equal(got->source_id, "/cse-a");
+    assert_int_equal(got->suid, 34);
+    assert_true(got->expires == now + 60);
+    assert_int_equal(got->ntargets, 2);
+    assert_string_equal(got->targets[1], "/cse-c");
+    assert_int_equal(got->nlabels, 1);
+    m2msec_keyreg_rec_free(got);
+    /* k2 capped at the registration's expiry; k3 dropped with its targets. */
+    assert_int_equal(m2msec_keyreg_get(db, M2MSEC_KEYREG_MAF, "k2", now, 1, &got, &err), 0);
+    assert_true(m2msec_secret_equal(got->key, kc2));
+    assert_true(got->expires == now + 80);
+    m2msec_keyreg_rec_free(got);
+    assert_int_equal(m2msec_keyreg_get(db, M2MSEC_KEYREG_MAF, "k3", now, 0, &got, &err), -1);
+    assert_int_equal(err.rsc, 4004);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg_target WHERE rel = 'k3'"), 0);
+    /* The migrated keys follow their registration from now on. */
+    assert_int_equal(m2msec_maf_reg_delete(db, REG_1, now, NULL, &err), 0);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg"), 0);
+    m2msec_secret_free(km);
+    m2msec_secret_free(kc);
+    m2msec_secret_free(kc2);
     m2msec_db_close(db);
 }
 
@@ -709,26 +624,49 @@ test_update_codec(void **state)
         { "{}", 0, 1 }, /* only what the request carried: may be nothing */
         { "{\"mafFQDN\":\"m.example\",\"et\":\"21000101T000000\"}", 0, 0 }, /* request-only */
         { "{\"et\":\"21000101T000000\",\"assignedSymmKeyID\":\"no-at-sign\"}", 0, 0 },
-        { "{\"lbl\":[\"\"]}", 0, 0 }, /* empty label */
+        { "{\"lbl\":[\"\"]}", 0, 0 },                                       /* empty label */
+        { "{\"mefFQDN\":\"m.example\",\"et\":\"21000101T000000\"}", 1, 0 }, /* the MEF's */
+    };
+    static const struct {
+        const char *json;
+        int is_request;
+        int ok;
+    } mef_cases[] = {
+        { "{\"mefFQDN\":\"m.example\",\"et\":\"21000101T000000\"}", 1, 1 },
+        { "{\"mafFQDN\":\"m.example\",\"et\":\"21000101T000000\"}", 1, 0 },
+        { "{\"et\":\"21000101T000000\"}", 0, 1 },
+        { "{\"et\":\"21000101T000000\",\"assignedSymmKeyID\":\"" REL_A "@m.example\"}", 0, 0 },
+        { "{\"mefFQDN\":\"m.example\",\"et\":\"21000101T000000\"}", 0, 0 },
     };
     struct m2msec_error err = { 0 };
-    struct m2msec_mafreg_update out;
+    struct m2msec_mefreg_update out;
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int rv = m2msec_mafreg_update_decode((const uint8_t *)cases[i].json, strlen(cases[i].json),
-                                             cases[i].is_request, &out, &err);
+        int rv = m2msec_reg_update_decode(M2MSEC_REG_MAF, (const uint8_t *)cases[i].json,
+                                          strlen(cases[i].json), cases[i].is_request, &out, &err);
 
         if (rv != (cases[i].ok ? 0 : -1)) {
             fail_msg("case %zu: %s", i, cases[i].json);
         }
         if (!cases[i].ok) {
             assert_int_equal(err.rsc, 4000);
-            assert_null(out.maf_fqdn);
+            assert_null(out.mef_fqdn);
             assert_null(out.lbl);
         }
-        m2msec_mafreg_update_clear(&out);
+        m2msec_mefreg_update_clear(&out);
+    }
+    /* The MEF's variant of the same messages: its own FQDN member, no assignedSymmKeyID. */
+    for (i = 0; i < sizeof(mef_cases) / sizeof(mef_cases[0]); i++) {
+        int rv = m2msec_reg_update_decode(M2MSEC_REG_MEF, (const uint8_t *)mef_cases[i].json,
+                                          strlen(mef_cases[i].json), mef_cases[i].is_request, &out,
+                                          &err);
+
+        if (rv != (mef_cases[i].ok ? 0 : -1)) {
+            fail_msg("MEF case %zu: %s", i, mef_cases[i].json);
+        }
+        m2msec_mefreg_update_clear(&out);
     }
 }
 
@@ -736,45 +674,49 @@ static void
 test_update_roundtrip(void **state)
 {
     struct m2msec_error err = { 0 };
-    struct m2msec_mafreg_update in = { 0 }, out = { 0 };
+    struct m2msec_mefreg_update in = { 0 }, out = { 0 };
     struct m2msec_buf b;
     char maf[] = "maf.example.com", l1[] = "x", kmid[] = REL_B "@maf.example.com";
     char *lbl[] = { l1, NULL };
 
     (void)state;
     m2msec_buf_init(&b, 65536);
-    in.maf_fqdn = maf;
+    in.mef_fqdn = maf;
     in.has_et = 1;
     in.et = 4102444800;
     in.has_lbl = 1;
     in.lbl = lbl;
     in.nlbl = 1;
-    assert_int_equal(m2msec_mafreg_update_encode(&in, 1, &b, &err), 0);
-    assert_int_equal(m2msec_mafreg_update_decode(b.data, b.len, 1, &out, &err), 0);
-    assert_string_equal(out.maf_fqdn, maf);
+    assert_int_equal(m2msec_reg_update_encode(M2MSEC_REG_MAF, &in, 1, &b, &err), 0);
+    assert_int_equal(m2msec_reg_update_decode(M2MSEC_REG_MAF, b.data, b.len, 1, &out, &err), 0);
+    assert_string_equal(out.mef_fqdn, maf);
     assert_true(out.has_et && out.et == in.et);
     assert_true(out.has_lbl && out.nlbl == 1);
     assert_string_equal(out.lbl[0], "x");
-    m2msec_mafreg_update_clear(&out);
+    m2msec_mefreg_update_clear(&out);
     /* The same struct is not a valid response (mafFQDN), until the MAF's name goes. */
     m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafreg_update_encode(&in, 0, &b, &err), -1);
+    assert_int_equal(m2msec_reg_update_encode(M2MSEC_REG_MAF, &in, 0, &b, &err), -1);
     assert_int_equal(err.rsc, 5000);
-    in.maf_fqdn = NULL;
+    in.mef_fqdn = NULL;
     in.has_lbl = 0;
     in.assigned_kmid = kmid;
     m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafreg_update_encode(&in, 0, &b, &err), 0);
-    assert_int_equal(m2msec_mafreg_update_decode(b.data, b.len, 0, &out, &err), 0);
+    assert_int_equal(m2msec_reg_update_encode(M2MSEC_REG_MAF, &in, 0, &b, &err), 0);
+    assert_int_equal(m2msec_reg_update_decode(M2MSEC_REG_MAF, b.data, b.len, 0, &out, &err), 0);
     assert_string_equal(out.assigned_kmid, kmid);
     assert_false(out.has_lbl);
-    m2msec_mafreg_update_clear(&out);
+    m2msec_mefreg_update_clear(&out);
+    /* The MEF never assigns a KmID. */
+    in.mef_fqdn = NULL;
+    m2msec_buf_reset(&b);
+    assert_int_equal(m2msec_reg_update_encode(M2MSEC_REG_MEF, &in, 0, &b, &err), -1);
     /* A request with nothing to update is never sent. */
-    in.maf_fqdn = maf;
+    in.mef_fqdn = maf;
     in.assigned_kmid = NULL;
     in.has_et = 0;
     m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafreg_update_encode(&in, 1, &b, &err), -1);
+    assert_int_equal(m2msec_reg_update_encode(M2MSEC_REG_MAF, &in, 1, &b, &err), -1);
     m2msec_buf_free(&b);
 }
 
@@ -791,11 +733,13 @@ test_cfg_codec(void **state)
         "{\"mafClientCfg\":{\"fqdn\":\"m.example\",\"adminFQDN\":\"a.example\",\"x\":1}}",
         "{\"mafClientCfg\":{\"fqdn\":\"m.example\",\"adminFQDN\":\"a example\"}}",
         "{\"mafClientCfg\":\"m.example\"}",
+        "{\"mafClientCfg\":{\"fqdn\":\"m.example\",\"adminFQDN\":\"a.example\","
+        "\"enrolmentExpiry\":60}}",
     };
     static const char minimal[] =
             "{\"mafClientCfg\":{\"fqdn\":\"m.example\",\"adminFQDN\":\"a.example\"}}";
     struct m2msec_error err = { 0 };
-    struct m2msec_mafreg_cfg in = { 0 }, out = { 0 };
+    struct m2msec_mefreg_cfg in = { 0 }, out = { 0 };
     struct m2msec_buf b;
     char maf[] = "maf.example.com", admin[] = "admin.example.com", l1[] = "a";
     char *lbl[] = { l1, NULL };
@@ -811,32 +755,38 @@ test_cfg_codec(void **state)
     in.has_lbl = 1;
     in.lbl = lbl;
     in.nlbl = 1;
-    assert_int_equal(m2msec_mafreg_cfg_encode(&in, &b, &err), 0);
+    assert_int_equal(m2msec_reg_cfg_encode(M2MSEC_REG_MAF, &in, &b, &err), 0);
     assert_non_null(strstr((const char *)b.data, "\"mafClientCfg\""));
-    assert_int_equal(m2msec_mafreg_cfg_decode(b.data, b.len, &out, &err), 0);
+    assert_int_equal(m2msec_reg_cfg_decode(M2MSEC_REG_MAF, b.data, b.len, &out, &err), 0);
     assert_string_equal(out.fqdn, maf);
     assert_string_equal(out.admin_fqdn, admin);
     assert_int_equal(out.http_port, 9443);
     assert_true(out.has_et && out.et == in.et);
     assert_string_equal(out.lbl[0], "a");
-    m2msec_mafreg_cfg_clear(&out);
+    m2msec_mefreg_cfg_clear(&out);
     /* Optional members of sec:clientRegCfg may be absent. */
-    assert_int_equal(
-            m2msec_mafreg_cfg_decode((const uint8_t *)minimal, strlen(minimal), &out, &err), 0);
+    assert_int_equal(m2msec_reg_cfg_decode(M2MSEC_REG_MAF, (const uint8_t *)minimal,
+                                           strlen(minimal), &out, &err),
+                     0);
     assert_int_equal(out.http_port, 0);
     assert_false(out.has_et);
-    m2msec_mafreg_cfg_clear(&out);
+    m2msec_mefreg_cfg_clear(&out);
     for (i = 0; i < sizeof(rejects) / sizeof(rejects[0]); i++) {
-        if (m2msec_mafreg_cfg_decode((const uint8_t *)rejects[i], strlen(rejects[i]), &out, &err) !=
-            -1) {
+        if (m2msec_reg_cfg_decode(M2MSEC_REG_MAF, (const uint8_t *)rejects[i], strlen(rejects[i]),
+                                  &out, &err) != -1) {
             fail_msg("accepted: %s", rejects[i]);
         }
         assert_int_equal(err.rsc, 4000);
         assert_null(out.fqdn);
     }
+    /* The MEF's members are not the MAF's: written only to be refused. */
+    in.enrolment_expiry = 3600;
+    m2msec_buf_reset(&b);
+    assert_int_equal(m2msec_reg_cfg_encode(M2MSEC_REG_MAF, &in, &b, &err), -1);
+    in.enrolment_expiry = 0;
     in.admin_fqdn = NULL;
     m2msec_buf_reset(&b);
-    assert_int_equal(m2msec_mafreg_cfg_encode(&in, &b, &err), -1);
+    assert_int_equal(m2msec_reg_cfg_encode(M2MSEC_REG_MAF, &in, &b, &err), -1);
     m2msec_buf_free(&b);
 }
 
@@ -953,34 +903,6 @@ test_store_preprov(void **state)
     m2msec_db_close(db);
 }
 
-/* A key registration of client rel under reg_id. */
-static void
-life_key(struct m2msec_db *db, const char *id, const char *rel, const char *reg_id,
-         struct m2msec_secret *kc, int64_t expires, int64_t now)
-{
-    struct m2msec_error err = { 0 };
-    struct m2msec_maf_key_rec k = { 0 };
-    char id_c[40], rel_c[33], reg_c[33], src[] = "/cse-a", admin[] = "admin.example";
-    char t1[] = "/cse-b";
-    char *targets[] = { t1, NULL };
-
-    snprintf(id_c, sizeof(id_c), "%s", id);
-    memcpy(rel_c, rel, 33);
-    memcpy(reg_c, reg_id, 33);
-    k.rel_key_id = id_c;
-    k.kmid_rel = rel_c;
-    k.reg_id = reg_c;
-    k.source_id = src;
-    k.admin_fqdn = admin;
-    k.suid = 32;
-    k.targets = targets;
-    k.ntargets = 1;
-    k.kc = kc;
-    k.expires = expires;
-    k.created = now;
-    assert_int_equal(m2msec_maf_key_put(db, &k, now, &err), 0);
-}
-
 static void
 test_store_lifecycle(void **state)
 {
@@ -996,7 +918,7 @@ test_store_lifecycle(void **state)
     char *labels[] = { l1, l2, NULL };
     char keid2[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@mef.example", cid[] = "/cse-a";
     char other[] = "/cse-z";
-    int64_t now = 1000000, v = 0;
+    int64_t now = 1000000;
     size_t n = 0;
 
     (void)state;
@@ -1007,8 +929,8 @@ test_store_lifecycle(void **state)
     r2.admin_fqdn = admin2;
     r2.expires = now + 80;
     assert_int_equal(m2msec_maf_register(db, NULL, &r2, now, &err), 0);
-    life_key(db, "k1", REL_A, REG_1, kc, now + 70, now);
-    life_key(db, "k2", REL_A, REG_2, kc, now + 70, now);
+    assert_int_equal(maf_key_put(db, "k1", REL_A, REG_1, kc, now + 70, now, &err), 0);
+    assert_int_equal(maf_key_put(db, "k2", REL_A, REG_2, kc, now + 70, now, &err), 0);
     /* Get: the live record; unknown, malformed and expired ids are 4004. */
     assert_int_equal(m2msec_maf_reg_get(db, REG_1, now, &reg, &err), 0);
     assert_string_equal(reg->kmid_rel, REL_A);
@@ -1067,22 +989,17 @@ test_store_lifecycle(void **state)
     assert_true(reg->expires == now + 85);
     assert_int_equal(reg->nlabels, 1);
     m2msec_mafreg_rec_free(reg);
-    assert_int_equal(
-            m2msec_db_test_query_int(
-                    db, "SELECT count(*) FROM maf_key WHERE kmid_rel = '" REL_B "'", &v, &err),
-            0);
-    assert_int_equal(v, 2);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg WHERE owner = '" REL_B "'"), 2);
+    /* Shortening a registration caps its keys (they never outlive it), not the others'. */
+    assert_int_equal(m2msec_maf_reg_update(db, NULL, REG_1, now, 1, now + 40, 0, NULL, 0, &err), 0);
+    assert_int_equal(qint(db, "SELECT expires FROM keyreg WHERE rel = 'k1'"), now + 40);
+    assert_int_equal(qint(db, "SELECT expires FROM keyreg WHERE rel = 'k2'"), now + 70);
     /* De-registration erases the registration's keys, not the other registration's. */
     assert_int_equal(m2msec_maf_reg_delete(db, REG_1, now, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(m2msec_maf_reg_get(db, REG_1, now, &reg, &err), -1);
-    assert_int_equal(m2msec_db_test_query_int(
-                             db, "SELECT count(*) FROM maf_key WHERE rel_key_id = 'k1'", &v, &err),
-                     0);
-    assert_int_equal(v, 0);
-    assert_int_equal(m2msec_db_test_query_int(db, "SELECT count(*) FROM maf_key_target", &v, &err),
-                     0);
-    assert_int_equal(v, 1);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg WHERE rel = 'k1'"), 0);
+    assert_int_equal(qint(db, "SELECT count(*) FROM keyreg_target"), 2); /* k2's */
     assert_int_equal(m2msec_maf_reg_delete(db, REG_1, now, &n, &err), -1);
     assert_int_equal(err.rsc, 4004);
     assert_int_equal(m2msec_maf_reg_delete(db, REG_2, now + 80, &n, &err), -1);
@@ -1180,10 +1097,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_register, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dev_maf, setup, teardown),
-        cmocka_unit_test(test_keyreq_roundtrip),
-        cmocka_unit_test(test_keyreq_rejects),
-        cmocka_unit_test(test_keyresp),
         cmocka_unit_test_setup_teardown(test_store_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dev_kc, setup, teardown),
         cmocka_unit_test(test_update_codec),
         cmocka_unit_test(test_update_roundtrip),

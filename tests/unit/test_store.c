@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto/kdf.h"
 #include "crypto/rand.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -264,7 +265,7 @@ test_open_creates_0600_wal(void **state)
     umask(old);
     assert_int_equal(stat(fx->path, &stb), 0);
     assert_int_equal(stb.st_mode & 0777, 0600);
-    assert_int_equal(m2msec_db_schema_version(db), 3);
+    assert_int_equal(m2msec_db_schema_version(db), 4);
     assert_int_equal(
             query(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
     assert_int_equal(query(db, "PRAGMA synchronous"), 2); /* FULL */
@@ -347,7 +348,7 @@ test_reopen_keeps_data(void **state)
 
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    assert_int_equal(m2msec_db_schema_version(db), 3);
+    assert_int_equal(m2msec_db_schema_version(db), 4);
     assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
     assert_true(m2msec_secret_equal(r->kpm, kpm));
     m2msec_enrolee_rec_free(r);
@@ -390,10 +391,10 @@ test_future_version_refused(void **state)
     struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
 
     /* The version this code knows reopens; one more is refused. */
-    exec(db, "PRAGMA user_version = 3");
+    exec(db, "PRAGMA user_version = 4");
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    exec(db, "PRAGMA user_version = 4");
+    exec(db, "PRAGMA user_version = 5");
     m2msec_db_close(db);
     assert_null(m2msec_db_open(fx->path, M2MSEC_SCHEMA_MEF, fx->kek, &err));
     assert_int_equal(err.code, M2MSEC_ERR_STORE);
@@ -1514,13 +1515,318 @@ test_target_add_rejects(void **state)
     assert_null(list);
     assert_fails(m2msec_mef_target_remove(db, "", &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
     assert_fails(m2msec_mef_target_remove(NULL, "t1", &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
-    /* Constraints hold even for rows written behind the API's back. */
-    assert_fails(m2msec_db_test_exec(
-                         db, "INSERT INTO target VALUES ('x', 'x.example', '21', 2, 0, 0)", &err),
+    /* Constraints hold even for rows written behind the API's back; the control row passes. */
+    {
+        static const char *const raw[] = {
+            "(id, cert_fqdn, suids, legacy, lifetime_s, created)"
+            " VALUES ('x', 'x.example', '21', 2, 0, 0)",
+            "(id, cert_fqdn, suids, legacy, lifetime_s, created)"
+            " VALUES ('x', 'x.example', '21', 0, -1, 0)",
+            /* neither a certificate name nor a PSK identity */
+            "(id, suids, legacy, lifetime_s, created) VALUES ('x', '21', 0, 0, 0)",
+            /* both */
+            "(id, cert_fqdn, psk_id, psk, psk_kcv, suids, legacy, lifetime_s, created)"
+            " VALUES ('x', 'x.example', 'p', x'01', 'kcv', '21', 0, 0, 0)",
+            /* a PSK identity without its sealed key, or without its check value */
+            "(id, psk_id, psk_kcv, suids, legacy, lifetime_s, created)"
+            " VALUES ('x', 'p', 'kcv', '21', 0, 0, 0)",
+            "(id, psk_id, psk, suids, legacy, lifetime_s, created)"
+            " VALUES ('x', 'p', x'01', '21', 0, 0, 0)",
+            /* a key on a certificate target */
+            "(id, cert_fqdn, psk, suids, legacy, lifetime_s, created)"
+            " VALUES ('x', 'x.example', x'01', '21', 0, 0, 0)",
+            /* control: well formed, so the statements above failed for their fault */
+            "(id, psk_id, psk, psk_kcv, suids, legacy, lifetime_s, created)"
+            " VALUES ('x', 'p', x'01', 'kcv', '21', 0, 0, 0)",
+        };
+        char sql[512];
+
+        for (i = 0; i < ARRAY_LEN(raw); i++) {
+            snprintf(sql, sizeof(sql), "INSERT INTO target %s", raw[i]);
+            if (i + 1 < ARRAY_LEN(raw)) {
+                assert_fails(m2msec_db_test_exec(db, sql, &err), &err, M2MSEC_ERR_STORE, 0);
+            } else {
+                exec(db, sql);
+            }
+        }
+    }
+    m2msec_db_close(db);
+}
+
+/* A PSK target's record: id, PSK identity, a fresh key of klen bytes (the caller frees it). */
+static struct m2msec_secret *
+make_psk_target(struct m2msec_target_rec *r, const char *id, const char *psk_id, const char *suids,
+                size_t klen)
+{
+    struct m2msec_error err = { 0 };
+
+    memset(r, 0, sizeof(*r));
+    r->id = mut(id);
+    r->psk_id = mut(psk_id);
+    r->suids = mut(suids);
+    r->created = 4321;
+    r->psk = m2msec_secret_random(klen, &err);
+    assert_non_null(r->psk);
+    return r->psk;
+}
+
+static void
+test_target_psk(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_target_rec in;
+    struct m2msec_target_rec *got = NULL;
+    struct m2msec_target_rec **list = NULL;
+    struct m2msec_secret *k1 = NULL;
+    struct m2msec_secret *k2 = NULL;
+    struct m2msec_secret *k3 = NULL;
+    const char *suffix[] = { "", "-wal" };
+    char kcv[M2MSEC_KCV_HEX_LEN];
+    char p[160];
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    size_t n = 0;
+    size_t i;
+    int seen_id = 0;
+
+    make_target(&in, "maf.example.com", "maf.example.com", "21");
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    k1 = make_psk_target(&in, "maf2.example.com", "maf2-psk", "21", 32);
+    in.lifetime_s = 60;
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    k2 = make_psk_target(&in, "/cse-b", "cse-b@mef.example.com", "22,23", 16);
+    in.legacy = 0;
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+
+    /* By PSK identity with its key, which matches its check value. */
+    assert_ok(m2msec_mef_target_get_by_psk(db, "maf2-psk", 1, &got, &err), &err);
+    assert_string_equal(got->id, "maf2.example.com");
+    assert_null(got->cert_fqdn);
+    assert_string_equal(got->psk_id, "maf2-psk");
+    assert_string_equal(got->suids, "21");
+    assert_int_equal(got->lifetime_s, 60);
+    assert_int_equal(got->created, 4321);
+    assert_non_null(got->psk);
+    assert_true(m2msec_secret_equal(got->psk, k1));
+    assert_ok(m2msec_key_check_value(k1, kcv, &err), &err);
+    assert_string_equal(got->psk_kcv, kcv);
+    m2msec_target_rec_free(got);
+    got = NULL;
+    /* ... without it; by id and in the list never with it. */
+    assert_ok(m2msec_mef_target_get_by_psk(db, "cse-b@mef.example.com", 0, &got, &err), &err);
+    assert_string_equal(got->id, "/cse-b");
+    assert_null(got->psk);
+    assert_non_null(got->psk_kcv);
+    m2msec_target_rec_free(got);
+    got = NULL;
+    assert_ok(m2msec_mef_target_get(db, "maf2.example.com", &got, &err), &err);
+    assert_string_equal(got->psk_id, "maf2-psk");
+    assert_string_equal(got->psk_kcv, kcv);
+    assert_null(got->psk);
+    m2msec_target_rec_free(got);
+    got = NULL;
+    assert_ok(m2msec_mef_target_list(db, &list, &n, &err), &err);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0]->id, "/cse-b");
+    assert_string_equal(list[1]->id, "maf.example.com");
+    assert_null(list[1]->psk_id);
+    assert_null(list[1]->psk_kcv);
+    assert_string_equal(list[1]->cert_fqdn, "maf.example.com");
+    assert_string_equal(list[2]->psk_kcv, kcv);
+    for (i = 0; i < n; i++) {
+        assert_null(list[i]->psk);
+    }
+    m2msec_target_list_free(list);
+    list = NULL;
+
+    /* The identity is exact; a certificate name is not a PSK identity, nor the reverse. */
+    assert_fails(m2msec_mef_target_get_by_psk(db, "MAF2-PSK", 1, &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_fails(m2msec_mef_target_get_by_psk(db, "maf.example.com", 1, &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_fails(m2msec_mef_target_get_by_cert(db, "maf2-psk", &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_fails(m2msec_mef_target_get_by_psk(db, "", 1, &got, &err), &err,
+                 M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(m2msec_mef_target_get_by_psk(NULL, "maf2-psk", 1, &got, &err), &err,
+                 M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_null(got);
+
+    /* A PSK identity is bound to one target; another case is another identity. */
+    k3 = make_psk_target(&in, "maf3.example.com", "maf2-psk", "21", 32);
+    assert_fails(m2msec_mef_target_add(db, &in, &err), &err, M2MSEC_ERR_REFUSED, 4105);
+    assert_contains(err.msg, "PSK identity maf2-psk is already bound to target maf2.example.com");
+    in.psk_id = mut("Maf2-PSK");
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    in.id = mut("maf2.example.com");
+    in.psk_id = mut("fresh-id");
+    assert_fails(m2msec_mef_target_add(db, &in, &err), &err, M2MSEC_ERR_REFUSED, 4105);
+    assert_contains(err.msg, "target maf2.example.com exists");
+
+    /* The key is sealed: not in the files in clear (the identity is, as a control). */
+    for (int round = 0; round < 2; round++) {
+        for (i = round == 0 ? 1 : 0; i < ARRAY_LEN(suffix); i++) {
+            snprintf(p, sizeof(p), "%s%s", fx->path, suffix[i]);
+            buf = slurp(p, &len);
+            if (buf == NULL) {
+                continue;
+            }
+            assert_null(memmem(buf, len, m2msec_secret_bytes(k1), m2msec_secret_len(k1)));
+            assert_null(memmem(buf, len, m2msec_secret_bytes(k2), m2msec_secret_len(k2)));
+            if (memmem(buf, len, "cse-b@mef.example.com", 21) != NULL) {
+                seen_id = 1;
+            }
+            free(buf);
+        }
+        if (round == 0) {
+            m2msec_db_close(db);
+            db = NULL;
+        }
+    }
+    assert_true(seen_id);
+
+    /* A sealed key moved to another target's row does not open there. */
+    db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    exec(db, "UPDATE target SET psk = (SELECT psk FROM target WHERE id = 'maf2.example.com')"
+             " WHERE id = '/cse-b'");
+    assert_fails(m2msec_mef_target_get_by_psk(db, "cse-b@mef.example.com", 1, &got, &err), &err,
+                 M2MSEC_ERR_AUTH, 0);
+    assert_null(got);
+    assert_ok(m2msec_mef_target_get_by_psk(db, "cse-b@mef.example.com", 0, &got, &err), &err);
+    m2msec_target_rec_free(got);
+    got = NULL;
+    assert_ok(m2msec_mef_target_get_by_psk(db, "maf2-psk", 1, &got, &err), &err);
+    assert_true(m2msec_secret_equal(got->psk, k1));
+    m2msec_target_rec_free(got);
+    got = NULL;
+
+    /* Removal takes the key with it. */
+    assert_ok(m2msec_mef_target_remove(db, "maf2.example.com", &err), &err);
+    assert_fails(m2msec_mef_target_get_by_psk(db, "maf2-psk", 1, &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_int_equal(query(db, "SELECT count(*) FROM target WHERE psk IS NOT NULL"), 2);
+    m2msec_secret_free(k1);
+    m2msec_secret_free(k2);
+    m2msec_secret_free(k3);
+    m2msec_db_close(db);
+}
+
+static void
+test_target_psk_rejects(void **state)
+{
+    char long_id[M2MSEC_TARGET_PSK_ID_MAX + 2];
+    static const struct {
+        const char *psk_id; /* "LONG": M2MSEC_TARGET_PSK_ID_MAX + 1 bytes, "MAX": exactly */
+        size_t klen;        /* 0: no key */
+        int with_cert;
+        int ok;
+    } cases[] = {
+        { "p1", 16, 0, 1 }, { "MAX", 64, 0, 1 }, { "p!~", 32, 0, 1 },  { "LONG", 32, 0, 0 },
+        { "", 32, 0, 0 },   { "a b", 32, 0, 0 }, { "a\tb", 32, 0, 0 }, { "caf\xc3\xa9", 32, 0, 0 },
+        { "p2", 15, 0, 0 }, { "p3", 65, 0, 0 },  { "p4", 0, 0, 0 },    { "p5", 32, 1, 0 },
+        { NULL, 32, 1, 0 }, { NULL, 0, 0, 0 },
+    };
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_target_rec in;
+    char id[16];
+    size_t i;
+    int rc;
+
+    memset(long_id, 'a', M2MSEC_TARGET_PSK_ID_MAX + 1);
+    long_id[M2MSEC_TARGET_PSK_ID_MAX + 1] = '\0';
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        memset(&in, 0, sizeof(in));
+        snprintf(id, sizeof(id), "t%zu", i);
+        in.id = id;
+        in.suids = mut("21");
+        if (cases[i].psk_id != NULL && strcmp(cases[i].psk_id, "LONG") == 0) {
+            in.psk_id = long_id;
+        } else if (cases[i].psk_id != NULL && strcmp(cases[i].psk_id, "MAX") == 0) {
+            in.psk_id = long_id + 1;
+        } else {
+            in.psk_id = mut(cases[i].psk_id);
+        }
+        if (cases[i].with_cert) {
+            in.cert_fqdn = mut("c.example");
+        }
+        if (cases[i].klen > 0) {
+            in.psk = m2msec_secret_random(cases[i].klen, &err);
+            assert_non_null(in.psk);
+        }
+        memset(&err, 0, sizeof(err));
+        rc = m2msec_mef_target_add(db, &in, &err);
+        if (cases[i].ok) {
+            assert_ok(rc, &err);
+        } else {
+            assert_fails(rc, &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+        }
+        m2msec_secret_free(in.psk);
+    }
+    assert_int_equal(query(db, "SELECT count(*) FROM target"), 3);
+    m2msec_db_close(db);
+}
+
+/* A version 3 file (certificate targets only) keeps its targets and gains PSK targets. */
+static void
+test_migration_from_v3(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_target_rec in;
+    struct m2msec_target_rec *got = NULL;
+    struct m2msec_secret *k = NULL;
+
+    /* The target table as versions 2 and 3 wrote it, with two rows. */
+    exec(db, "DROP TABLE target;"
+             "CREATE TABLE target ("
+             " id TEXT PRIMARY KEY NOT NULL,"
+             " cert_fqdn TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+             " suids TEXT NOT NULL,"
+             " legacy INTEGER NOT NULL CHECK (legacy IN (0, 1)),"
+             " lifetime_s INTEGER NOT NULL CHECK (lifetime_s >= 0),"
+             " created INTEGER NOT NULL);"
+             "INSERT INTO target VALUES ('maf.example.com', 'maf.example.com', '21', 1, 30, 7);"
+             "INSERT INTO target VALUES ('/cse-b', 'cse-b.example.com', '22,23', 0, 0, 8);"
+             "PRAGMA user_version = 3");
+    m2msec_db_close(db);
+
+    db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    assert_int_equal(m2msec_db_schema_version(db), 4);
+    assert_ok(m2msec_mef_target_get_by_cert(db, "MAF.example.com", &got, &err), &err);
+    assert_string_equal(got->id, "maf.example.com");
+    assert_string_equal(got->suids, "21");
+    assert_int_equal(got->legacy, 1);
+    assert_int_equal(got->lifetime_s, 30);
+    assert_int_equal(got->created, 7);
+    assert_null(got->psk_id);
+    assert_null(got->psk_kcv);
+    m2msec_target_rec_free(got);
+    got = NULL;
+    assert_ok(m2msec_mef_target_get(db, "/cse-b", &got, &err), &err);
+    assert_string_equal(got->cert_fqdn, "cse-b.example.com");
+    m2msec_target_rec_free(got);
+    got = NULL;
+    /* The certificate name stays unique and case-insensitive after the rebuild. */
+    make_target(&in, "/cse-c", "CSE-B.example.com", "22");
+    assert_fails(m2msec_mef_target_add(db, &in, &err), &err, M2MSEC_ERR_REFUSED, 4105);
+    assert_fails(m2msec_db_test_exec(db,
+                                     "INSERT INTO target (id, cert_fqdn, suids, legacy,"
+                                     " lifetime_s, created) VALUES ('x', 'CSE-B.EXAMPLE.COM',"
+                                     " '22', 0, 0, 0)",
+                                     &err),
                  &err, M2MSEC_ERR_STORE, 0);
-    assert_fails(m2msec_db_test_exec(
-                         db, "INSERT INTO target VALUES ('x', 'x.example', '21', 0, -1, 0)", &err),
-                 &err, M2MSEC_ERR_STORE, 0);
+    k = make_psk_target(&in, "/cse-d", "cse-d-psk", "22", 32);
+    assert_ok(m2msec_mef_target_add(db, &in, &err), &err);
+    assert_ok(m2msec_mef_target_get_by_psk(db, "cse-d-psk", 1, &got, &err), &err);
+    assert_true(m2msec_secret_equal(got->psk, k));
+    m2msec_target_rec_free(got);
+    assert_int_equal(query(db, "SELECT count(*) FROM sqlite_master WHERE name = 'target_v4'"), 0);
+    m2msec_secret_free(k);
     m2msec_db_close(db);
 }
 
@@ -1535,7 +1841,7 @@ test_migration_from_v1(void **state)
     struct m2msec_enrolee_rec *r = NULL;
     struct m2msec_target_rec in;
 
-    assert_int_equal(m2msec_db_schema_version(db), 3);
+    assert_int_equal(m2msec_db_schema_version(db), 4);
     assert_int_equal(query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                                " AND name = 'target'"),
                      1);
@@ -1546,7 +1852,7 @@ test_migration_from_v1(void **state)
     m2msec_db_close(db);
 
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    assert_int_equal(m2msec_db_schema_version(db), 3);
+    assert_int_equal(m2msec_db_schema_version(db), 4);
     assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
     assert_true(m2msec_secret_equal(r->kpm, kpm));
     make_target(&in, "maf.example.com", "maf.example.com", "21");
@@ -2260,6 +2566,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_target_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_target_add_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_psk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target_psk_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "codec/mef_msg.h"
+#include "crypto/kdf.h"
 #include "http/http.h"
 #include "proto/exchange.h"
 #include "proto/ids.h"
@@ -129,16 +130,69 @@ int client_mef_key_retrieve(struct m2msec_client *c, const char *key_id,
                             struct m2msec_keyreg_get_resp *rs, struct m2msec_error *err);
 
 /*
+ * What the MEF and MAF key-registry clients share (client/keyutil.c).
+ */
+/*
+ * The start of a public call: clear c's last error; -1 (M2MSEC_ERR_INVALID_STATE
+ * in c->err) when the client has no configuration yet.
+ */
+int client_ready(struct m2msec_client *c);
+/*
+ * A key handle of the API: metadata and the key check value. struct
+ * m2msec_mef_key and struct m2msec_maf_key each hold one as their only
+ * member, so a handle and its client_key convert into each other.
+ */
+struct client_key {
+    char *key_id;
+    char *source_id;
+    unsigned suid;
+    int64_t expires;
+    char kcv[M2MSEC_KCV_HEX_LEN];
+};
+/* A new handle (copies of the strings, the check value of key), or NULL with err set. */
+struct client_key *client_key_new(const char *key_id, const char *source_id, unsigned suid,
+                                  int64_t expires, const struct m2msec_secret *key,
+                                  struct m2msec_error *err);
+/* NULL is accepted. */
+void client_key_free(struct client_key *k);
+/* A registry's Key Retrieval: client_mef_key_retrieve or client_maf_key_retrieve (below). */
+typedef int (*client_key_retrieve_fn)(struct m2msec_client *c, const char *key_id,
+                                      struct m2msec_keyreg_get_resp *rs, struct m2msec_error *err);
+/* Key Retrieval of key_id through retrieve, as a new handle; NULL with err set. */
+struct client_key *client_key_get(struct m2msec_client *c, const char *key_id,
+                                  client_key_retrieve_fn retrieve, struct m2msec_error *err);
+/* A registration id as the API takes it: 1..64 hex digits; INVALID_ARGUMENT otherwise. */
+int client_reg_id_valid(const char *reg_id, struct m2msec_error *err);
+/*
+ * A NULL-terminated copy of a caller's list of n strings (m2msec_strlist_free);
+ * INVALID_ARGUMENT "<what> <i> missing" when items or one of them is NULL.
+ */
+char **client_strlist_dup(const char *const *items, size_t n, const char *what,
+                          struct m2msec_error *err);
+struct m2msec_keyreg_update;
+/*
+ * A Key Registration Update request from the API's arguments into *up (zeroed
+ * by the caller, cleared by it with m2msec_keyreg_update_clear): a lifetime
+ * (0: keep et; at most UINT32_MAX), ntargets > 0 new targets, labels when
+ * flags has set_labels (the only flag allowed), fqdn (copied; NULL: the caller
+ * sets it). INVALID_ARGUMENT when nothing is to change.
+ */
+int client_keyupdate_req(const char *fqdn, uint64_t lifetime_s, const char *const *target_ids,
+                         size_t ntargets, const char *const *labels, size_t nlabels, unsigned flags,
+                         unsigned set_labels, struct m2msec_keyreg_update *up,
+                         struct m2msec_error *err);
+
+/*
  * Entity A / Entity B (client/connect.c, client/resolver.c, client/cse.c).
  */
-struct m2msec_mafkey_get_resp;
 /*
  * MAF Key Retrieval (TS-0003 8.8.2.8) of key_id on a KmID session with the
  * configured MAF (client/maf.c). *rs receives the decoded response with the
- * Key Value; the caller clears it with m2msec_mafkey_get_resp_clear.
+ * Key Value, its et in the future; the caller clears it with
+ * m2msec_keyreg_get_resp_clear.
  */
 int client_maf_key_retrieve(struct m2msec_client *c, const char *key_id,
-                            struct m2msec_mafkey_get_resp *rs, struct m2msec_error *err);
+                            struct m2msec_keyreg_get_resp *rs, struct m2msec_error *err);
 /*
  * One "event=<name> key=value..." line to the resolver's event callback, if
  * any: (const char *key, const char *value) pairs ending with NULL. Values

@@ -6,10 +6,11 @@
  * the Enrolee-ID the MEF returned; the MAF answers with assignedSymmKeyID,
  * stored with Km (sealed) in the device state. While that enrolment is
  * current, later sessions use psk_identity = KmID and originator = the
- * Credential-ID "11-<KmID>" (10.4). Key Registration (8.8.2.7) and Key
- * Retrieval (8.8.2.8) run on such a KmID session. A pre-provisioned KmID/Km
- * (8.8.3.1, SUID 11; m2msec_client_maf_set_km) is stored the same way and
- * needs no enrolment. Configuration Retrieval, Registration Update and
+ * Credential-ID "11-<KmID>" (10.4). Key Registration, Retrieval, Update and
+ * De-Registration (8.8.2.7 - 8.8.2.10) run on such a KmID session, with the
+ * shared key-registry messages and rules (codec/keyreg_msg.h,
+ * proto/keyreg.h). A pre-provisioned KmID/Km (8.8.3.1, SUID 11;
+ * m2msec_client_maf_set_km) is stored the same way and needs no enrolment. Configuration Retrieval, Registration Update and
  * De-Registration (8.8.2.4 - 8.8.2.6) act on the stored registration by
  * default; after re-enrolment an update runs on a KeID session and stores
  * the new KmID the MAF assigns with the new Km (re-keying, keeping regID).
@@ -20,8 +21,10 @@
 
 #include "client/client_int.h"
 #include "codec/json.h"
+#include "codec/keyreg_msg.h"
 #include "codec/maf_msg.h"
 #include "crypto/kdf.h"
+#include "proto/keyreg.h"
 #include "util/buf.h"
 #include "util/encoding.h"
 #include "util/mem.h"
@@ -377,104 +380,88 @@ M2MSEC_API int
 m2msec_client_maf_register(struct m2msec_client *c, const char *admin_fqdn,
                            struct m2msec_maf_reg **out)
 {
-    m2msec_error_clear(&c->err);
     *out = NULL;
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    return client_ready(c) == -1 ? -1 : do_register(c, admin_fqdn, out, &c->err);
+}
+
+/* The state store of a configured client with a MAF, opened (and created) on first use. */
+static int
+maf_state(struct m2msec_client *c, int create, struct m2msec_error *err)
+{
+    if (c->cfg->maf == NULL || c->cfg->maf_fqdn == NULL || c->cfg->state_dir == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "MAF address and state directory must be configured");
     }
-    return do_register(c, admin_fqdn, out, &c->err);
+    if (c->db == NULL) {
+        c->db = client_state_open(c->cfg->state_dir, create, err);
+        if (c->db == NULL) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /*
- * MAF Key Registration (8.8.2.7) and Key Retrieval (8.8.2.8), device side.
+ * MAF Key Registration, Retrieval, Update and De-Registration (8.8.2.7 -
+ * 8.8.2.10), device side: the messages and rules of the shared key registry
+ * (codec/keyreg_msg.h, proto/keyreg.h), as client/mefkey.c uses them with the
+ * MEF.
  */
 
+/* The handle is a client_key (client/keyutil.c), its only member. */
 struct m2msec_maf_key {
-    char *key_id;
-    char *source_id;
-    unsigned suid;
-    int64_t expires;
-    char kcv[M2MSEC_KCV_HEX_LEN];
+    struct client_key k;
 };
 
 M2MSEC_API const char *
 m2msec_maf_key_id(const struct m2msec_maf_key *k)
 {
-    return k->key_id;
+    return k->k.key_id;
 }
 
 M2MSEC_API const char *
 m2msec_maf_key_source_id(const struct m2msec_maf_key *k)
 {
-    return k->source_id;
+    return k->k.source_id;
 }
 
 M2MSEC_API unsigned
 m2msec_maf_key_suid(const struct m2msec_maf_key *k)
 {
-    return k->suid;
+    return k->k.suid;
 }
 
 M2MSEC_API int64_t
 m2msec_maf_key_expires(const struct m2msec_maf_key *k)
 {
-    return k->expires;
+    return k->k.expires;
 }
 
 M2MSEC_API const char *
 m2msec_maf_key_kcv(const struct m2msec_maf_key *k)
 {
-    return k->kcv;
+    return k->k.kcv;
 }
 
 M2MSEC_API void
 m2msec_maf_key_free(struct m2msec_maf_key *k)
 {
-    if (k == NULL) {
-        return;
-    }
-    m2msec_free(k->key_id);
-    m2msec_free(k->source_id);
-    m2msec_free(k);
+    client_key_free((struct client_key *)k);
 }
 
 static struct m2msec_maf_key *
 maf_key_new(const char *key_id, const char *source_id, unsigned suid, int64_t expires,
             const struct m2msec_secret *key, struct m2msec_error *err)
 {
-    struct m2msec_maf_key *k = m2msec_calloc(1, sizeof(*k));
-
-    if (k == NULL || (k->key_id = m2msec_strdup(key_id)) == NULL ||
-        (k->source_id = m2msec_strdup(source_id)) == NULL) {
-        m2msec_maf_key_free(k);
-        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    k->suid = suid;
-    k->expires = expires;
-    if (m2msec_key_check_value(key, k->kcv, err) == -1) {
-        m2msec_maf_key_free(k);
-        return NULL;
-    }
-    return k;
+    return (struct m2msec_maf_key *)client_key_new(key_id, source_id, suid, expires, key, err);
 }
 
-/* A KmID session with the configured MAF (Key Registration and Retrieval need one). */
+/* A KmID session with the configured MAF (every key procedure needs one). */
 static int
 maf_key_session(struct m2msec_client *c, struct maf_cred *k, struct client_session *s,
                 struct m2msec_error *err)
 {
-    if (c->cfg->maf == NULL || c->cfg->state_dir == NULL) {
-        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
-                                 "MAF address and state directory must be configured");
-    }
-    if (c->db == NULL) {
-        c->db = client_state_open(c->cfg->state_dir, 0, err);
-        if (c->db == NULL) {
-            return -1;
-        }
-    }
-    if (maf_cred_load(c, k, err) == -1) {
+    if (maf_state(c, 0, err) == -1 || maf_cred_load(c, k, err) == -1) {
         return -1;
     }
     if (k->km == NULL || k->km->reg_id == NULL) {
@@ -485,140 +472,125 @@ maf_key_session(struct m2msec_client *c, struct maf_cred *k, struct client_sessi
     return maf_session_open(c, k, s, err);
 }
 
-/* @spec TS-0003 8.3.9.9.5 (as applied to 8.8.2.7): the response must echo the request. */
+/* The request path of Key Identifier key_id ("<RelativeKeyID>@<MAF-FQDN>" of the configured MAF). */
 static int
-keyreg_verify(const struct maf_cred *k, const struct m2msec_mafkey_req *rq,
-              const struct m2msec_mafkey_resp *rs, struct m2msec_error *err)
+key_target(const struct m2msec_client *c, const char *key_id, char *target, size_t size,
+           struct m2msec_error *err)
 {
-    const char *self = maf_cred_client_id(k);
-    size_t i;
+    struct m2msec_keyref ref;
 
-    if (rs->et <= m2msec_now() || self == NULL || strcmp(rs->source_id, self) != 0 /* public */ ||
-        !m2msec_fqdn_equal(rs->admin_fqdn, rq->admin_fqdn) || rs->suid != rq->suid ||
-        rs->ntargets != rq->ntargets) {
-        return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
-                                 "MAF key registration response fails verification");
+    if (key_id == NULL || m2msec_keyref_parse(key_id, &ref, err) == -1 ||
+        !m2msec_keyreg_rel_valid(ref.rel)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "Key Identifier must be <RelativeKeyID>@<MAF-FQDN>");
     }
-    for (i = 0; i < rs->ntargets; i++) {
-        if (strcmp(rs->target_ids[i], rq->target_ids[i]) != 0 /* public */) {
-            return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL,
-                                     "MAF key registration response changed the targets");
-        }
+    if (c->cfg->maf_fqdn == NULL || !m2msec_fqdn_equal(ref.fqdn, c->cfg->maf_fqdn)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "Key Identifier %s does not name the configured MAF", key_id);
     }
+    (void)snprintf(target, size, "%s/%s/%s", MAF_TARGET, M2MSEC_PATH_KEYS, ref.rel);
     return 0;
 }
 
-/* A NULL-terminated copy of the caller's target list (m2msec_strlist_free). */
-static char **
-targets_dup(const char *const *ids, size_t n, struct m2msec_error *err)
-{
-    char **list = m2msec_calloc(n + 1, sizeof(*list));
-    size_t i;
-
-    for (i = 0; list != NULL && i < n; i++) {
-        if (ids[i] == NULL) {
-            m2msec_strlist_free(list);
-            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "target %zu missing", i);
-            return NULL;
-        }
-        list[i] = m2msec_strdup(ids[i]);
-        if (list[i] == NULL) {
-            m2msec_strlist_free(list);
-            list = NULL;
-        }
-    }
-    if (list == NULL) {
-        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
-    }
-    return list;
-}
-
+/* @spec TS-0003 8.8.2.7 MAF Key Registration, as the source (Entity A) */
 static int
 do_keyreg(struct m2msec_client *c, const char *const *target_ids, size_t ntargets, unsigned suid,
           uint64_t lifetime_s, struct m2msec_maf_key **out, struct m2msec_error *err)
 {
     struct maf_cred k = { 0 };
     struct client_session s = { 0 };
-    struct m2msec_mafkey_req rq = { 0 };
-    struct m2msec_mafkey_resp rs = { 0 };
+    struct m2msec_keyreg_req rq = { 0 };
+    struct m2msec_keyreg_resp rs = { 0 };
     struct m2msec_dev_kc_rec keep = { 0 };
     struct m2msec_http_msg *resp = NULL;
     struct m2msec_secret *kc = NULL;
     struct m2msec_maf_key *r = NULL;
     struct m2msec_buf body;
-    uint8_t x[48];
+    uint8_t x[M2MSEC_EXPORT_LEN];
+    uint8_t kcid[M2MSEC_KEYREG_KCID_LEN];
     char fqdn[M2MSEC_FQDN_MAX + 1];
     char admin[M2MSEC_FQDN_MAX + 1];
     char target[96];
     char keyid[M2MSEC_KEYREF_MAX];
-    char **targets = NULL;
+    const char *self = NULL;
     int64_t now = m2msec_now();
     int64_t et;
     int rv = -1;
 
     m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
-    if (target_ids == NULL || ntargets == 0 || ntargets > M2MSEC_MAFKEY_TARGETS_MAX ||
-        suid < M2MSEC_MAFKEY_SUID_MIN || suid > M2MSEC_MAFKEY_SUID_MAX || lifetime_s > UINT32_MAX) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                          "key registration needs 1..%d targets, SUID 32..35 and a lifetime",
-                          M2MSEC_MAFKEY_TARGETS_MAX);
+    memset(x, 0, sizeof(x));
+    memset(kcid, 0, sizeof(kcid));
+    if (lifetime_s > UINT32_MAX) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "lifetime too long");
         goto out;
     }
-    targets = targets_dup(target_ids, ntargets, err);
-    if (targets == NULL || maf_key_session(c, &k, &s, err) == -1) {
+    rq.target_ids = client_strlist_dup(target_ids, ntargets, "target", err);
+    if (rq.target_ids == NULL) {
         goto out;
     }
-    if (k.km->admin_fqdn == NULL) {
+    rq.ntargets = ntargets;
+    rq.suid = suid;
+    /* Never send what the MAF's rules refuse (SUID 32..35, one target for 32 and 33). */
+    if (m2msec_keyreg_check_targets(M2MSEC_REG_MAF, suid, rq.target_ids, ntargets, err) == -1) {
+        err->code = M2MSEC_ERR_INVALID_ARGUMENT;
+        err->rsc = 0;
+        goto out;
+    }
+    if (maf_key_session(c, &k, &s, err) == -1) {
+        goto out;
+    }
+    self = maf_cred_client_id(&k);
+    if (k.km->admin_fqdn == NULL || self == NULL) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
-                          "the stored MAF registration has no adminFQDN: register again");
+                          "the stored MAF registration has no adminFQDN or client id: register "
+                          "again");
         goto out;
     }
     /* @spec TS-0003 10.3.1, 10.3.5: Kc = the last 32 bytes of the session's exporter. */
-    if (m2msec_tls_export(s.tls, "EXPORTER-oneM2M-Connection", x, sizeof(x), err) == -1) {
-        goto out;
-    }
-    kc = m2msec_secret_from(x + 16, M2MSEC_MAFKEY_LEN, err);
-    if (kc == NULL) {
+    if (m2msec_tls_export(s.tls, M2MSEC_LABEL_CONNECTION, x, sizeof(x), err) == -1 ||
+        m2msec_export_split(x, kcid, &kc, err) == -1) {
         goto out;
     }
     m2msec_strlcpy(fqdn, c->cfg->maf_fqdn, sizeof(fqdn));
     m2msec_strlcpy(admin, k.km->admin_fqdn, sizeof(admin));
     et = now + (int64_t)(lifetime_s != 0 ? lifetime_s : MAF_DEFAULT_ET);
-    rq.maf_fqdn = fqdn;
+    rq.fqdn = fqdn;
     rq.admin_fqdn = admin;
     rq.et = et < k.km->expires ? et : k.km->expires;
-    rq.suid = suid;
-    rq.target_ids = targets;
-    rq.ntargets = ntargets;
-    if (m2msec_mafkey_req_encode(&rq, &body, err) == -1) {
-        rq.target_ids = NULL;
+    rv = m2msec_keyreg_req_encode(M2MSEC_REG_MAF, &rq, &body, err);
+    rq.fqdn = NULL; /* borrowed */
+    rq.admin_fqdn = NULL;
+    if (rv == -1) {
         goto out;
     }
-    rq.target_ids = NULL;
-    /* /maf/<regID>/keys (docs/protocol-maf.md). */
-    if (snprintf(target, sizeof(target), "%s/%s/keys", MAF_TARGET, k.km->reg_id) >=
+    rv = -1;
+    /* /maf/<regID>/keys, under the stored registration (docs/protocol-maf.md section 3). */
+    if (snprintf(target, sizeof(target), "%s/%s/%s", MAF_TARGET, k.km->reg_id, M2MSEC_PATH_KEYS) >=
         (int)sizeof(target)) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE, "stored registration id too long");
         goto out;
     }
-    client_step(c, "key_registration", "SUID %u for %s", suid, targets[0]);
+    client_step(c, "key_registration", "SUID %u for %s", suid, rq.target_ids[0]);
     if (client_roundtrip(&s, M2MSEC_HTTP_POST, target, &body, M2MSEC_RSC_CREATED, &resp, err) ==
-        -1) {
+                -1 ||
+        m2msec_keyreg_resp_decode(M2MSEC_REG_MAF, resp->body.data, resp->body.len, &rs, err) ==
+                -1) {
         goto out;
     }
-    rq.target_ids = targets;
-    if (m2msec_mafkey_resp_decode(resp->body.data, resp->body.len, &rs, err) == -1 ||
-        keyreg_verify(&k, &rq, &rs, err) == -1 ||
-        m2msec_keyref_format(rs.rel_key_id, fqdn, keyid, sizeof(keyid), err) == -1) {
-        rq.target_ids = NULL;
+    /* @spec TS-0003 8.3.9.9.5 (as applied to 8.8.2.7): the response echoes the request. */
+    rq.admin_fqdn = admin;
+    rv = m2msec_keyreg_verify_resp(&rq, &rs, self, now, err);
+    rq.admin_fqdn = NULL;
+    if (rv == -1 || m2msec_keyref_format(rs.rel_key_id, fqdn, keyid, sizeof(keyid), err) == -1) {
+        rv = -1;
         goto out;
     }
-    rq.target_ids = NULL;
+    rv = -1;
     /* @spec TS-0003 8.8.2.7: the source stores Kc under the Key Identifier. */
     keep.key_id = keyid;
     keep.maf_fqdn = fqdn;
     keep.reg_id = k.km->reg_id;
-    keep.target = targets[0];
+    keep.target = rq.target_ids[0];
     keep.suid = suid;
     keep.expires = rs.et;
     keep.kc = kc;
@@ -634,9 +606,10 @@ do_keyreg(struct m2msec_client *c, const char *const *target_ids, size_t ntarget
     rv = 0;
 out:
     m2msec_wipe(x, sizeof(x));
+    m2msec_wipe(kcid, sizeof(kcid));
     m2msec_secret_free(kc);
-    m2msec_strlist_free(targets);
-    m2msec_mafkey_resp_clear(&rs);
+    m2msec_keyreg_req_clear(&rq);
+    m2msec_keyreg_resp_clear(&rs);
     m2msec_http_msg_free(resp);
     m2msec_buf_free(&body);
     client_session_close(&s);
@@ -648,10 +621,9 @@ M2MSEC_API int
 m2msec_client_maf_keyreg_ex(struct m2msec_client *c, const char *const *target_ids, size_t ntargets,
                             unsigned suid, uint64_t lifetime_s, struct m2msec_maf_key **out)
 {
-    m2msec_error_clear(&c->err);
     *out = NULL;
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    if (client_ready(c) == -1) {
+        return -1;
     }
     return do_keyreg(c, target_ids, ntargets, suid, lifetime_s, out, &c->err);
 }
@@ -673,34 +645,23 @@ m2msec_client_maf_keyreg(struct m2msec_client *c, const char *target_id, unsigne
  */
 int
 client_maf_key_retrieve(struct m2msec_client *c, const char *key_id,
-                        struct m2msec_mafkey_get_resp *rs, struct m2msec_error *err)
+                        struct m2msec_keyreg_get_resp *rs, struct m2msec_error *err)
 {
     struct maf_cred k = { 0 };
     struct client_session s = { 0 };
     struct m2msec_http_msg *resp = NULL;
-    struct m2msec_keyref ref;
     char target[M2MSEC_KEYREF_MAX + 16];
     int rv = -1;
 
     memset(rs, 0, sizeof(*rs));
-    if (key_id == NULL || m2msec_keyref_parse(key_id, &ref, err) == -1 ||
-        !m2msec_mafkey_rel_valid(ref.rel)) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                          "Key Identifier must be <RelativeKeyID>@<MAF-FQDN>");
-        goto out;
-    }
-    if (c->cfg->maf_fqdn == NULL || !m2msec_fqdn_equal(ref.fqdn, c->cfg->maf_fqdn)) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                          "Key Identifier %s does not name the configured MAF", key_id);
-        goto out;
-    }
-    (void)snprintf(target, sizeof(target), "%s/keys/%s", MAF_TARGET, ref.rel);
-    if (maf_key_session(c, &k, &s, err) == -1) {
+    if (key_target(c, key_id, target, sizeof(target), err) == -1 ||
+        maf_key_session(c, &k, &s, err) == -1) {
         goto out;
     }
     client_step(c, "key_retrieval", "%s", key_id);
     if (client_roundtrip(&s, M2MSEC_HTTP_GET, target, NULL, M2MSEC_RSC_OK, &resp, err) == -1 ||
-        m2msec_mafkey_get_resp_decode(resp->body.data, resp->body.len, rs, err) == -1) {
+        m2msec_keyreg_get_resp_decode(M2MSEC_REG_MAF, resp->body.data, resp->body.len, rs, err) ==
+                -1) {
         goto out;
     }
     if (rs->et <= m2msec_now()) {
@@ -710,7 +671,7 @@ client_maf_key_retrieve(struct m2msec_client *c, const char *key_id,
     rv = 0;
 out:
     if (rv == -1) {
-        m2msec_mafkey_get_resp_clear(rs);
+        m2msec_keyreg_get_resp_clear(rs);
     }
     m2msec_http_msg_free(resp);
     client_session_close(&s);
@@ -718,57 +679,165 @@ out:
     return rv;
 }
 
-static int
-do_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **out,
-          struct m2msec_error *err)
+M2MSEC_API int
+m2msec_client_maf_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **out)
 {
-    struct m2msec_mafkey_get_resp rs = { 0 };
+    *out = NULL;
+    if (client_ready(c) == -1) {
+        return -1;
+    }
+    *out = (struct m2msec_maf_key *)client_key_get(c, key_id, client_maf_key_retrieve, &c->err);
+    return *out == NULL ? -1 : 0;
+}
+
+/*
+ * After an update: the Kc this device registered under key_id, if it holds
+ * it, follows the granted expiry and the first target (what connect uses).
+ */
+static int
+dev_key_follow(struct m2msec_client *c, const char *key_id, const struct m2msec_keyreg_update *got,
+               struct m2msec_error *err)
+{
+    struct m2msec_dev_kc_rec *r = NULL;
+    char *old_target = NULL;
     int rv = -1;
 
-    if (client_maf_key_retrieve(c, key_id, &rs, err) == -1) {
+    if (m2msec_dev_kc_get(c->db, key_id, m2msec_now(), 1, &r, err) == -1) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
+            m2msec_error_clear(err);
+            rv = 0; /* another source's key, or one this device no longer holds */
+        }
         goto out;
     }
-    *out = maf_key_new(key_id, rs.source_id, rs.suid, rs.et, rs.key_value, err);
-    if (*out == NULL) {
+    if (got->has_et) {
+        r->expires = got->et;
+    }
+    if (got->has_targets) {
+        old_target = r->target;
+        r->target = got->target_ids[0];
+    }
+    if (m2msec_dev_kc_put(c->db, r, err) == -1) {
         goto out;
     }
     rv = 0;
 out:
-    m2msec_mafkey_get_resp_clear(&rs);
+    if (old_target != NULL) {
+        r->target = old_target; /* got's string is not ours to free */
+    }
+    m2msec_dev_kc_rec_free(r);
+    return rv;
+}
+
+/* @spec TS-0003 8.8.2.9 MAF Key Registration Update, as the source */
+static int
+do_keyupdate(struct m2msec_client *c, const char *key_id, struct m2msec_keyreg_update *up,
+             int64_t *granted, struct m2msec_error *err)
+{
+    struct maf_cred k = { 0 };
+    struct client_session s = { 0 };
+    struct m2msec_keyreg_update got = { 0 };
+    struct m2msec_http_msg *resp = NULL;
+    struct m2msec_buf body;
+    char target[M2MSEC_KEYREF_MAX + 16];
+    int rv = -1;
+
+    m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
+    if (key_target(c, key_id, target, sizeof(target), err) == -1 ||
+        m2msec_keyreg_update_encode(M2MSEC_REG_MAF, up, 1, &body, err) == -1 ||
+        maf_key_session(c, &k, &s, err) == -1) {
+        goto out;
+    }
+    client_step(c, "key_update", "%s", key_id);
+    if (client_roundtrip(&s, M2MSEC_HTTP_PUT, target, &body, M2MSEC_RSC_UPDATED, &resp, err) ==
+                -1 ||
+        m2msec_keyreg_update_decode(M2MSEC_REG_MAF, resp->body.data, resp->body.len, 0, &got,
+                                    err) == -1 ||
+        m2msec_keyreg_verify_update(up, &got, m2msec_now(), err) == -1 ||
+        dev_key_follow(c, key_id, &got, err) == -1) {
+        goto out;
+    }
+    if (got.has_et && granted != NULL) {
+        *granted = got.et;
+    }
+    rv = 0;
+out:
+    m2msec_keyreg_update_clear(&got);
+    m2msec_http_msg_free(resp);
+    m2msec_buf_free(&body);
+    client_session_close(&s);
+    maf_cred_clear(&k);
     return rv;
 }
 
 M2MSEC_API int
-m2msec_client_maf_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_maf_key **out)
+m2msec_client_maf_keyupdate(struct m2msec_client *c, const char *key_id, uint64_t lifetime_s,
+                            const char *const *target_ids, size_t ntargets,
+                            const char *const *labels, size_t nlabels, unsigned flags,
+                            int64_t *granted)
 {
-    m2msec_error_clear(&c->err);
-    *out = NULL;
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    struct m2msec_keyreg_update up = { 0 };
+    int rv = -1;
+
+    if (granted != NULL) {
+        *granted = 0;
     }
-    return do_keyget(c, key_id, out, &c->err);
+    if (client_ready(c) == -1) {
+        return -1;
+    }
+    if (c->cfg->maf_fqdn == NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "no MAF configured");
+    }
+    if (client_keyupdate_req(c->cfg->maf_fqdn, lifetime_s, target_ids, ntargets, labels, nlabels,
+                             flags, M2MSEC_MAF_KEY_SET_LABELS, &up, &c->err) == -1 ||
+        do_keyupdate(c, key_id, &up, granted, &c->err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_keyreg_update_clear(&up);
+    return rv;
+}
+
+/* @spec TS-0003 8.8.2.10 MAF Key De-Registration, as the source */
+static int
+do_keydel(struct m2msec_client *c, const char *key_id, struct m2msec_error *err)
+{
+    struct maf_cred k = { 0 };
+    struct client_session s = { 0 };
+    struct m2msec_http_msg *resp = NULL;
+    char target[M2MSEC_KEYREF_MAX + 16];
+    int rv = -1;
+
+    if (key_target(c, key_id, target, sizeof(target), err) == -1 ||
+        maf_key_session(c, &k, &s, err) == -1) {
+        goto out;
+    }
+    client_step(c, "key_deregistration", "%s", key_id);
+    if (client_roundtrip(&s, M2MSEC_HTTP_DELETE, target, NULL, M2MSEC_RSC_DELETED, &resp, err) ==
+        -1) {
+        goto out;
+    }
+    /* SPEC-DIGEST 5 rule 3: the source erases the Kc it no longer distributes. */
+    if (m2msec_keyreg_dev_erase(c->db, key_id, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_http_msg_free(resp);
+    client_session_close(&s);
+    maf_cred_clear(&k);
+    return rv;
+}
+
+M2MSEC_API int
+m2msec_client_maf_keydel(struct m2msec_client *c, const char *key_id)
+{
+    return client_ready(c) == -1 ? -1 : do_keydel(c, key_id, &c->err);
 }
 
 /*
  * Pre-provisioned KmID/Km (TS-0003 8.8.3.1, SUID 11), device side.
  */
-
-/* The state store of a configured client with a MAF, opened (and created) on first use. */
-static int
-maf_state(struct m2msec_client *c, int create, struct m2msec_error *err)
-{
-    if (c->cfg->maf == NULL || c->cfg->maf_fqdn == NULL || c->cfg->state_dir == NULL) {
-        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
-                                 "MAF address and state directory must be configured");
-    }
-    if (c->db == NULL) {
-        c->db = client_state_open(c->cfg->state_dir, create, err);
-        if (c->db == NULL) {
-            return -1;
-        }
-    }
-    return 0;
-}
 
 static int
 do_set_km(struct m2msec_client *c, const char *kmid, struct m2msec_secret *km,
@@ -831,9 +900,8 @@ m2msec_client_maf_set_km(struct m2msec_client *c, const char *kmid, const uint8_
     struct m2msec_secret *km = NULL;
     int rv;
 
-    m2msec_error_clear(&c->err);
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    if (client_ready(c) == -1) {
+        return -1;
     }
     if (key == NULL) {
         return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT, "Km missing");
@@ -853,9 +921,8 @@ m2msec_client_maf_set_km_file(struct m2msec_client *c, const char *kmid, const c
     struct m2msec_secret *km = NULL;
     int rv;
 
-    m2msec_error_clear(&c->err);
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    if (client_ready(c) == -1) {
+        return -1;
     }
     if (path == NULL) {
         return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT, "Km file missing");
@@ -929,7 +996,7 @@ do_config(struct m2msec_client *c, const char *reg_id, struct m2msec_maf_reg **o
 {
     struct maf_cred k = { 0 };
     struct client_session s = { 0 };
-    struct m2msec_mafreg_cfg cfg = { 0 };
+    struct m2msec_mefreg_cfg cfg = { 0 };
     struct m2msec_http_msg *resp = NULL;
     struct m2msec_maf_reg *r = NULL;
     const char *rid = NULL;
@@ -941,7 +1008,7 @@ do_config(struct m2msec_client *c, const char *reg_id, struct m2msec_maf_reg **o
     }
     client_step(c, "config", "MAF client configuration of %s", rid);
     if (client_roundtrip(&s, M2MSEC_HTTP_GET, target, NULL, M2MSEC_RSC_OK, &resp, err) == -1 ||
-        m2msec_mafreg_cfg_decode(resp->body.data, resp->body.len, &cfg, err) == -1) {
+        m2msec_reg_cfg_decode(M2MSEC_REG_MAF, resp->body.data, resp->body.len, &cfg, err) == -1) {
         goto out;
     }
     if (!m2msec_fqdn_equal(cfg.fqdn, c->cfg->maf_fqdn)) {
@@ -966,7 +1033,7 @@ do_config(struct m2msec_client *c, const char *reg_id, struct m2msec_maf_reg **o
     rv = 0;
 out:
     m2msec_maf_reg_free(r);
-    m2msec_mafreg_cfg_clear(&cfg);
+    m2msec_mefreg_cfg_clear(&cfg);
     m2msec_http_msg_free(resp);
     client_session_close(&s);
     maf_cred_clear(&k);
@@ -1012,7 +1079,7 @@ do_update(struct m2msec_client *c, const char *reg_id, int64_t expires, struct m
 {
     struct maf_cred k = { 0 };
     struct client_session s = { 0 };
-    struct m2msec_mafreg_update up = { 0 }, got = { 0 };
+    struct m2msec_mefreg_update up = { 0 }, got = { 0 };
     struct m2msec_http_msg *resp = NULL;
     struct m2msec_maf_reg *r = NULL;
     struct m2msec_buf body;
@@ -1037,15 +1104,16 @@ do_update(struct m2msec_client *c, const char *reg_id, int64_t expires, struct m
         expires = now + MAF_DEFAULT_ET < km_exp ? now + MAF_DEFAULT_ET : km_exp;
     }
     m2msec_strlcpy(fqdn, c->cfg->maf_fqdn, sizeof(fqdn));
-    up.maf_fqdn = fqdn;
+    up.mef_fqdn = fqdn; /* the "mafFQDN" member */
     up.has_et = 1;
     up.et = expires;
     client_step(c, "update", "MAF client registration %s%s", rid,
                 k.km == NULL ? " (new Km after re-enrolment)" : "");
-    if (m2msec_mafreg_update_encode(&up, 1, &body, err) == -1 ||
+    if (m2msec_reg_update_encode(M2MSEC_REG_MAF, &up, 1, &body, err) == -1 ||
         client_roundtrip(&s, M2MSEC_HTTP_PUT, target, &body, M2MSEC_RSC_UPDATED, &resp, err) ==
                 -1 ||
-        m2msec_mafreg_update_decode(resp->body.data, resp->body.len, 0, &got, err) == -1) {
+        m2msec_reg_update_decode(M2MSEC_REG_MAF, resp->body.data, resp->body.len, 0, &got, err) ==
+                -1) {
         goto out;
     }
     /* 8.3.9.9.x-style: the granted expirationTime is in the future. */
@@ -1076,7 +1144,7 @@ do_update(struct m2msec_client *c, const char *reg_id, int64_t expires, struct m
     *out = r;
     rv = 0;
 out:
-    m2msec_mafreg_update_clear(&got);
+    m2msec_mefreg_update_clear(&got);
     m2msec_http_msg_free(resp);
     m2msec_buf_free(&body);
     client_session_close(&s);
@@ -1119,32 +1187,20 @@ out:
 M2MSEC_API int
 m2msec_client_maf_config(struct m2msec_client *c, const char *reg_id, struct m2msec_maf_reg **out)
 {
-    m2msec_error_clear(&c->err);
     *out = NULL;
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
-    }
-    return do_config(c, reg_id, out, &c->err);
+    return client_ready(c) == -1 ? -1 : do_config(c, reg_id, out, &c->err);
 }
 
 M2MSEC_API int
 m2msec_client_maf_update(struct m2msec_client *c, const char *reg_id, int64_t expires,
                          struct m2msec_maf_reg **out)
 {
-    m2msec_error_clear(&c->err);
     *out = NULL;
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
-    }
-    return do_update(c, reg_id, expires, out, &c->err);
+    return client_ready(c) == -1 ? -1 : do_update(c, reg_id, expires, out, &c->err);
 }
 
 M2MSEC_API int
 m2msec_client_maf_deregister(struct m2msec_client *c, const char *reg_id)
 {
-    m2msec_error_clear(&c->err);
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
-    }
-    return do_deregister(c, reg_id, &c->err);
+    return client_ready(c) == -1 ? -1 : do_deregister(c, reg_id, &c->err);
 }

@@ -28,111 +28,52 @@
 #define MEFKEY_BASE       "/" M2MSEC_PATH_MEF_BASE
 #define MEFKEY_DEFAULT_ET 86400
 
+/* The handle is a client_key (client/keyutil.c), its only member. */
 struct m2msec_mef_key {
-    char *key_id;
-    char *source_id;
-    unsigned suid;
-    int64_t expires;
-    char kcv[M2MSEC_KCV_HEX_LEN];
+    struct client_key k;
 };
 
 M2MSEC_API const char *
 m2msec_mef_key_id(const struct m2msec_mef_key *k)
 {
-    return k->key_id;
+    return k->k.key_id;
 }
 
 M2MSEC_API const char *
 m2msec_mef_key_source_id(const struct m2msec_mef_key *k)
 {
-    return k->source_id;
+    return k->k.source_id;
 }
 
 M2MSEC_API unsigned
 m2msec_mef_key_suid(const struct m2msec_mef_key *k)
 {
-    return k->suid;
+    return k->k.suid;
 }
 
 M2MSEC_API int64_t
 m2msec_mef_key_expires(const struct m2msec_mef_key *k)
 {
-    return k->expires;
+    return k->k.expires;
 }
 
 M2MSEC_API const char *
 m2msec_mef_key_kcv(const struct m2msec_mef_key *k)
 {
-    return k->kcv;
+    return k->k.kcv;
 }
 
 M2MSEC_API void
 m2msec_mef_key_free(struct m2msec_mef_key *k)
 {
-    if (k == NULL) {
-        return;
-    }
-    m2msec_free(k->key_id);
-    m2msec_free(k->source_id);
-    m2msec_free(k);
+    client_key_free((struct client_key *)k);
 }
 
 static struct m2msec_mef_key *
 mef_key_new(const char *key_id, const char *source_id, unsigned suid, int64_t expires,
             const struct m2msec_secret *key, struct m2msec_error *err)
 {
-    struct m2msec_mef_key *k = m2msec_calloc(1, sizeof(*k));
-
-    if (k == NULL || (k->key_id = m2msec_strdup(key_id)) == NULL ||
-        (k->source_id = m2msec_strdup(source_id)) == NULL) {
-        m2msec_mef_key_free(k);
-        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    k->suid = suid;
-    k->expires = expires;
-    if (m2msec_key_check_value(key, k->kcv, err) == -1) {
-        m2msec_mef_key_free(k);
-        return NULL;
-    }
-    return k;
-}
-
-/* A NULL-terminated copy of a caller's string list (m2msec_strlist_free). */
-static char **
-list_dup(const char *const *items, size_t n, const char *what, struct m2msec_error *err)
-{
-    char **list = m2msec_calloc(n + 1, sizeof(*list));
-    size_t i;
-
-    if (list == NULL) {
-        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    for (i = 0; i < n; i++) {
-        if (items == NULL || items[i] == NULL) {
-            m2msec_strlist_free(list);
-            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s %zu missing", what, i);
-            return NULL;
-        }
-        list[i] = m2msec_strdup(items[i]);
-        if (list[i] == NULL) {
-            m2msec_strlist_free(list);
-            m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
-            return NULL;
-        }
-    }
-    return list;
-}
-
-static int
-reg_id_valid(const char *reg_id, struct m2msec_error *err)
-{
-    if (reg_id == NULL || reg_id[0] == '\0' || strlen(reg_id) > 64 ||
-        strspn(reg_id, "0123456789abcdefABCDEF") != strlen(reg_id)) {
-        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "invalid registration id");
-    }
-    return 0;
+    return (struct m2msec_mef_key *)client_key_new(key_id, source_id, suid, expires, key, err);
 }
 
 /* The MEF's FQDN as this client names it (--sni, else the host): the Key Identifier's part. */
@@ -262,7 +203,7 @@ do_keyreg(struct m2msec_client *c, const struct keyreg_args *a, struct m2msec_me
     m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
     memset(x, 0, sizeof(x));
     memset(kcid, 0, sizeof(kcid));
-    if (reg_id_valid(a->reg_id, err) == -1) {
+    if (client_reg_id_valid(a->reg_id, err) == -1) {
         goto out;
     }
     if (a->lifetime_s > UINT32_MAX) {
@@ -273,7 +214,7 @@ do_keyreg(struct m2msec_client *c, const struct keyreg_args *a, struct m2msec_me
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "adminFQDN must be an FQDN");
         goto out;
     }
-    rq.target_ids = list_dup(a->target_ids, a->ntargets, "target", err);
+    rq.target_ids = client_strlist_dup(a->target_ids, a->ntargets, "target", err);
     if (rq.target_ids == NULL) {
         goto out;
     }
@@ -287,7 +228,7 @@ do_keyreg(struct m2msec_client *c, const struct keyreg_args *a, struct m2msec_me
     }
     rq.suid = a->suid;
     if (a->nlabels > 0 || a->labels != NULL) {
-        rq.lbl = list_dup(a->labels, a->nlabels, "label", err);
+        rq.lbl = client_strlist_dup(a->labels, a->nlabels, "label", err);
         if (rq.lbl == NULL) {
             goto out;
         }
@@ -394,10 +335,9 @@ m2msec_client_mef_keyreg(struct m2msec_client *c, const char *reg_id, const char
         .flags = flags,
     };
 
-    m2msec_error_clear(&c->err);
     *out = NULL;
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    if (client_ready(c) == -1) {
+        return -1;
     }
     if ((flags & ~M2MSEC_MEF_KEY_SELF_GENERATED) != 0) {
         return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT, "unknown flags");
@@ -442,26 +382,12 @@ out:
 M2MSEC_API int
 m2msec_client_mef_keyget(struct m2msec_client *c, const char *key_id, struct m2msec_mef_key **out)
 {
-    struct m2msec_keyreg_get_resp rs = { 0 };
-    int rv = -1;
-
-    m2msec_error_clear(&c->err);
     *out = NULL;
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    if (client_ready(c) == -1) {
+        return -1;
     }
-    if (client_mef_key_retrieve(c, key_id, &rs, &c->err) == -1) {
-        goto out;
-    }
-    /* DEFECT-23: the caller compares the SUID with the usage it saw the identifier in. */
-    *out = mef_key_new(key_id, rs.source_id, rs.suid, rs.et, rs.key_value, &c->err);
-    if (*out == NULL) {
-        goto out;
-    }
-    rv = 0;
-out:
-    m2msec_keyreg_get_resp_clear(&rs);
-    return rv;
+    *out = (struct m2msec_mef_key *)client_key_get(c, key_id, client_mef_key_retrieve, &c->err);
+    return *out == NULL ? -1 : 0;
 }
 
 /* After an update of et: the stored key, if this device registered it, follows. */
@@ -494,49 +420,17 @@ m2msec_client_mef_keyupdate(struct m2msec_client *c, const char *key_id, uint64_
     struct m2msec_keyref ref;
     struct m2msec_buf body;
     char target[M2MSEC_KEYREF_MAX + 16];
-    int64_t now = m2msec_now();
     int rv = -1;
 
-    m2msec_error_clear(&c->err);
     m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
     if (granted != NULL) {
         *granted = 0;
     }
-    if (c->cfg == NULL) {
-        m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
-        goto out;
-    }
-    if ((flags & ~M2MSEC_MEF_KEY_SET_LABELS) != 0 || lifetime_s > UINT32_MAX) {
-        m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT, "unknown flags or lifetime");
-        goto out;
-    }
-    if (lifetime_s != 0) {
-        up.has_et = 1;
-        up.et = now + (int64_t)lifetime_s;
-    }
-    if (ntargets > 0) {
-        up.target_ids = list_dup(target_ids, ntargets, "target", &c->err);
-        if (up.target_ids == NULL) {
-            goto out;
-        }
-        up.ntargets = ntargets;
-        up.has_targets = 1;
-    }
-    if (flags & M2MSEC_MEF_KEY_SET_LABELS) {
-        up.lbl = list_dup(labels, nlabels, "label", &c->err);
-        if (up.lbl == NULL) {
-            goto out;
-        }
-        up.nlbl = nlabels;
-        up.has_lbl = 1;
-    }
-    if (!up.has_et && !up.has_targets && !up.has_lbl) {
-        /* Table 8.3.5.2.9-1 NOTE: at least one of them. */
-        m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT,
-                          "nothing to update: give a lifetime, targets or labels");
-        goto out;
-    }
-    if (client_session_open(c, &s, &c->err) == -1 ||
+    /* The mefFQDN member is the session's host, set below. */
+    if (client_ready(c) == -1 ||
+        client_keyupdate_req(NULL, lifetime_s, target_ids, ntargets, labels, nlabels, flags,
+                             M2MSEC_MEF_KEY_SET_LABELS, &up, &c->err) == -1 ||
+        client_session_open(c, &s, &c->err) == -1 ||
         key_id_for_mef(key_id, &s, &ref, &c->err) == -1) {
         goto out;
     }
@@ -583,9 +477,8 @@ m2msec_client_mef_keydel(struct m2msec_client *c, const char *key_id)
     char target[M2MSEC_KEYREF_MAX + 16];
     int rv = -1;
 
-    m2msec_error_clear(&c->err);
-    if (c->cfg == NULL) {
-        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    if (client_ready(c) == -1) {
+        return -1;
     }
     if (client_session_open(c, &s, &c->err) == -1 ||
         key_id_for_mef(key_id, &s, &ref, &c->err) == -1) {

@@ -1,8 +1,9 @@
 /*
  * client/resolver.c - Entity B's PSK resolver: psk_identity -> key and binding.
  *
- * Layer: client. Composes store (the sealed cache, store/cse.c), tls (mutual
- * TLS to the MEF), http, codec and the MAF client of client/maf.c. No socket
+ * Layer: client. Composes store (the sealed cache, store/cse.c), the
+ * fetchCredentials client of client/fetch.c (certificate or PSK TLS to the
+ * MEF), codec and the MAF client of client/maf.c. No socket
  * or GnuTLS type leaks out: the public API hands the key to the caller's
  * buffer only, for its TLS stack.
  *
@@ -36,15 +37,13 @@
 #include <string.h>
 
 #include "client/client_int.h"
-#include "codec/maf_msg.h"
+#include "client/fetch.h"
+#include "codec/keyreg_msg.h"
 #include "codec/mef_msg.h"
-#include "crypto/rand.h"
 #include "crypto/seal.h"
-#include "http/http.h"
 #include "proto/ids.h"
 #include "store/store.h"
 #include "tls/tls.h"
-#include "tls/x509.h"
 #include "util/buf.h"
 #include "util/encoding.h"
 #include "util/mem.h"
@@ -60,16 +59,10 @@
 #define SUID_SAEF_LOCAL  12u /* pre-provisioned symmetric key for an SAEF */
 #define SUID_SAEF_MEF    22u /* RSPF-provisioned symmetric key for an SAEF */
 #define SUID_SAEF_MAF    32u /* MAF-distributed symmetric key for an SAEF */
-#define FETCH_TARGET     "/fetchCredentials/"
 #define CACHE_SOURCE_MAF 1u
 #define CACHE_SOURCE_MEF 2u
 #define HOT_BUCKETS      1024u /* power of two */
 #define HOT_MAX          8192u /* entries; beyond this the store alone answers */
-
-static char h_origin[] = M2MSEC_HDR_ORIGIN;
-static char h_ri[] = M2MSEC_HDR_RI;
-static char h_rvi[] = M2MSEC_HDR_RVI;
-static char v_rvi[] = M2MSEC_RVI;
 
 struct kpsa_entry {
     char *id;
@@ -104,6 +97,8 @@ struct m2msec_resolver {
     char *mef_cert;
     char *mef_key;
     char *mef_ca;
+    char *mef_psk_id;              /* with mef_psk: fetch over TLS-PSK instead of mef_cert */
+    struct m2msec_secret *mef_psk; /* on the secure heap; wiped on free */
     struct kpsa_entry kpsa[KPSA_MAX];
     size_t nkpsa;
     m2msec_event_cb event_cb;
@@ -299,6 +294,26 @@ m2msec_resolver_new(void)
 
 static void hot_clear(struct m2msec_resolver *r);
 
+/* Forget the MEF source, whichever credential it had. */
+static void
+mef_clear(struct m2msec_resolver *r)
+{
+    m2msec_free(r->mef);
+    m2msec_free(r->mef_fqdn);
+    m2msec_free(r->mef_cert);
+    m2msec_free(r->mef_key);
+    m2msec_free(r->mef_ca);
+    m2msec_free(r->mef_psk_id);
+    m2msec_secret_free(r->mef_psk);
+    r->mef = NULL;
+    r->mef_fqdn = NULL;
+    r->mef_cert = NULL;
+    r->mef_key = NULL;
+    r->mef_ca = NULL;
+    r->mef_psk_id = NULL;
+    r->mef_psk = NULL;
+}
+
 M2MSEC_API void
 m2msec_resolver_free(struct m2msec_resolver *r)
 {
@@ -316,11 +331,7 @@ m2msec_resolver_free(struct m2msec_resolver *r)
     m2msec_db_close(r->db);
     m2msec_config_unref(r->cfg);
     m2msec_free(r->cse_id);
-    m2msec_free(r->mef);
-    m2msec_free(r->mef_fqdn);
-    m2msec_free(r->mef_cert);
-    m2msec_free(r->mef_key);
-    m2msec_free(r->mef_ca);
+    mef_clear(r);
     hot_clear(r);
     pthread_rwlock_destroy(&r->hot_lock);
     pthread_mutex_destroy(&r->fetch_lock);
@@ -499,17 +510,99 @@ m2msec_resolver_set_mef(struct m2msec_resolver *r, const char *hostport, const c
             return m2msec_error_setx(&r->err, M2MSEC_ERR_NOMEM, "out of memory");
         }
     }
-    m2msec_free(r->mef);
-    m2msec_free(r->mef_fqdn);
-    m2msec_free(r->mef_cert);
-    m2msec_free(r->mef_key);
-    m2msec_free(r->mef_ca);
+    mef_clear(r);
     r->mef = v[0];
     r->mef_fqdn = v[1];
     r->mef_cert = v[2];
     r->mef_key = v[3];
     r->mef_ca = v[4];
     return 0;
+}
+
+/* A PSK identity the MEF stores for a target: printable ASCII without space, bounded. */
+static int
+target_psk_id_valid(const char *s)
+{
+    size_t n = 0;
+
+    if (s == NULL) {
+        return 0;
+    }
+    for (; s[n] != '\0'; n++) {
+        if (n == M2MSEC_TARGET_PSK_ID_MAX || s[n] < 0x21 || s[n] > 0x7e) {
+            return 0;
+        }
+    }
+    return n > 0;
+}
+
+M2MSEC_API int
+m2msec_resolver_set_mef_psk(struct m2msec_resolver *r, const char *hostport, const char *fqdn,
+                            const char *psk_id, const char *psk_file)
+{
+    struct m2msec_secret *k = NULL;
+    char host[256];
+    char port[16];
+    char *v[3] = { NULL, NULL, NULL };
+    size_t klen = 0;
+    size_t i;
+    int rv = -1;
+
+    if (writable(r) == -1) {
+        return -1;
+    }
+    if (hostport == NULL || strlen(hostport) > 300 ||
+        m2msec_hostport_split(hostport, host, sizeof(host), port, sizeof(port), &r->err) == -1) {
+        return m2msec_error_setx(&r->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "MEF address must be host:port");
+    }
+    if (fqdn == NULL || !m2msec_fqdn_valid(fqdn)) {
+        return m2msec_error_setx(&r->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "the MEF FQDN must be a host name");
+    }
+    if (!target_psk_id_valid(psk_id)) {
+        return m2msec_error_setx(&r->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "the PSK identity must be 1..%d printable ASCII characters "
+                                 "without space",
+                                 M2MSEC_TARGET_PSK_ID_MAX);
+    }
+    if (psk_file == NULL) {
+        return m2msec_error_setx(&r->err, M2MSEC_ERR_INVALID_ARGUMENT, "PSK file missing");
+    }
+    k = m2msec_secret_load_hex_file(psk_file, &r->err);
+    if (k == NULL) {
+        return -1;
+    }
+    klen = m2msec_secret_len(k);
+    if (klen < PSK_MIN || klen > PSK_MAX) {
+        m2msec_error_setx(&r->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "%.128s: the PSK has %zu bytes, expected %d..%d", psk_file, klen, PSK_MIN,
+                          PSK_MAX);
+        goto out;
+    }
+    v[0] = m2msec_strdup(hostport);
+    v[1] = m2msec_strdup(fqdn);
+    v[2] = m2msec_strdup(psk_id);
+    for (i = 0; i < 3; i++) {
+        if (v[i] == NULL) {
+            m2msec_error_setx(&r->err, M2MSEC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    mef_clear(r);
+    r->mef = v[0];
+    r->mef_fqdn = v[1];
+    r->mef_psk_id = v[2];
+    r->mef_psk = k;
+    k = NULL;
+    memset(v, 0, sizeof(v));
+    rv = 0;
+out:
+    for (i = 0; i < 3; i++) {
+        m2msec_free(v[i]);
+    }
+    m2msec_secret_free(k);
+    return rv;
 }
 
 /* A psk_identity we are prepared to look at: printable ASCII, bounded. */
@@ -783,7 +876,7 @@ classify(const struct m2msec_resolver *r, const char *identity)
     }
     /* @spec TS-0003 8.2.2.3: the MAF-FQDN part names the MAF holding Kc. */
     if (r->maf != NULL && m2msec_fqdn_equal(ref.fqdn, r->cfg->maf_fqdn)) {
-        return m2msec_mafkey_rel_valid(ref.rel) ? KIND_MAF : KIND_MALFORMED;
+        return m2msec_keyreg_rel_valid(ref.rel) ? KIND_MAF : KIND_MALFORMED;
     }
     /* @spec TS-0003 10.3.4: a KeID names its MEF after the '@'. */
     if (r->mef_fqdn != NULL && m2msec_fqdn_equal(ref.fqdn, r->mef_fqdn)) {
@@ -1061,89 +1154,31 @@ from_cache(struct m2msec_resolver *r, struct m2msec_cse_key_rec *rec, struct m2m
 }
 
 /*
- * GET /fetchCredentials/<KeID>/22 as Enrolment Target, over mutual TLS with
- * Entity B's certificate (the same exchange mafd makes for SUID 21).
+ * GET /fetchCredentials/<KeID>/22 as Enrolment Target (client/fetch.c, the
+ * same exchange mafd makes for SUID 21), over mutual TLS with Entity B's
+ * certificate or TLS-PSK with the key configured for it at the MEF.
  */
 static int
 fetch_kpsa(const struct m2msec_resolver *r, const char *keid, struct m2msec_fetch_resp *fr,
            struct m2msec_error *err)
 {
-    const char *anchors[1] = { r->mef_ca };
-    struct m2msec_tls_cert_client o;
-    struct m2msec_tls_conn *c = NULL;
-    struct m2msec_http_msg *resp = NULL;
-    struct m2msec_http_header hdrs[3];
-    struct m2msec_buf req;
-    char target[sizeof(FETCH_TARGET) + M2MSEC_KEID_MAX + 8];
-    char origin[M2MSEC_ID_MAX + 1];
-    char ri[33];
-    const char *ri_s = NULL;
-    const char *rsc_s = NULL;
-    uint64_t rsc = 0;
-    int rv = -1;
+    struct client_fetch_opts o;
 
     memset(&o, 0, sizeof(o));
-    m2msec_buf_init(&req, M2MSEC_HTTP_MAX_HEADER_BYTES);
-    (void)snprintf(target, sizeof(target), "%s%s/%u", FETCH_TARGET, keid, SUID_SAEF_MEF);
-    m2msec_strlcpy(origin, r->cse_id, sizeof(origin));
-    if (m2msec_rand_hex(ri, 16, err) == -1 || m2msec_tls_global_init(err) == -1) {
-        goto out;
-    }
-    /* @spec TS-0003 8.3.2.1: the target authenticates to the MEF with its own credentials. */
     o.hostport = r->mef;
-    o.sni = r->mef_fqdn;
-    o.cert_file = r->mef_cert;
-    o.key_file = r->mef_key;
-    o.server.flavour = M2MSEC_CERT_FQDN;
-    o.server.id = r->mef_fqdn;
-    o.server.ca_files = anchors;
-    o.server.n_ca_files = 1;
+    o.mef_fqdn = r->mef_fqdn;
+    o.origin = r->cse_id;
     o.timeout_ms = r->cfg->timeout_ms;
-    hdrs[0] = (struct m2msec_http_header){ .name = h_origin, .value = origin };
-    hdrs[1] = (struct m2msec_http_header){ .name = h_ri, .value = ri };
-    hdrs[2] = (struct m2msec_http_header){ .name = h_rvi, .value = v_rvi };
-    c = m2msec_tls_connect_cert(&o, err);
-    if (c == NULL ||
-        m2msec_http_write_request(&req, M2MSEC_HTTP_GET, target, r->mef_fqdn, hdrs, 3, NULL, 0,
-                                  err) == -1 ||
-        m2msec_tls_write_all(c, req.data, req.len, err) == -1 ||
-        client_read_response(c, &resp, err) == -1) {
-        goto out;
+    /* @spec TS-0003 8.3.2.1: the target authenticates to the MEF with its own credentials. */
+    if (r->mef_psk != NULL) {
+        o.psk_id = r->mef_psk_id;
+        o.psk = r->mef_psk;
+    } else {
+        o.cert_file = r->mef_cert;
+        o.key_file = r->mef_key;
+        o.ca_file = r->mef_ca;
     }
-    ri_s = m2msec_http_header_get(resp, M2MSEC_HDR_RI);
-    if (ri_s == NULL || strcmp(ri_s, ri) != 0 /* public */) {
-        m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "MEF response X-M2M-RI does not echo ours");
-        goto out;
-    }
-    rsc_s = m2msec_http_header_get(resp, M2MSEC_HDR_RSC);
-    if (rsc_s == NULL || m2msec_parse_u64(rsc_s, strlen(rsc_s), 9999, &rsc) == -1) {
-        m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "MEF response without a valid X-M2M-RSC");
-        goto out;
-    }
-    if (m2msec_fetch_resp_decode(resp->body.data, resp->body.len, fr, err) == -1) {
-        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, (int)rsc, "MEF answered %d", (int)rsc);
-        goto out;
-    }
-    if (rsc != M2MSEC_RSC_OK || !fr->status) {
-        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, (int)rsc, "MEF answered %d: %s", (int)rsc,
-                          fr->error_string != NULL ? fr->error_string : "(no detail)");
-        goto out;
-    }
-    rv = 0;
-out:
-    if (rv == -1) {
-        m2msec_fetch_resp_clear(fr);
-    }
-    if (resp != NULL) {
-        m2msec_wipe(resp->body.data, resp->body.len);
-    }
-    m2msec_http_msg_free(resp);
-    m2msec_buf_free(&req);
-    if (c != NULL) {
-        (void)m2msec_tls_close(c);
-        m2msec_tls_conn_free(c);
-    }
-    return rv;
+    return client_fetch_credentials(&o, keid, SUID_SAEF_MEF, fr, err);
 }
 
 /* Keep what a source returned, then hand the key out. */
@@ -1178,7 +1213,7 @@ static int
 retrieve_maf(struct m2msec_resolver *r, const char *identity, struct m2msec_secret **key,
              struct m2msec_psk_info *info)
 {
-    struct m2msec_mafkey_get_resp rs = { 0 };
+    struct m2msec_keyreg_get_resp rs = { 0 };
     struct m2msec_error e = { 0 };
     size_t klen = 0;
     int rv = -1;
@@ -1211,7 +1246,7 @@ retrieve_maf(struct m2msec_resolver *r, const char *identity, struct m2msec_secr
     }
     rv = 0;
 out:
-    m2msec_mafkey_get_resp_clear(&rs);
+    m2msec_keyreg_get_resp_clear(&rs);
     return rv;
 }
 

@@ -676,6 +676,19 @@ m2msec_mefreg_resp_clear(struct m2msec_mefreg_resp *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* The response's assignedSymmKeyID (MAF only): "<relative KmID>@<MAF-FQDN>". */
+static void
+jr_assigned_kmid(struct m2msec_jr *jr, char **out)
+{
+    m2msec_jr_str(jr, "assignedSymmKeyID", 0, MSG_KMID_MAX, out);
+    if (!jr->failed && *out != NULL && !msg_host_ok(*out)) {
+        m2msec_jr_fail(jr, "assignedSymmKeyID", "not a host name");
+    }
+    if (!jr->failed && *out != NULL && strchr(*out, '@') == NULL) {
+        m2msec_jr_fail(jr, "assignedSymmKeyID", "not of the form <relative KmID>@<MAF-FQDN>");
+    }
+}
+
 static int
 reg_resp_from_json(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_mefreg_resp *out,
                    struct m2msec_error *err)
@@ -691,13 +704,7 @@ reg_resp_from_json(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_mef
     jr_host(&jr, "adminFQDN", 1, &out->admin_fqdn);
     if (peer == M2MSEC_REG_MAF) {
         /* Not read for the MEF: m2msec_jr_finish then refuses it as unknown. */
-        m2msec_jr_str(&jr, "assignedSymmKeyID", 0, MSG_KMID_MAX, &out->assigned_kmid);
-        if (!jr.failed && out->assigned_kmid != NULL && !msg_host_ok(out->assigned_kmid)) {
-            m2msec_jr_fail(&jr, "assignedSymmKeyID", "not a host name");
-        }
-        if (!jr.failed && out->assigned_kmid != NULL && strchr(out->assigned_kmid, '@') == NULL) {
-            m2msec_jr_fail(&jr, "assignedSymmKeyID", "not of the form <relative KmID>@<MAF-FQDN>");
-        }
+        jr_assigned_kmid(&jr, &out->assigned_kmid);
     }
     if (m2msec_jr_finish(&jr, err) == -1) {
         m2msec_mefreg_resp_clear(out);
@@ -785,9 +792,12 @@ m2msec_mefreg_resp_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_r
 }
 
 /*
- * MEF Client Registration Update.
- * @spec TS-0003 8.3.5.2.5 (request: expirationTime and/or labels, at least one;
- * response: only the values the request carried)
+ * Client Registration Update, with the MEF or with the MAF.
+ * @spec TS-0003 8.3.5.2.5 tables 8.3.5.2.5-1 and -2 (request: expirationTime
+ * and/or labels, at least one; response: only the values the request carried)
+ * @spec TS-0003 8.8.2.5 tables 8.8.2.5-1 and -2: the MAF's are the same but for
+ * the FQDN member and the response's assignedSymmKeyID, "when a new Km is
+ * remotely provisioned" (re-keying, docs/protocol-maf.md section 2b).
  */
 
 void
@@ -798,23 +808,29 @@ m2msec_mefreg_update_clear(struct m2msec_mefreg_update *m)
     }
     m2msec_free(m->mef_fqdn);
     m2msec_strlist_free(m->lbl);
+    m2msec_free(m->assigned_kmid);
     memset(m, 0, sizeof(*m));
 }
 
-static const char *const update_request_only[] = { "mefFQDN", NULL };
-
 static int
-mefreg_update_from_json(const json_t *v, int is_request, struct m2msec_mefreg_update *out,
-                        struct m2msec_error *err)
+reg_update_from_json(const json_t *v, enum m2msec_reg_peer peer, int is_request,
+                     struct m2msec_mefreg_update *out, struct m2msec_error *err)
 {
+    const char *const request_only[] = { reg_fqdn_name(peer), NULL };
+    const char *const response_only[] = { "assignedSymmKeyID", NULL };
     struct m2msec_jr jr;
 
     memset(out, 0, sizeof(*out));
     m2msec_jr_init(&jr, v);
     if (is_request) {
-        jr_host(&jr, "mefFQDN", 1, &out->mef_fqdn);
+        jr_host(&jr, reg_fqdn_name(peer), 1, &out->mef_fqdn);
+        jr_forbid(&jr, response_only, "a request");
     } else {
-        jr_forbid(&jr, update_request_only, "a response");
+        jr_forbid(&jr, request_only, "a response");
+        if (peer == M2MSEC_REG_MAF) {
+            /* Not read for the MEF: m2msec_jr_finish then refuses it as unknown. */
+            jr_assigned_kmid(&jr, &out->assigned_kmid);
+        }
     }
     m2msec_jr_time(&jr, "et", 0, &out->et, &out->has_et);
     jr_labels(&jr, &out->lbl, &out->nlbl, &out->has_lbl);
@@ -829,34 +845,80 @@ mefreg_update_from_json(const json_t *v, int is_request, struct m2msec_mefreg_up
 }
 
 static int
-mefreg_update_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
-{
-    return mefreg_update_from_json(v, 1, vout, err);
-}
-
-static int
-mefreg_update_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
-{
-    return mefreg_update_from_json(v, 0, vout, err);
-}
-
-static int
-mefreg_update_req_check(const json_t *v, struct m2msec_error *err)
+reg_update_check(const json_t *v, enum m2msec_reg_peer peer, int is_request,
+                 struct m2msec_error *err)
 {
     struct m2msec_mefreg_update tmp;
-    int rv = mefreg_update_from_json(v, 1, &tmp, err);
+    int rv = reg_update_from_json(v, peer, is_request, &tmp, err);
 
     m2msec_mefreg_update_clear(&tmp);
     return rv;
 }
 
+/* m2msec_jw_finish checks take no peer or variant: one for each. */
 static int
-mefreg_update_resp_check(const json_t *v, struct m2msec_error *err)
+mef_update_req_check(const json_t *v, struct m2msec_error *err)
 {
-    struct m2msec_mefreg_update tmp;
-    int rv = mefreg_update_from_json(v, 0, &tmp, err);
+    return reg_update_check(v, M2MSEC_REG_MEF, 1, err);
+}
 
-    m2msec_mefreg_update_clear(&tmp);
+static int
+mef_update_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_update_check(v, M2MSEC_REG_MEF, 0, err);
+}
+
+static int
+maf_update_req_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_update_check(v, M2MSEC_REG_MAF, 1, err);
+}
+
+static int
+maf_update_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_update_check(v, M2MSEC_REG_MAF, 0, err);
+}
+
+int
+m2msec_reg_update_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_update *m,
+                         int is_request, struct m2msec_buf *out, struct m2msec_error *err)
+{
+    m2msec_json_check_fn check;
+    struct m2msec_jw w;
+
+    if (peer == M2MSEC_REG_MAF) {
+        check = is_request ? maf_update_req_check : maf_update_resp_check;
+    } else {
+        check = is_request ? mef_update_req_check : mef_update_resp_check;
+    }
+    m2msec_jw_init(&w);
+    /* Written as given: the check refuses a member the variant does not allow. */
+    m2msec_jw_str(&w, reg_fqdn_name(peer), m->mef_fqdn);
+    if (m->has_et) {
+        m2msec_jw_time(&w, "et", m->et);
+    }
+    if (m->has_lbl) {
+        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
+    }
+    m2msec_jw_str(&w, "assignedSymmKeyID", m->assigned_kmid);
+    return m2msec_jw_finish(&w, check, out, err);
+}
+
+int
+m2msec_reg_update_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len, int is_request,
+                         struct m2msec_mefreg_update *out, struct m2msec_error *err)
+{
+    json_t *root = NULL;
+    int rv = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (m2msec_json_parse(buf, len, &root, err) == -1) {
+        goto out;
+    }
+    rv = reg_update_from_json(root, peer, is_request, out, err);
+out:
+    json_decref(root);
     return rv;
 }
 
@@ -864,34 +926,23 @@ int
 m2msec_mefreg_update_encode(const struct m2msec_mefreg_update *m, int is_request,
                             struct m2msec_buf *out, struct m2msec_error *err)
 {
-    struct m2msec_jw w;
-
-    m2msec_jw_init(&w);
-    /* A response never names the MEF; the check below refuses one that would. */
-    m2msec_jw_str(&w, "mefFQDN", m->mef_fqdn);
-    if (m->has_et) {
-        m2msec_jw_time(&w, "et", m->et);
-    }
-    if (m->has_lbl) {
-        m2msec_jw_strlist(&w, "lbl", m->lbl, m->nlbl);
-    }
-    return m2msec_jw_finish(&w, is_request ? mefreg_update_req_check : mefreg_update_resp_check,
-                            out, err);
+    return m2msec_reg_update_encode(M2MSEC_REG_MEF, m, is_request, out, err);
 }
 
 int
 m2msec_mefreg_update_decode(const uint8_t *buf, size_t len, int is_request,
                             struct m2msec_mefreg_update *out, struct m2msec_error *err)
 {
-    memset(out, 0, sizeof(*out));
-    return msg_decode(buf, len,
-                      is_request ? mefreg_update_req_from_json : mefreg_update_resp_from_json, out,
-                      err);
+    return m2msec_reg_update_decode(M2MSEC_REG_MEF, buf, len, is_request, out, err);
 }
 
 /*
- * MEF Client Configuration Retrieval response.
- * @spec TS-0003 8.3.5.2.4 (response carries the MEFClientCfg)
+ * Client Configuration Retrieval response, from the MEF or from the MAF.
+ * @spec TS-0003 8.3.5.2.4 (the MEFClientCfg: every member present, with the
+ * Enrolment Targets and Enrolment Expiry of the Enrolee)
+ * @spec TS-0003 8.8.2.4 table 8.8.2.4-2, sec:clientRegCfg (12.4.2, table
+ * 8.8.3.2-1): the mafClientCfg has fqdn and adminFQDN, and httpPort (16-bit,
+ * DEFECT-8), et and lbl as options; no Enrolment members.
  */
 
 void
@@ -907,31 +958,41 @@ m2msec_mefreg_cfg_clear(struct m2msec_mefreg_cfg *m)
     memset(m, 0, sizeof(*m));
 }
 
-static int
-mefreg_cfg_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+static const char *
+reg_cfg_name(enum m2msec_reg_peer peer)
 {
-    struct m2msec_mefreg_cfg *out = vout;
+    return peer == M2MSEC_REG_MAF ? "mafClientCfg" : "mefClientCfg";
+}
+
+static int
+reg_cfg_from_json(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_mefreg_cfg *out,
+                  struct m2msec_error *err)
+{
+    int mef = peer != M2MSEC_REG_MAF;
     const json_t *cfg = NULL;
     struct m2msec_jr jr;
     uint64_t port = 0;
 
     memset(out, 0, sizeof(*out));
     m2msec_jr_init(&jr, v);
-    m2msec_jr_object(&jr, "mefClientCfg", 1, &cfg);
+    m2msec_jr_object(&jr, reg_cfg_name(peer), 1, &cfg);
     if (m2msec_jr_finish(&jr, err) == -1) {
         goto fail;
     }
     m2msec_jr_init(&jr, cfg);
     jr_host(&jr, "fqdn", 1, &out->fqdn);
     jr_host(&jr, "adminFQDN", 1, &out->admin_fqdn);
-    m2msec_jr_u64(&jr, "httpPort", 1, 1, 65535, &port, NULL);
-    m2msec_jr_time(&jr, "et", 1, &out->et, NULL);
+    m2msec_jr_u64(&jr, "httpPort", mef, 1, 65535, &port, NULL);
+    m2msec_jr_time(&jr, "et", mef, &out->et, &out->has_et);
     jr_labels(&jr, &out->lbl, &out->nlbl, &out->has_lbl);
-    m2msec_jr_strlist(&jr, "enrolmentTargets", 1, M2MSEC_TARGETS_MAX, MSG_ID_MAX, &out->targets,
-                      &out->ntargets, NULL);
-    m2msec_jr_u64(&jr, "enrolmentExpiry", 1, 1, MSG_EXPIRY_MAX, &out->enrolment_expiry, NULL);
+    if (mef) {
+        /* Not read for the MAF: m2msec_jr_finish then refuses them as unknown. */
+        m2msec_jr_strlist(&jr, "enrolmentTargets", 1, M2MSEC_TARGETS_MAX, MSG_ID_MAX, &out->targets,
+                          &out->ntargets, NULL);
+        m2msec_jr_u64(&jr, "enrolmentExpiry", 1, 1, MSG_EXPIRY_MAX, &out->enrolment_expiry, NULL);
+    }
     if (m2msec_jr_finish(&jr, err) == -1) {
-        m2msec_error_wrap(err, "member 'mefClientCfg'");
+        m2msec_error_wrap(err, "member '%s'", reg_cfg_name(peer));
         goto fail;
     }
     out->http_port = (unsigned)port;
@@ -942,12 +1003,74 @@ fail:
 }
 
 static int
-mefreg_cfg_check(const json_t *v, struct m2msec_error *err)
+reg_cfg_check(const json_t *v, enum m2msec_reg_peer peer, struct m2msec_error *err)
 {
     struct m2msec_mefreg_cfg tmp;
-    int rv = mefreg_cfg_from_json(v, &tmp, err);
+    int rv = reg_cfg_from_json(v, peer, &tmp, err);
 
     m2msec_mefreg_cfg_clear(&tmp);
+    return rv;
+}
+
+static int
+mef_cfg_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_cfg_check(v, M2MSEC_REG_MEF, err);
+}
+
+static int
+maf_cfg_check(const json_t *v, struct m2msec_error *err)
+{
+    return reg_cfg_check(v, M2MSEC_REG_MAF, err);
+}
+
+int
+m2msec_reg_cfg_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_cfg *m,
+                      struct m2msec_buf *out, struct m2msec_error *err)
+{
+    int mef = peer != M2MSEC_REG_MAF;
+    struct m2msec_jw w;
+    struct m2msec_jw cw;
+
+    m2msec_jw_init(&cw);
+    m2msec_jw_str(&cw, "fqdn", m->fqdn);
+    m2msec_jw_str(&cw, "adminFQDN", m->admin_fqdn);
+    /* The MEF's configuration has every member; the MAF's leaves out what it lacks. */
+    if (mef || m->http_port != 0) {
+        m2msec_jw_u64(&cw, "httpPort", m->http_port);
+    }
+    if (mef || m->has_et) {
+        m2msec_jw_time(&cw, "et", m->et);
+    }
+    if (m->has_lbl) {
+        m2msec_jw_strlist(&cw, "lbl", m->lbl, m->nlbl);
+    }
+    /* Written for the MAF only when set, for its check to refuse. */
+    if (mef || m->targets != NULL) {
+        m2msec_jw_strlist(&cw, "enrolmentTargets", m->targets, m->ntargets);
+    }
+    if (mef || m->enrolment_expiry != 0) {
+        m2msec_jw_u64(&cw, "enrolmentExpiry", m->enrolment_expiry);
+    }
+    m2msec_jw_init(&w);
+    m2msec_jw_child(&w, reg_cfg_name(peer), &cw);
+    return m2msec_jw_finish(&w, mef ? mef_cfg_check : maf_cfg_check, out, err);
+}
+
+int
+m2msec_reg_cfg_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len,
+                      struct m2msec_mefreg_cfg *out, struct m2msec_error *err)
+{
+    json_t *root = NULL;
+    int rv = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (m2msec_json_parse(buf, len, &root, err) == -1) {
+        goto out;
+    }
+    rv = reg_cfg_from_json(root, peer, out, err);
+out:
+    json_decref(root);
     return rv;
 }
 
@@ -955,30 +1078,14 @@ int
 m2msec_mefreg_cfg_encode(const struct m2msec_mefreg_cfg *m, struct m2msec_buf *out,
                          struct m2msec_error *err)
 {
-    struct m2msec_jw w;
-    struct m2msec_jw cw;
-
-    m2msec_jw_init(&cw);
-    m2msec_jw_str(&cw, "fqdn", m->fqdn);
-    m2msec_jw_str(&cw, "adminFQDN", m->admin_fqdn);
-    m2msec_jw_u64(&cw, "httpPort", m->http_port);
-    m2msec_jw_time(&cw, "et", m->et);
-    if (m->has_lbl) {
-        m2msec_jw_strlist(&cw, "lbl", m->lbl, m->nlbl);
-    }
-    m2msec_jw_strlist(&cw, "enrolmentTargets", m->targets, m->ntargets);
-    m2msec_jw_u64(&cw, "enrolmentExpiry", m->enrolment_expiry);
-    m2msec_jw_init(&w);
-    m2msec_jw_child(&w, "mefClientCfg", &cw);
-    return m2msec_jw_finish(&w, mefreg_cfg_check, out, err);
+    return m2msec_reg_cfg_encode(M2MSEC_REG_MEF, m, out, err);
 }
 
 int
 m2msec_mefreg_cfg_decode(const uint8_t *buf, size_t len, struct m2msec_mefreg_cfg *out,
                          struct m2msec_error *err)
 {
-    memset(out, 0, sizeof(*out));
-    return msg_decode(buf, len, mefreg_cfg_from_json, out, err);
+    return m2msec_reg_cfg_decode(M2MSEC_REG_MEF, buf, len, out, err);
 }
 
 /*

@@ -93,21 +93,31 @@ struct m2msec_mefreg_resp {
     char *admin_fqdn;
     char *assigned_kmid; /* MAF only: "assignedSymmKeyID", optional; NULL for the MEF */
 };
-/* @spec TS-0003 8.3.5.2.5 MEF Client Registration Update (request and response) */
+/*
+ * @spec TS-0003 8.3.5.2.5 MEF Client Registration Update (request and
+ * response); 8.8.2.5 MAF Client Registration Update through m2msec_reg_update_*.
+ */
 struct m2msec_mefreg_update {
-    char *mef_fqdn; /* request only */
+    char *mef_fqdn; /* request only: "mefFQDN", or "mafFQDN" for the MAF */
     int64_t et;
     int has_et;
     char **lbl;
     size_t nlbl;
     int has_lbl;
+    char *assigned_kmid; /* MAF response only, optional: the new KmID after re-keying */
 };
-/* @spec TS-0003 8.3.5.2.4 MEF Client Configuration Retrieval response */
+/*
+ * @spec TS-0003 8.3.5.2.4 MEF Client Configuration Retrieval response
+ * ("mefClientCfg": every member required); 8.8.2.4 MAF Client Configuration
+ * Retrieval response through m2msec_reg_cfg_* ("mafClientCfg", sec:clientRegCfg:
+ * httpPort (0: absent), et (has_et) and lbl optional, no targets nor expiry).
+ */
 struct m2msec_mefreg_cfg {
     char *fqdn;
     char *admin_fqdn;
     unsigned http_port;
     int64_t et;
+    int has_et; /* MAF only; the MEF's always has et (set on decoding) */
     char **lbl;
     size_t nlbl;
     int has_lbl;
@@ -173,7 +183,23 @@ int m2msec_reg_resp_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg
 int m2msec_reg_resp_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len,
                            struct m2msec_mefreg_resp *out, struct m2msec_error *err);
 
-/* is_request selects whether mefFQDN is required (request) or forbidden (response). */
+/*
+ * Registration Update with either registrar. is_request selects whether the
+ * FQDN member is required (request) or forbidden (response); assignedSymmKeyID
+ * is allowed in a MAF response only. At least one of et and lbl in a request.
+ */
+int m2msec_reg_update_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_update *m,
+                             int is_request, struct m2msec_buf *out, struct m2msec_error *err);
+int m2msec_reg_update_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len,
+                             int is_request, struct m2msec_mefreg_update *out,
+                             struct m2msec_error *err);
+/* Configuration Retrieval response with either registrar ("mefClientCfg" / "mafClientCfg"). */
+int m2msec_reg_cfg_encode(enum m2msec_reg_peer peer, const struct m2msec_mefreg_cfg *m,
+                          struct m2msec_buf *out, struct m2msec_error *err);
+int m2msec_reg_cfg_decode(enum m2msec_reg_peer peer, const uint8_t *buf, size_t len,
+                          struct m2msec_mefreg_cfg *out, struct m2msec_error *err);
+
+/* The MEF's: m2msec_reg_update_* and m2msec_reg_cfg_* with M2MSEC_REG_MEF. */
 int m2msec_mefreg_update_encode(const struct m2msec_mefreg_update *m, int is_request,
                                 struct m2msec_buf *out, struct m2msec_error *err);
 int m2msec_mefreg_update_decode(const uint8_t *buf, size_t len, int is_request,

@@ -3,9 +3,10 @@
  *
  * Layer: store. Depends on util and crypto (sealing, through db.c) only. The
  * table shape is the same in both schemas (the MEF's is created by migration
- * 3 in store/mef.c), so every statement below serves both kinds; only the
- * Client Registration table the ownership check reads, and the AAD prefix,
- * depend on the kind. Each public function is one transaction.
+ * 3 in store/mef.c, the MAF's by migration 4 in store/maf.c), so every
+ * statement below serves both kinds; only the Client Registration table the
+ * ownership check reads, and the AAD prefix, depend on the kind. Each public
+ * function is one transaction.
  */
 #include <stdint.h>
 #include <string.h>

@@ -1,7 +1,8 @@
 /*
- * store/maf.c - mafd's store (clients with a remotely provisioned Km, MAF
- * Client Registrations, MAF Key Registrations) and the device's record of the
- * Km/KmID a MAF assigned and of the Kc it registered.
+ * store/maf.c - mafd's store (clients with a remotely provisioned or
+ * pre-provisioned Km, MAF Client Registrations, and the schema of its key
+ * registry, whose queries are store/keyreg.c's) and the device's record of
+ * the Km/KmID a MAF assigned and of the Kc it registered.
  *
  * Layer: store. Depends on util and crypto (through db.c) only. Km is sealed
  * with AAD "km:<kmid_rel>" at the MAF and "dev-km:<KmID>" on the device, so a
@@ -81,6 +82,35 @@ const char *const m2msec_db_maf_migrations[] = {
     " PRIMARY KEY (kmid_rel, pos));"
     "CREATE INDEX maf_key_by_reg ON maf_key (reg_id);"
     "PRAGMA user_version = 3;",
+    /*
+     * 4: the MAF Key Registrations move to the shared key registry of
+     * store/keyreg.c (the MEF's table shape and text, migration 3 of
+     * store/mef.c). A key is a child of its MAF Client Registration and of
+     * its client (ON DELETE CASCADE on both), so de-registering, sweeping or
+     * replacing either erases it. The rows are copied within this transaction: the
+     * sealed key keeps its AAD "kc:<rel>", the expiry is capped at the
+     * registration's (a key never outlives it), and a key whose registration
+     * is gone is not copied (it would have outlived it). Then maf_key goes;
+     * secure_delete overwrites its pages.
+     */
+    M2MSEC_DB_KEYREG_DDL(
+            " REFERENCES maf_client (kmid_rel) ON DELETE CASCADE", "maf_reg",
+            "CREATE INDEX keyreg_by_owner ON keyreg (owner);",
+            "INSERT INTO keyreg"
+            " (rel, owner, reg_id, source_id, admin_fqdn, suid, key, expires, created)"
+            " SELECT k.rel_key_id, k.kmid_rel, k.reg_id, k.source_id, k.admin_fqdn, k.suid, k.kc,"
+            " min(k.et, r.et), k.created FROM maf_key k"
+            " JOIN maf_reg r ON r.reg_id = k.reg_id AND r.kmid_rel = k.kmid_rel;"
+            "INSERT INTO keyreg_target (rel, pos, value)"
+            " SELECT t.rel_key_id, t.pos, t.value FROM maf_key_target t"
+            " WHERE t.rel_key_id IN (SELECT rel FROM keyreg);"
+            "INSERT INTO keyreg_label (rel, pos, value)"
+            " SELECT l.rel_key_id, l.pos, l.value FROM maf_key_label l"
+            " WHERE l.rel_key_id IN (SELECT rel FROM keyreg);"
+            "DROP TABLE maf_key_label;"
+            "DROP TABLE maf_key_target;"
+            "DROP TABLE maf_key;"
+            "PRAGMA user_version = 4;"),
     NULL,
 };
 
@@ -114,12 +144,15 @@ static const char sql_reg_set_et[] = "UPDATE maf_reg SET et = ?2 WHERE reg_id = 
 static const char sql_reg_label_clear[] = "DELETE FROM maf_reg_label WHERE reg_id = ?1";
 static const char sql_rekey_regs[] =
         "UPDATE maf_reg SET kmid_rel = ?1, et = min(et, ?3) WHERE kmid_rel = ?2";
-/* The one statement of the re-keying that reaches into the key registry. */
+/* The statements below that name keyreg reach into the key registry (store/keyreg.c). */
 static const char sql_rekey_keys[] =
-        "UPDATE maf_key SET kmid_rel = ?1, et = min(et, ?3) WHERE kmid_rel = ?2";
+        "UPDATE keyreg SET owner = ?1, expires = min(expires, ?3) WHERE owner = ?2";
+/* A registration's keys never outlive it (SPEC-DIGEST 5 rule 2). */
+static const char sql_reg_cap_keys[] =
+        "UPDATE keyreg SET expires = min(expires, ?2) WHERE reg_id = ?1";
 static const char sql_reg_delete[] = "DELETE FROM maf_reg WHERE reg_id = ?1 AND et > ?2";
-/* The de-registration cascade (8.8.2.6): maf_key.reg_id has no foreign key. */
-static const char sql_reg_keys_delete[] = "DELETE FROM maf_key WHERE reg_id = ?1";
+/* The de-registration cascade (8.8.2.6), explicit to count the keys it erases. */
+static const char sql_reg_keys_delete[] = "DELETE FROM keyreg WHERE reg_id = ?1";
 static const char sql_client_live[] =
         "SELECT expires FROM maf_client WHERE kmid_rel = ?1 AND expires > ?2";
 static const char sql_reg_conflict[] =
@@ -133,25 +166,7 @@ static const char sql_label_insert[] =
 static const char sql_reg_count[] = "SELECT count(*) FROM maf_reg WHERE kmid_rel = ?1 AND et > ?2";
 static const char sql_sweep_clients[] = "DELETE FROM maf_client WHERE expires <= ?1";
 static const char sql_sweep_regs[] = "DELETE FROM maf_reg WHERE et <= ?1";
-static const char sql_sweep_keys[] = "DELETE FROM maf_key WHERE et <= ?1";
-static const char sql_reg_owner[] = "SELECT kmid_rel FROM maf_reg WHERE reg_id = ?1 AND et > ?2";
-static const char sql_key_purge[] = "DELETE FROM maf_key WHERE rel_key_id = ?1 AND et <= ?2";
-static const char sql_key_taken[] = "SELECT 1 FROM maf_key WHERE rel_key_id = ?1";
-static const char sql_key_insert[] =
-        "INSERT INTO maf_key (rel_key_id, kmid_rel, reg_id, source_id, admin_fqdn, suid, kc, et,"
-        " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-static const char sql_key_target_insert[] =
-        "INSERT INTO maf_key_target (rel_key_id, pos, value) VALUES (?1, ?2, ?3)";
-static const char sql_key_label_insert[] =
-        "INSERT INTO maf_key_label (rel_key_id, pos, value) VALUES (?1, ?2, ?3)";
-static const char sql_key_select[] =
-        "SELECT rel_key_id, kmid_rel, reg_id, source_id, admin_fqdn, suid, kc, et, created"
-        " FROM maf_key WHERE rel_key_id = ?1 AND et > ?2";
-static const char sql_key_targets[] =
-        "SELECT value FROM maf_key_target WHERE rel_key_id = ?1 ORDER BY pos";
-static const char sql_key_labels[] =
-        "SELECT value FROM maf_key_label WHERE rel_key_id = ?1 ORDER BY pos";
-static const char sql_key_delete[] = "DELETE FROM maf_key WHERE rel_key_id = ?1 AND et > ?2";
+static const char sql_sweep_keys[] = "DELETE FROM keyreg WHERE expires <= ?1";
 static const char sql_dev_kc_put[] =
         "INSERT OR REPLACE INTO dev_kc (key_id, maf_fqdn, target, suid, expires, kc, reg_id)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -605,10 +620,11 @@ m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2mse
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no store");
         goto out;
     }
-    /* @spec TS-0003 10.7: an expired Km, and what was registered under it, is erased. */
-    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_sweep_clients, &st, err) == -1 ||
+    /* @spec TS-0003 8.8.2.7: Kc lives until the expirationTime the MAF assigned. Keys go
+     * first: none outlives its registration, so each expired one is counted here. */
+    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_sweep_keys, &st, err) == -1 ||
         m2msec_db_bind_int64(db, st, 1, now, err) == -1 ||
-        m2msec_db_step_done(db, st, "erasing expired MAF clients", &a, err) == -1) {
+        m2msec_db_step_done(db, st, "erasing expired key registrations", &k, err) == -1) {
         goto out;
     }
     m2msec_db_stmt_done(st);
@@ -620,10 +636,10 @@ m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2mse
     }
     m2msec_db_stmt_done(st);
     st = NULL;
-    /* @spec TS-0003 8.8.2.7: Kc lives until the expirationTime the MAF assigned. */
-    if (m2msec_db_stmt(db, sql_sweep_keys, &st, err) == -1 ||
+    /* @spec TS-0003 10.7: an expired Km, and what was registered under it, is erased. */
+    if (m2msec_db_stmt(db, sql_sweep_clients, &st, err) == -1 ||
         m2msec_db_bind_int64(db, st, 1, now, err) == -1 ||
-        m2msec_db_step_done(db, st, "erasing expired key registrations", &k, err) == -1) {
+        m2msec_db_step_done(db, st, "erasing expired MAF clients", &a, err) == -1) {
         goto out;
     }
     m2msec_db_stmt_done(st);
@@ -631,7 +647,7 @@ m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2mse
     if (m2msec_db_commit(db, err) == -1) {
         goto out;
     }
-    if (a > 0 || k > 0) {
+    if (a > 0 || b > 0 || k > 0) {
         /* Best effort: the WAL still holds page images with the sealed Km or Kc. */
         (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     }
@@ -953,7 +969,7 @@ m2msec_maf_reg_update(struct m2msec_db *db, const struct m2msec_maf_client_rec *
     sqlite3_stmt *st = NULL;
     char *owner = NULL;
     int64_t client_exp = 0;
-    int rc;
+    int rc, i;
     int rv = -1;
 
     if (db == NULL || reg_id == NULL || !m2msec_db_hex32(reg_id) || (has_et && expires <= now)) {
@@ -1003,14 +1019,17 @@ m2msec_maf_reg_update(struct m2msec_db *db, const struct m2msec_maf_client_rec *
             m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration outlives its Km");
             goto out;
         }
-        if (m2msec_db_stmt(db, sql_reg_set_et, &st, err) == -1 ||
-            m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
-            m2msec_db_bind_int64(db, st, 2, expires, err) == -1 ||
-            m2msec_db_step_done(db, st, "updating registration", NULL, err) == -1) {
-            goto out;
+        /* Its key registrations are capped at the new et: none outlives it. */
+        for (i = 0; i < 2; i++) {
+            if (m2msec_db_stmt(db, i == 0 ? sql_reg_set_et : sql_reg_cap_keys, &st, err) == -1 ||
+                m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
+                m2msec_db_bind_int64(db, st, 2, expires, err) == -1 ||
+                m2msec_db_step_done(db, st, "updating registration", NULL, err) == -1) {
+                goto out;
+            }
+            m2msec_db_stmt_done(st);
+            st = NULL;
         }
-        m2msec_db_stmt_done(st);
-        st = NULL;
     }
     if (has_lbl &&
         (exec_one(db, sql_reg_label_clear, reg_id, "replacing labels", NULL, err) == -1 ||
@@ -1051,7 +1070,13 @@ m2msec_maf_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now, siz
                           reg_id != NULL ? reg_id : "(null)");
         goto out;
     }
-    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_reg_delete, &st, err) == -1 ||
+    /* @spec TS-0003 8.8.2.6: everything tied to the record goes, Kc included. The keys go
+     * first, to be counted (the cascade would erase them silently); an absent registration
+     * rolls it back. */
+    if (m2msec_db_begin(db, err) == -1 ||
+        exec_one(db, sql_reg_keys_delete, reg_id, "erasing the registration's keys", &k, err) ==
+                -1 ||
+        m2msec_db_stmt(db, sql_reg_delete, &st, err) == -1 ||
         m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
         m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
         m2msec_db_step_done(db, st, "erasing registration", &n, err) == -1) {
@@ -1064,10 +1089,7 @@ m2msec_maf_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now, siz
                           reg_id);
         goto out;
     }
-    /* @spec TS-0003 8.8.2.6: everything tied to the record goes, Kc included. */
-    if (exec_one(db, sql_reg_keys_delete, reg_id, "erasing the registration's keys", &k, err) ==
-                -1 ||
-        m2msec_db_commit(db, err) == -1) {
+    if (m2msec_db_commit(db, err) == -1) {
         goto out;
     }
     if (k > 0) {
@@ -1076,298 +1098,6 @@ m2msec_maf_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now, siz
     }
     if (nkeys != NULL) {
         *nkeys = k;
-    }
-    rv = 0;
-out:
-    m2msec_db_stmt_done(st);
-    if (rv == -1 && db != NULL) {
-        m2msec_db_rollback(db);
-    }
-    return rv;
-}
-
-/*
- * MAF Key Registrations (TS-0003 8.8.2.7, 8.8.2.8).
- */
-
-void
-m2msec_maf_key_rec_free(struct m2msec_maf_key_rec *r)
-{
-    if (r == NULL) {
-        return;
-    }
-    m2msec_free(r->rel_key_id);
-    m2msec_free(r->kmid_rel);
-    m2msec_free(r->reg_id);
-    m2msec_free(r->source_id);
-    m2msec_free(r->admin_fqdn);
-    m2msec_db_list_free(r->targets);
-    m2msec_db_list_free(r->labels);
-    m2msec_secret_free(r->kc);
-    m2msec_free(r);
-}
-
-int
-m2msec_maf_reg_owner(struct m2msec_db *db, const char *reg_id, int64_t now, char kmid_rel[33],
-                     struct m2msec_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    const unsigned char *rel = NULL;
-    int rc;
-    int rv = -1;
-
-    if (db == NULL || reg_id == NULL) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "registration id missing");
-        goto out;
-    }
-    if (m2msec_db_stmt(db, sql_reg_owner, &st, err) == -1 ||
-        m2msec_db_bind_text(db, st, 1, reg_id, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
-        goto out;
-    }
-    rc = m2msec_db_step_row(db, st, "reading registration", err);
-    if (rc == -1) {
-        goto out;
-    }
-    if (rc == 0) {
-        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no registration %s",
-                          reg_id);
-        goto out;
-    }
-    rel = sqlite3_column_text(st, 0);
-    if (rel == NULL || !m2msec_db_hex32((const char *)rel)) {
-        m2msec_error_setx(err, M2MSEC_ERR_STORE, "malformed KmID in the store");
-        goto out;
-    }
-    memcpy(kmid_rel, rel, 33);
-    rv = 0;
-out:
-    m2msec_db_stmt_done(st);
-    return rv;
-}
-
-/* Within the open transaction: REFUSED when a (live) key registration holds the id. */
-static int
-key_free_id(struct m2msec_db *db, const char *rel_key_id, int64_t now, struct m2msec_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-    int rv = -1;
-
-    /* An expired registration gives its id back (the sweeper would erase it anyway). */
-    if (m2msec_db_stmt(db, sql_key_purge, &st, err) == -1 ||
-        m2msec_db_bind_text(db, st, 1, rel_key_id, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
-        m2msec_db_step_done(db, st, "purging expired key registration", NULL, err) == -1) {
-        goto out;
-    }
-    m2msec_db_stmt_done(st);
-    st = NULL;
-    if (m2msec_db_stmt(db, sql_key_taken, &st, err) == -1 ||
-        m2msec_db_bind_text(db, st, 1, rel_key_id, err) == -1) {
-        goto out;
-    }
-    rc = m2msec_db_step_row(db, st, "checking key registrations", err);
-    if (rc == -1) {
-        goto out;
-    }
-    if (rc == 1) {
-        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
-                          "RelativeKeyID %s is in use", rel_key_id);
-        goto out;
-    }
-    rv = 0;
-out:
-    m2msec_db_stmt_done(st);
-    return rv;
-}
-
-static int
-key_insert(struct m2msec_db *db, const struct m2msec_maf_key_rec *r, const uint8_t *blob,
-           size_t bloblen, struct m2msec_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rv = -1;
-
-    if (m2msec_db_stmt(db, sql_key_insert, &st, err) == -1 ||
-        m2msec_db_bind_text(db, st, 1, r->rel_key_id, err) == -1 ||
-        m2msec_db_bind_text(db, st, 2, r->kmid_rel, err) == -1 ||
-        m2msec_db_bind_text(db, st, 3, r->reg_id, err) == -1 ||
-        m2msec_db_bind_text(db, st, 4, r->source_id, err) == -1 ||
-        m2msec_db_bind_text(db, st, 5, r->admin_fqdn, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 6, (int64_t)r->suid, err) == -1 ||
-        m2msec_db_bind_blob(db, st, 7, blob, bloblen, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 8, r->expires, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 9, r->created, err) == -1 ||
-        m2msec_db_step_done(db, st, "storing key registration", NULL, err) == -1) {
-        goto out;
-    }
-    m2msec_db_stmt_done(st);
-    st = NULL;
-    if (m2msec_db_list_store(db, sql_key_target_insert, r->rel_key_id, r->targets, r->ntargets,
-                             err) == -1 ||
-        m2msec_db_list_store(db, sql_key_label_insert, r->rel_key_id, r->labels, r->nlabels, err) ==
-                -1) {
-        goto out;
-    }
-    rv = 0;
-out:
-    m2msec_db_stmt_done(st);
-    return rv;
-}
-
-int
-m2msec_maf_key_put(struct m2msec_db *db, const struct m2msec_maf_key_rec *r, int64_t now,
-                   struct m2msec_error *err)
-{
-    uint8_t *blob = NULL;
-    size_t bloblen = 0;
-    int64_t client_exp = 0;
-    int rv = -1;
-
-    if (db == NULL || r == NULL || !m2msec_db_str_set(r->rel_key_id) || r->kmid_rel == NULL ||
-        !m2msec_db_hex32(r->kmid_rel) || !m2msec_db_str_set(r->reg_id) ||
-        !m2msec_db_str_set(r->source_id) || !m2msec_db_str_set(r->admin_fqdn) || r->kc == NULL ||
-        r->ntargets == 0 || r->expires <= now) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                          "key registration needs ids, an adminFQDN, Kc, targets and a future "
-                          "expiry");
-        goto out;
-    }
-    if (m2msec_db_list_valid(r->targets, r->ntargets, "target", err) == -1 ||
-        m2msec_db_list_valid(r->labels, r->nlabels, "label", err) == -1 ||
-        m2msec_db_seal(db, "kc", r->rel_key_id, r->kc, &blob, &bloblen, err) == -1) {
-        goto out;
-    }
-    if (m2msec_db_begin(db, err) == -1 ||
-        client_expiry(db, r->kmid_rel, now, &client_exp, err) == -1) {
-        goto out;
-    }
-    /* TS-0003 10.7: nothing registered under Km outlives it. */
-    if (r->expires > client_exp) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "key registration outlives its Km");
-        goto out;
-    }
-    if (key_free_id(db, r->rel_key_id, now, err) == -1 ||
-        key_insert(db, r, blob, bloblen, err) == -1 || m2msec_db_commit(db, err) == -1) {
-        goto out;
-    }
-    rv = 0;
-out:
-    if (rv == -1 && db != NULL) {
-        m2msec_db_rollback(db);
-    }
-    m2msec_free(blob);
-    return rv;
-}
-
-static int
-key_row(struct m2msec_db *db, sqlite3_stmt *st, int with_kc, struct m2msec_maf_key_rec *r,
-        struct m2msec_error *err)
-{
-    if (m2msec_db_column_str(st, 0, 1, &r->rel_key_id, err) == -1 ||
-        m2msec_db_column_str(st, 1, 1, &r->kmid_rel, err) == -1 ||
-        m2msec_db_column_str(st, 2, 1, &r->reg_id, err) == -1 ||
-        m2msec_db_column_str(st, 3, 1, &r->source_id, err) == -1 ||
-        m2msec_db_column_str(st, 4, 1, &r->admin_fqdn, err) == -1) {
-        return -1;
-    }
-    r->suid = (unsigned)sqlite3_column_int64(st, 5);
-    r->expires = sqlite3_column_int64(st, 7);
-    r->created = sqlite3_column_int64(st, 8);
-    if (with_kc && m2msec_db_unseal(db, "kc", r->rel_key_id, sqlite3_column_blob(st, 6),
-                                    (size_t)sqlite3_column_bytes(st, 6), &r->kc, err) == -1) {
-        m2msec_error_wrap(err, "Kc of %s", r->rel_key_id);
-        return -1;
-    }
-    return 0;
-}
-
-int
-m2msec_maf_key_get(struct m2msec_db *db, const char *rel_key_id, int64_t now, int with_kc,
-                   struct m2msec_maf_key_rec **out, struct m2msec_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    struct m2msec_maf_key_rec *r = NULL;
-    int rc;
-    int rv = -1;
-
-    *out = NULL;
-    if (db == NULL || !m2msec_db_str_set(rel_key_id)) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "RelativeKeyID missing");
-        goto out;
-    }
-    r = m2msec_calloc(1, sizeof(*r));
-    if (r == NULL) {
-        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading key registration");
-        goto out;
-    }
-    /* One snapshot for the row and its lists. */
-    if (m2msec_db_begin_read(db, err) == -1 || m2msec_db_stmt(db, sql_key_select, &st, err) == -1 ||
-        m2msec_db_bind_text(db, st, 1, rel_key_id, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
-        goto out;
-    }
-    rc = m2msec_db_step_row(db, st, "reading key registration", err);
-    if (rc == -1) {
-        goto out;
-    }
-    if (rc == 0) {
-        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no key registration %s",
-                          rel_key_id);
-        goto out;
-    }
-    if (key_row(db, st, with_kc, r, err) == -1) {
-        goto out;
-    }
-    m2msec_db_stmt_done(st);
-    st = NULL;
-    if (m2msec_db_list_load(db, sql_key_targets, r->rel_key_id, &r->targets, &r->ntargets, err) ==
-                -1 ||
-        m2msec_db_list_load(db, sql_key_labels, r->rel_key_id, &r->labels, &r->nlabels, err) ==
-                -1 ||
-        m2msec_db_commit(db, err) == -1) {
-        goto out;
-    }
-    *out = r;
-    r = NULL;
-    rv = 0;
-out:
-    m2msec_db_stmt_done(st);
-    if (rv == -1 && db != NULL) {
-        m2msec_db_rollback(db);
-    }
-    m2msec_maf_key_rec_free(r);
-    return rv;
-}
-
-int
-m2msec_maf_key_delete(struct m2msec_db *db, const char *rel_key_id, int64_t now,
-                      struct m2msec_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    size_t n = 0;
-    int rv = -1;
-
-    if (db == NULL || !m2msec_db_str_set(rel_key_id)) {
-        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "RelativeKeyID missing");
-        goto out;
-    }
-    if (m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_key_delete, &st, err) == -1 ||
-        m2msec_db_bind_text(db, st, 1, rel_key_id, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
-        m2msec_db_step_done(db, st, "erasing key registration", &n, err) == -1) {
-        goto out;
-    }
-    m2msec_db_stmt_done(st);
-    st = NULL;
-    if (n == 0) {
-        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no key registration %s",
-                          rel_key_id);
-        goto out;
-    }
-    if (m2msec_db_commit(db, err) == -1) {
-        goto out;
     }
     rv = 0;
 out:

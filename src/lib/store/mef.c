@@ -5,13 +5,15 @@
  * Layer: store. Depends on util and crypto only. Each public function is one
  * transaction: a write either fully happens or leaves nothing behind. Kpm and
  * Ke are stored only as sealed blobs whose AAD names the row
- * ("kpm:<KpmID>", "ke:<hex RelativeKeID>"). Enrolment Targets hold no secret.
+ * ("kpm:<KpmID>", "ke:<hex RelativeKeID>"); so is the key of a PSK-authenticated
+ * Enrolment Target ("target-psk:<target id>"), with its key check value beside it.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
+#include "crypto/kdf.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "util/encoding.h"
@@ -79,32 +81,36 @@ const char *const m2msec_db_mef_migrations[] = {
     "PRAGMA user_version = 2;",
     /*
      * 3: MEF Key Registrations (TS-0003 8.3.5.2.7), the shared key-registry
-     * shape of store/keyreg.c. A key follows its MEF Client Registration
+     * shape of store/keyreg.c (its text is store_int.h's, as in the MAF's
+     * migration 4). A key follows its MEF Client Registration
      * (de-registration, sweeping, Enrolee removal) through ON DELETE CASCADE.
      */
-    "CREATE TABLE keyreg ("
-    " rel TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
-    " owner TEXT NOT NULL,"
-    " reg_id TEXT NOT NULL REFERENCES mefreg (reg_id) ON DELETE CASCADE,"
-    " source_id TEXT NOT NULL,"
-    " admin_fqdn TEXT NOT NULL,"
-    " suid INTEGER NOT NULL,"
-    " key BLOB NOT NULL,"
-    " expires INTEGER NOT NULL,"
-    " created INTEGER NOT NULL);"
-    "CREATE INDEX keyreg_by_reg ON keyreg (reg_id);"
-    "CREATE INDEX keyreg_by_expires ON keyreg (expires);"
-    "CREATE TABLE keyreg_target ("
-    " rel TEXT NOT NULL COLLATE NOCASE REFERENCES keyreg (rel) ON DELETE CASCADE,"
-    " pos INTEGER NOT NULL,"
-    " value TEXT NOT NULL,"
-    " PRIMARY KEY (rel, pos));"
-    "CREATE TABLE keyreg_label ("
-    " rel TEXT NOT NULL COLLATE NOCASE REFERENCES keyreg (rel) ON DELETE CASCADE,"
-    " pos INTEGER NOT NULL,"
-    " value TEXT NOT NULL,"
-    " PRIMARY KEY (rel, pos));"
-    "PRAGMA user_version = 3;",
+    M2MSEC_DB_KEYREG_DDL("", "mefreg", "", "PRAGMA user_version = 3;"),
+    /*
+     * 4: PSK-authenticated Enrolment Targets. SQLite cannot drop the NOT NULL
+     * of cert_fqdn, so the table is rebuilt: a target has exactly one of a
+     * certificate name or a PSK identity; a PSK target has its sealed key and
+     * the key's check value (listed without unsealing). psk_id is an octet
+     * string compared exactly, as TLS compares psk_identity. No table refers
+     * to target, so the rebuild cascades nothing.
+     */
+    "CREATE TABLE target_v4 ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " cert_fqdn TEXT UNIQUE COLLATE NOCASE,"
+    " psk_id TEXT UNIQUE,"
+    " psk BLOB,"
+    " psk_kcv TEXT,"
+    " suids TEXT NOT NULL,"
+    " legacy INTEGER NOT NULL CHECK (legacy IN (0, 1)),"
+    " lifetime_s INTEGER NOT NULL CHECK (lifetime_s >= 0),"
+    " created INTEGER NOT NULL,"
+    " CHECK ((cert_fqdn IS NULL) <> (psk_id IS NULL)),"
+    " CHECK ((psk_id IS NULL) = (psk IS NULL) AND (psk_id IS NULL) = (psk_kcv IS NULL)));"
+    "INSERT INTO target_v4 (id, cert_fqdn, suids, legacy, lifetime_s, created)"
+    " SELECT id, cert_fqdn, suids, legacy, lifetime_s, created FROM target;"
+    "DROP TABLE target;"
+    "ALTER TABLE target_v4 RENAME TO target;"
+    "PRAGMA user_version = 4;",
     NULL,
 };
 
@@ -158,16 +164,16 @@ static const char sql_label_select[] =
         "SELECT label FROM mefreg_label WHERE reg_id = ?1 ORDER BY pos";
 static const char sql_label_delete[] = "DELETE FROM mefreg_label WHERE reg_id = ?1";
 
-static const char sql_tgt_conflict[] = "SELECT id FROM target WHERE id = ?1 OR cert_fqdn = ?2";
+static const char sql_tgt_conflict[] =
+        "SELECT id FROM target WHERE id = ?1 OR cert_fqdn = ?2 OR psk_id = ?3";
 static const char sql_tgt_insert[] =
-        "INSERT INTO target (id, cert_fqdn, suids, legacy, lifetime_s, created)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-static const char sql_tgt_by_id[] = "SELECT id, cert_fqdn, suids, legacy, lifetime_s, created"
-                                    " FROM target WHERE id = ?1";
-static const char sql_tgt_by_cert[] = "SELECT id, cert_fqdn, suids, legacy, lifetime_s, created"
-                                      " FROM target WHERE cert_fqdn = ?1";
-static const char sql_tgt_list[] = "SELECT id, cert_fqdn, suids, legacy, lifetime_s, created"
-                                   " FROM target ORDER BY id";
+        "INSERT INTO target (id, cert_fqdn, psk_id, psk, psk_kcv, suids, legacy, lifetime_s,"
+        " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+#define TGT_COLUMNS "SELECT id, cert_fqdn, suids, legacy, lifetime_s, created, psk_id, psk_kcv, psk"
+static const char sql_tgt_by_id[] = TGT_COLUMNS " FROM target WHERE id = ?1";
+static const char sql_tgt_by_cert[] = TGT_COLUMNS " FROM target WHERE cert_fqdn = ?1";
+static const char sql_tgt_by_psk[] = TGT_COLUMNS " FROM target WHERE psk_id = ?1";
+static const char sql_tgt_list[] = TGT_COLUMNS " FROM target ORDER BY id";
 static const char sql_tgt_delete[] = "DELETE FROM target WHERE id = ?1";
 
 /*
@@ -1138,6 +1144,9 @@ m2msec_target_rec_free(struct m2msec_target_rec *r)
     m2msec_free(r->id);
     m2msec_free(r->cert_fqdn);
     m2msec_free(r->suids);
+    m2msec_free(r->psk_id);
+    m2msec_free(r->psk_kcv);
+    m2msec_secret_free(r->psk);
     m2msec_free(r);
 }
 
@@ -1175,20 +1184,70 @@ suids_valid(const char *s)
     return digits > 0;
 }
 
+/* A PSK identity we store: 1..M2MSEC_TARGET_PSK_ID_MAX bytes of printable ASCII, no space. */
+static int
+psk_id_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        if (n == M2MSEC_TARGET_PSK_ID_MAX || s[n] < 0x21 || s[n] > 0x7e) {
+            return 0;
+        }
+    }
+    return n > 0;
+}
+
+/* The credential fields of a target to add: exactly one way to authenticate. */
+static int
+target_auth_valid(const struct m2msec_target_rec *r, struct m2msec_error *err)
+{
+    size_t klen = 0;
+
+    if ((r->cert_fqdn != NULL) == (r->psk_id != NULL)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "target needs either a certificate FQDN or a PSK identity");
+    }
+    if (r->cert_fqdn != NULL) {
+        if (!m2msec_db_str_set(r->cert_fqdn) || r->psk != NULL) {
+            return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                     "certificate target needs a certificate FQDN and no PSK");
+        }
+        return 0;
+    }
+    if (!psk_id_valid(r->psk_id)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "PSK identity must be 1..%d printable ASCII bytes without space",
+                                 M2MSEC_TARGET_PSK_ID_MAX);
+    }
+    klen = m2msec_secret_len(r->psk);
+    if (r->psk == NULL || klen < M2MSEC_TARGET_PSK_MIN || klen > M2MSEC_TARGET_PSK_MAX) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "target PSK must be %d..%d bytes", M2MSEC_TARGET_PSK_MIN,
+                                 M2MSEC_TARGET_PSK_MAX);
+    }
+    return 0;
+}
+
 /* @spec TS-0003 8.3.2.1 the MEF is configured with the Enrolment Targets it serves */
 int
 m2msec_mef_target_add(struct m2msec_db *db, const struct m2msec_target_rec *r,
                       struct m2msec_error *err)
 {
     sqlite3_stmt *st = NULL;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    char kcv[M2MSEC_KCV_HEX_LEN];
     char *taken = NULL;
     int rc;
     int rv = -1;
 
-    if (db == NULL || r == NULL || !m2msec_db_str_set(r->id) || !m2msec_db_str_set(r->cert_fqdn) ||
-        !m2msec_db_str_set(r->suids)) {
+    if (db == NULL || r == NULL || !m2msec_db_str_set(r->id) || !m2msec_db_str_set(r->suids)) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                          "target needs an id, a certificate FQDN and SUIDs");
+                          "target needs an id, a certificate FQDN or PSK, and SUIDs");
+        goto out;
+    }
+    if (target_auth_valid(r, err) == -1) {
         goto out;
     }
     if (!suids_valid(r->suids)) {
@@ -1200,12 +1259,18 @@ m2msec_mef_target_add(struct m2msec_db *db, const struct m2msec_target_rec *r,
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "target lifetime out of range");
         goto out;
     }
+    if (r->psk != NULL &&
+        (m2msec_key_check_value(r->psk, kcv, err) == -1 ||
+         m2msec_db_seal(db, "target-psk", r->id, r->psk, &blob, &bloblen, err) == -1)) {
+        goto out;
+    }
     if (m2msec_db_begin(db, err) == -1) {
         goto out;
     }
     if (m2msec_db_stmt(db, sql_tgt_conflict, &st, err) == -1 ||
         m2msec_db_bind_text(db, st, 1, r->id, err) == -1 ||
-        m2msec_db_bind_text(db, st, 2, r->cert_fqdn, err) == -1) {
+        m2msec_db_bind_text(db, st, 2, r->cert_fqdn, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->psk_id, err) == -1) {
         goto out;
     }
     rc = m2msec_db_step_row(db, st, "checking targets", err);
@@ -1218,20 +1283,26 @@ m2msec_mef_target_add(struct m2msec_db *db, const struct m2msec_target_rec *r,
         if (strcmp(taken, r->id) == 0) {
             m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT, "target %s exists",
                               r->id);
-        } else {
+        } else if (r->cert_fqdn != NULL) {
             m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
                               "certificate FQDN %s is already bound to target %s", r->cert_fqdn,
                               taken);
+        } else {
+            m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                              "PSK identity %s is already bound to target %s", r->psk_id, taken);
         }
         goto out;
     }
     if (m2msec_db_stmt(db, sql_tgt_insert, &st, err) == -1 ||
         m2msec_db_bind_text(db, st, 1, r->id, err) == -1 ||
         m2msec_db_bind_text(db, st, 2, r->cert_fqdn, err) == -1 ||
-        m2msec_db_bind_text(db, st, 3, r->suids, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 4, r->legacy ? 1 : 0, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 5, (int64_t)r->lifetime_s, err) == -1 ||
-        m2msec_db_bind_int64(db, st, 6, r->created, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->psk_id, err) == -1 ||
+        (blob != NULL && m2msec_db_bind_blob(db, st, 4, blob, bloblen, err) == -1) ||
+        m2msec_db_bind_text(db, st, 5, blob != NULL ? kcv : NULL, err) == -1 ||
+        m2msec_db_bind_text(db, st, 6, r->suids, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 7, r->legacy ? 1 : 0, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 8, (int64_t)r->lifetime_s, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 9, r->created, err) == -1 ||
         m2msec_db_step_done(db, st, "adding target", NULL, err) == -1) {
         goto out;
     }
@@ -1246,13 +1317,15 @@ out:
     if (rv == -1 && db != NULL) {
         m2msec_db_rollback(db);
     }
+    m2msec_free(blob);
     m2msec_free(taken);
     return rv;
 }
 
-/* One target row (columns of sql_tgt_by_id). */
+/* One target row (columns of TGT_COLUMNS); with_key: unseal a PSK target's key. */
 static int
-read_target(sqlite3_stmt *st, struct m2msec_target_rec **out, struct m2msec_error *err)
+read_target(struct m2msec_db *db, sqlite3_stmt *st, int with_key, struct m2msec_target_rec **out,
+            struct m2msec_error *err)
 {
     struct m2msec_target_rec *r = NULL;
     int64_t lifetime;
@@ -1265,14 +1338,22 @@ read_target(sqlite3_stmt *st, struct m2msec_target_rec **out, struct m2msec_erro
         goto out;
     }
     if (m2msec_db_column_str(st, 0, 1, &r->id, err) == -1 ||
-        m2msec_db_column_str(st, 1, 1, &r->cert_fqdn, err) == -1 ||
-        m2msec_db_column_str(st, 2, 1, &r->suids, err) == -1) {
+        m2msec_db_column_str(st, 1, 0, &r->cert_fqdn, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->suids, err) == -1 ||
+        m2msec_db_column_str(st, 6, 0, &r->psk_id, err) == -1 ||
+        m2msec_db_column_str(st, 7, 0, &r->psk_kcv, err) == -1) {
         goto out;
     }
     r->legacy = sqlite3_column_int64(st, 3) != 0;
     lifetime = sqlite3_column_int64(st, 4);
     r->lifetime_s = lifetime < 0 ? 0 : (uint64_t)lifetime;
     r->created = sqlite3_column_int64(st, 5);
+    if (with_key && r->psk_id != NULL &&
+        m2msec_db_unseal(db, "target-psk", r->id, sqlite3_column_blob(st, 8),
+                         (size_t)sqlite3_column_bytes(st, 8), &r->psk, err) == -1) {
+        m2msec_error_wrap(err, "PSK of target %s", r->id);
+        goto out;
+    }
     *out = r;
     r = NULL;
     rv = 0;
@@ -1283,7 +1364,7 @@ out:
 
 /* The target selected by sql (?1 = key), or NOT_FOUND. */
 static int
-target_get(struct m2msec_db *db, const char *sql, const char *key, const char *what,
+target_get(struct m2msec_db *db, const char *sql, const char *key, const char *what, int with_key,
            struct m2msec_target_rec **out, struct m2msec_error *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1307,7 +1388,7 @@ target_get(struct m2msec_db *db, const char *sql, const char *key, const char *w
                           what, key);
         goto out;
     }
-    if (read_target(st, out, err) == -1) {
+    if (read_target(db, st, with_key, out, err) == -1) {
         goto out;
     }
     rv = 0;
@@ -1320,14 +1401,21 @@ int
 m2msec_mef_target_get(struct m2msec_db *db, const char *id, struct m2msec_target_rec **out,
                       struct m2msec_error *err)
 {
-    return target_get(db, sql_tgt_by_id, id, "id", out, err);
+    return target_get(db, sql_tgt_by_id, id, "id", 0, out, err);
 }
 
 int
 m2msec_mef_target_get_by_cert(struct m2msec_db *db, const char *cert_fqdn,
                               struct m2msec_target_rec **out, struct m2msec_error *err)
 {
-    return target_get(db, sql_tgt_by_cert, cert_fqdn, "certificate FQDN", out, err);
+    return target_get(db, sql_tgt_by_cert, cert_fqdn, "certificate FQDN", 0, out, err);
+}
+
+int
+m2msec_mef_target_get_by_psk(struct m2msec_db *db, const char *psk_id, int with_key,
+                             struct m2msec_target_rec **out, struct m2msec_error *err)
+{
+    return target_get(db, sql_tgt_by_psk, psk_id, "PSK identity", with_key, out, err);
 }
 
 int
@@ -1381,7 +1469,7 @@ m2msec_mef_target_list(struct m2msec_db *db, struct m2msec_target_rec ***out, si
             memset(list + cap, 0, cap * sizeof(*list));
             cap *= 2;
         }
-        if (read_target(st, &list[count], err) == -1) {
+        if (read_target(db, st, 0, &list[count], err) == -1) {
             goto out;
         }
         count++;

@@ -155,33 +155,56 @@ int m2msec_mef_reg_delete(struct m2msec_db *db, const char *reg_id, int64_t now,
 /*
  * MEF: Enrolment Targets (TS-0003 8.3.2.1 "Use of Remotely Provisioned
  * Credential"): who may fetch keys derived from an Enrolee's Ke. A target
- * authenticates with a TLS client certificate; cert_fqdn is the SAN dNSName
- * that binds the connection to the target (unique, ASCII case-insensitive).
+ * authenticates either with a TLS client certificate, cert_fqdn being the SAN
+ * dNSName that binds the connection to the target (unique, ASCII
+ * case-insensitive), or with TLS-PSK, psk_id being its psk_identity (unique,
+ * exact) and psk the key configured on both sides, stored sealed (AAD
+ * "target-psk:<id>") with its key check value beside it. Exactly one of
+ * cert_fqdn and psk_id is set.
  * id is the Enrolment-Target-ID: it must appear in the Enrolee's target list
  * and it is the identity input of the key derivation, byte for byte.
  * Validation of ids and SUIDs against their meaning is the caller's; the
  * store only requires non-empty strings and suids of the form "21" / "22,23".
  */
+#define M2MSEC_TARGET_PSK_ID_MAX 128 /* bytes of printable ASCII, no space */
+#define M2MSEC_TARGET_PSK_MIN    16  /* key bytes */
+#define M2MSEC_TARGET_PSK_MAX    64
 struct m2msec_target_rec {
     char *id;
-    char *cert_fqdn;
+    char *cert_fqdn;     /* certificate target; NULL for a PSK target */
     char *suids;         /* allowed SUIDs: decimal numbers separated by ',' */
     int legacy;          /* 1: TS-0003 10.3.2 / 10.3.3 derivations instead of 10.3.7 */
     uint64_t lifetime_s; /* cap on the credential lifetime; 0: only the Ke expiry */
     int64_t created;
+    char *psk_id;              /* PSK target: its psk_identity; NULL for a certificate target */
+    char *psk_kcv;             /* PSK target, loaded: the key check value of psk (hex) */
+    struct m2msec_secret *psk; /* PSK target: add seals it; getters unseal it only when asked */
 };
 void m2msec_target_rec_free(struct m2msec_target_rec *r);
 void m2msec_target_list_free(struct m2msec_target_rec **list);
-/* REFUSED (rsc 4105) when the id or the cert_fqdn (case-insensitively) is taken. */
+/*
+ * REFUSED (rsc 4105) when the id, the cert_fqdn (case-insensitively) or the
+ * psk_id is taken. INVALID_ARGUMENT unless exactly one of cert_fqdn and
+ * psk_id is set, psk_id is 1..M2MSEC_TARGET_PSK_ID_MAX printable ASCII bytes
+ * without space, and a PSK target has a psk of M2MSEC_TARGET_PSK_MIN..MAX
+ * bytes (a certificate target none). psk_kcv is computed here; the caller's
+ * is ignored.
+ */
 int m2msec_mef_target_add(struct m2msec_db *db, const struct m2msec_target_rec *r,
                           struct m2msec_error *err);
-/* NOT_FOUND (rsc 4004) when absent. id is compared exactly. */
+/* NOT_FOUND (rsc 4004) when absent. id is compared exactly. No key is unsealed. */
 int m2msec_mef_target_get(struct m2msec_db *db, const char *id, struct m2msec_target_rec **out,
                           struct m2msec_error *err);
 /* By certificate name, ASCII case-insensitively; NOT_FOUND when no target has it. */
 int m2msec_mef_target_get_by_cert(struct m2msec_db *db, const char *cert_fqdn,
                                   struct m2msec_target_rec **out, struct m2msec_error *err);
-/* All targets ordered by id. *out is a NULL-terminated array. */
+/*
+ * By PSK identity, exactly; NOT_FOUND when no target has it. with_key: unseal
+ * the key into (*out)->psk (AUTH when the sealed value does not open).
+ */
+int m2msec_mef_target_get_by_psk(struct m2msec_db *db, const char *psk_id, int with_key,
+                                 struct m2msec_target_rec **out, struct m2msec_error *err);
+/* All targets ordered by id, without keys. *out is a NULL-terminated array. */
 int m2msec_mef_target_list(struct m2msec_db *db, struct m2msec_target_rec ***out, size_t *n,
                            struct m2msec_error *err);
 /* NOT_FOUND when absent. */
@@ -290,8 +313,8 @@ int m2msec_maf_reg_get(struct m2msec_db *db, const char *reg_id, int64_t now,
  *   key registration of the registration's owner to it, capping their expiry
  *   at the new Km's, then erase the owner; INVALID_ARGUMENT unless the owner
  *   is a remotely provisioned client with rekey->client_id;
- * - then set expires (when has_et) and labels (when has_lbl; nlabels = 0
- *   clears them).
+ * - then set expires (when has_et; its key registrations are capped at it)
+ *   and labels (when has_lbl; nlabels = 0 clears them).
  * NOT_FOUND when the registration is absent or expired; INVALID_ARGUMENT when
  * the new expiry is not after now or after its client's Km expiry.
  */
@@ -320,8 +343,8 @@ int m2msec_maf_register(struct m2msec_db *db, const struct m2msec_maf_client_rec
 /* Live registrations of a client, as a count (for listings and tests). */
 int m2msec_maf_reg_count(struct m2msec_db *db, const char *kmid_rel, int64_t now, size_t *n,
                          struct m2msec_error *err);
-/* Erase clients (with their registrations and key registrations), registrations and key
- * registrations with expires <= now. */
+/* Erase key registrations, registrations and clients (with their registrations and key
+ * registrations) with expires <= now, in one transaction; *erased = rows of the three. */
 int m2msec_maf_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2msec_error *err);
 
 /*
@@ -355,47 +378,6 @@ int m2msec_dev_maf_get(struct m2msec_db *db, const char *maf_fqdn, int64_t now, 
  */
 int m2msec_dev_maf_forget_reg(struct m2msec_db *db, const char *maf_fqdn, const char *reg_id,
                               size_t *nkc, struct m2msec_error *err);
-
-/*
- * MAF Key Registrations (TS-0003 8.8.2.7, 8.8.2.8), children of a client:
- * de-registering or replacing the client erases them (ON DELETE CASCADE).
- * rel_key_id is the RelativeKeyID (sec:relKeyID, compared ASCII
- * case-insensitively); Kc is sealed with AAD "kc:<rel_key_id>". A
- * registration past its expiry is absent; m2msec_maf_sweep erases it.
- */
-struct m2msec_maf_key_rec {
-    char *rel_key_id;
-    char *kmid_rel;  /* the owning client */
-    char *reg_id;    /* the MAF Client Registration it was made under */
-    char *source_id; /* Source MAF Client ID */
-    char *admin_fqdn;
-    unsigned suid;
-    char **targets; /* NULL-terminated; a loaded record always has the array */
-    size_t ntargets;
-    char **labels; /* NULL-terminated or NULL */
-    size_t nlabels;
-    int64_t expires;
-    int64_t created;
-    struct m2msec_secret *kc; /* only when asked for */
-};
-void m2msec_maf_key_rec_free(struct m2msec_maf_key_rec *r);
-/*
- * One transaction: erase expired key registrations of this id, then store r.
- * REFUSED (rsc 4105) when rel_key_id is in use; NOT_FOUND when the client is
- * absent or expired; INVALID_ARGUMENT for missing fields, no targets, an
- * expiry not after now or after the client's Km expiry.
- */
-int m2msec_maf_key_put(struct m2msec_db *db, const struct m2msec_maf_key_rec *r, int64_t now,
-                       struct m2msec_error *err);
-/* NOT_FOUND (rsc 4004) when absent or expired. with_kc: unseal Kc into r->kc. */
-int m2msec_maf_key_get(struct m2msec_db *db, const char *rel_key_id, int64_t now, int with_kc,
-                       struct m2msec_maf_key_rec **out, struct m2msec_error *err);
-/* NOT_FOUND when absent or expired. */
-int m2msec_maf_key_delete(struct m2msec_db *db, const char *rel_key_id, int64_t now,
-                          struct m2msec_error *err);
-/* The owning client of a live registration; NOT_FOUND (rsc 4004) when absent or expired. */
-int m2msec_maf_reg_owner(struct m2msec_db *db, const char *reg_id, int64_t now, char kmid_rel[33],
-                         struct m2msec_error *err);
 
 /*
  * Device state: Kc of MAF Key Registrations this device made (Entity A), by
@@ -433,8 +415,12 @@ int m2msec_dev_kc_get(struct m2msec_db *db, const char *key_id, int64_t now, int
  * MAF's existing key table, so its rows can move over without resealing).
  * A registration past its expiry is absent to every call but the sweep.
  * Each call is one transaction; the kind must match the store's schema
- * (INVALID_ARGUMENT otherwise). The MAF schema gets the table in a later
- * migration; until then the MAF kind fails with M2MSEC_ERR_STORE.
+ * (INVALID_ARGUMENT otherwise). On the MAF a key is also a child of its
+ * client (owner REFERENCES maf_client, ON DELETE CASCADE): `mafd client
+ * remove` and replacing a re-enrolled client erase it, m2msec_maf_reg_update
+ * caps it at a shortened registration and m2msec_maf_sweep erases it at
+ * expiry, as m2msec_keyreg_sweep does (the MAF schema has the table from
+ * its migration 4, which moved the rows of the former maf_key table over).
  */
 enum m2msec_keyreg_kind {
     M2MSEC_KEYREG_MEF = 0,

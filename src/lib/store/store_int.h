@@ -46,6 +46,40 @@ extern const char *const m2msec_db_mef_migrations[];
 extern const char *const m2msec_db_dev_migrations[];
 extern const char *const m2msec_db_maf_migrations[];
 
+/*
+ * The key registry's tables (queried by store/keyreg.c), one text for the
+ * MEF's migration 3 and the MAF's migration 4. What differs is what a key is
+ * a child of: owner_ref follows the owner column's type ("" on the MEF, a
+ * foreign key to the client on the MAF), reg_table names the Client
+ * Registration table, owner_index is an extra index statement (or ""), and
+ * rest holds the statements that end the migration. Literals only, pasted at
+ * compile time: the migrations stay static text, and since SQLite keeps each
+ * CREATE statement as written, the expansion must stay byte for byte what
+ * both migrations have always created.
+ */
+#define M2MSEC_DB_KEYREG_DDL(owner_ref, reg_table, owner_index, rest)                          \
+    "CREATE TABLE keyreg ("                                                                    \
+    " rel TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"                                           \
+    " owner TEXT NOT NULL" owner_ref ","                                                       \
+    " reg_id TEXT NOT NULL REFERENCES " reg_table " (reg_id) ON DELETE CASCADE,"               \
+    " source_id TEXT NOT NULL,"                                                                \
+    " admin_fqdn TEXT NOT NULL,"                                                               \
+    " suid INTEGER NOT NULL,"                                                                  \
+    " key BLOB NOT NULL,"                                                                      \
+    " expires INTEGER NOT NULL,"                                                               \
+    " created INTEGER NOT NULL);" owner_index "CREATE INDEX keyreg_by_reg ON keyreg (reg_id);" \
+    "CREATE INDEX keyreg_by_expires ON keyreg (expires);"                                      \
+    "CREATE TABLE keyreg_target ("                                                             \
+    " rel TEXT NOT NULL COLLATE NOCASE REFERENCES keyreg (rel) ON DELETE CASCADE,"             \
+    " pos INTEGER NOT NULL,"                                                                   \
+    " value TEXT NOT NULL,"                                                                    \
+    " PRIMARY KEY (rel, pos));"                                                                \
+    "CREATE TABLE keyreg_label ("                                                              \
+    " rel TEXT NOT NULL COLLATE NOCASE REFERENCES keyreg (rel) ON DELETE CASCADE,"             \
+    " pos INTEGER NOT NULL,"                                                                   \
+    " value TEXT NOT NULL,"                                                                    \
+    " PRIMARY KEY (rel, pos));" rest
+
 /* Copy sqlite3_errmsg into err (M2MSEC_ERR_STORE). Call before any other sqlite call. Returns -1. */
 int m2msec_db_sqlerr(struct m2msec_db *db, const char *what, struct m2msec_error *err);
 
