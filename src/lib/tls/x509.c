@@ -28,6 +28,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,22 @@ struct x509_conn {
     char identity[M2MSEC_CERT_ID_MAX + 1]; /* what the peer was verified as; "" none */
     int raw_peer;                          /* the peer presented a raw public key */
 };
+
+/*
+ * Why a peer was refused: a bounded, human-readable line (never a secret).
+ * Long identifiers are cut on purpose: the reason must fit the error object.
+ */
+static void why_set(struct x509_conn *x, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void
+why_set(struct x509_conn *x, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(x->why, sizeof(x->why), fmt, ap);
+    va_end(ap);
+}
 
 /* GnuTLS wants a mutable pointer for the key purpose in typed verification data. */
 static char kp_server[] = GNUTLS_KP_TLS_WWW_SERVER;
@@ -1478,34 +1495,33 @@ raw_verify(gnutls_session_t session, struct x509_conn *x)
     m2msec_error_clear(&e);
     x->raw_peer = 1;
     if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_RAWPK) {
-        (void)snprintf(x->why, sizeof(x->why),
-                       "an X.509 certificate where a raw public key was expected");
+        why_set(x, "an X.509 certificate where a raw public key was expected");
         x->alert = GNUTLS_A_UNSUPPORTED_CERTIFICATE;
         goto out;
     }
     certs = gnutls_certificate_get_peers(session, &ncert);
     if (certs == NULL || ncert == 0) {
-        (void)snprintf(x->why, sizeof(x->why), "no raw public key");
+        why_set(x, "no raw public key");
         goto out;
     }
     if (gnutls_pubkey_init(&pub) < 0) {
         pub = NULL;
-        (void)snprintf(x->why, sizeof(x->why), "out of memory");
+        why_set(x, "out of memory");
         goto out;
     }
     if (gnutls_pubkey_import(pub, &certs[0], GNUTLS_X509_FMT_DER) < 0) {
-        (void)snprintf(x->why, sizeof(x->why), "unreadable raw public key");
+        why_set(x, "unreadable raw public key");
         goto out;
     }
     if (pubkey_is_p256(pub, why, sizeof(why)) != 0) {
-        (void)snprintf(x->why, sizeof(x->why), "wrong key type: %.160s", why);
+        why_set(x, "wrong key type: %.160s", why);
         x->alert = GNUTLS_A_UNSUPPORTED_CERTIFICATE;
         goto out;
     }
     /* The digest is over the bytes received, as 10.1.2 computes it. */
     if (gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size, digest) < 0 ||
         key_id_of(certs[0].data, certs[0].size, x->key_id, sizeof(x->key_id), &e) != 0) {
-        (void)snprintf(x->why, sizeof(x->why), "cannot hash the raw public key");
+        why_set(x, "cannot hash the raw public key");
         goto out;
     }
     for (i = 0; i < x->check->n_ids; i++) {
@@ -1514,9 +1530,8 @@ raw_verify(gnutls_session_t session, struct x509_conn *x)
         }
     }
     if (i == x->check->n_ids) {
-        (void)snprintf(x->why, sizeof(x->why),
-                       "public key identifier mismatch: the raw key is %.60s, not a configured one",
-                       x->key_id);
+        why_set(x, "public key identifier mismatch: the raw key is %.60s, not a configured one",
+                x->key_id);
         x->alert = GNUTLS_A_ACCESS_DENIED;
         goto out;
     }
@@ -1649,12 +1664,12 @@ peer_verify(gnutls_session_t session, struct x509_conn *x)
         goto out;
     }
     if (gnutls_certificate_type_get2(session, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_X509) {
-        (void)snprintf(x->why, sizeof(x->why), "not an X.509 certificate");
+        why_set(x, "not an X.509 certificate");
         goto out;
     }
     certs = gnutls_certificate_get_peers(session, &ncert);
     if (certs == NULL || ncert == 0) {
-        (void)snprintf(x->why, sizeof(x->why), "no certificate");
+        why_set(x, "no certificate");
         goto out;
     }
     vdata.type = GNUTLS_DT_KEY_PURPOSE_OID;
@@ -1662,12 +1677,12 @@ peer_verify(gnutls_session_t session, struct x509_conn *x)
     vdata.size = 0;
     r = gnutls_certificate_verify_peers(session, &vdata, 1, &status);
     if (r < 0) {
-        (void)snprintf(x->why, sizeof(x->why), "cannot verify: %s", gnutls_strerror(r));
+        why_set(x, "cannot verify: %s", gnutls_strerror(r));
         goto out;
     }
     if (status != 0) {
         x->alert = status_reason(status, why, sizeof(why));
-        (void)snprintf(x->why, sizeof(x->why), "%s", why);
+        why_set(x, "%s", why);
         goto out;
     }
     /* Walk back from the anchor end so crt is the end-entity certificate afterwards. */
@@ -1684,43 +1699,40 @@ peer_verify(gnutls_session_t session, struct x509_conn *x)
         sig = (gnutls_sign_algorithm_t)(r < 0 ? 0 : r);
         if (sig != GNUTLS_SIGN_ECDSA_SHA256) {
             name = gnutls_sign_get_name(sig);
-            (void)snprintf(x->why, sizeof(x->why),
-                           "wrong signature algorithm %s, ECDSA-SHA256 required",
-                           name != NULL ? name : "unknown");
+            why_set(x, "wrong signature algorithm %s, ECDSA-SHA256 required",
+                    name != NULL ? name : "unknown");
             x->alert = GNUTLS_A_UNSUPPORTED_CERTIFICATE;
             goto out;
         }
     }
     if (crt_is_p256(crt, why, sizeof(why)) != 0) {
-        (void)snprintf(x->why, sizeof(x->why), "wrong key type: %.160s", why);
+        why_set(x, "wrong key type: %.160s", why);
         x->alert = GNUTLS_A_UNSUPPORTED_CERTIFICATE;
         goto out;
     }
     if (collect_sans(x, crt, &matched, first, sizeof(first)) != 0) {
-        (void)snprintf(x->why, sizeof(x->why), "out of memory");
+        why_set(x, "out of memory");
         goto out;
     }
     /* The subject CN is never consulted: identities live in subjectAltName only. */
     if (!matched && x->check->flavour != M2MSEC_CERT_ANY && x->check->n_ids == 0) {
-        (void)snprintf(x->why, sizeof(x->why), "name mismatch: no subjectAltName %s%s%.48s%s",
-                       san_form(x->check->flavour), first[0] != '\0' ? " (certificate names " : "",
-                       first, first[0] != '\0' ? ")" : "");
+        why_set(x, "name mismatch: no subjectAltName %s%s%.48s%s", san_form(x->check->flavour),
+                first[0] != '\0' ? " (certificate names " : "", first, first[0] != '\0' ? ")" : "");
         goto out;
     }
     if (!matched && x->check->flavour != M2MSEC_CERT_ANY) {
-        (void)snprintf(
-                x->why, sizeof(x->why), "name mismatch: no subjectAltName %s is %.64s%s%.48s%s",
+        why_set(x, "name mismatch: no subjectAltName %s is %.64s%s%.48s%s",
                 san_form(x->check->flavour), x->check->id,
                 first[0] != '\0' ? " (certificate names " : "", first, first[0] != '\0' ? ")" : "");
         goto out;
     }
     if (x->check->flavour == M2MSEC_CERT_AE_ID &&
         ae_host_allowed(session, certs, ncert, crt, x->identity, why, sizeof(why)) != 0) {
-        (void)snprintf(x->why, sizeof(x->why), "%s", why);
+        why_set(x, "%s", why);
         goto out;
     }
     if (crt_key_id(crt, x->key_id, sizeof(x->key_id), &e) != 0) {
-        (void)snprintf(x->why, sizeof(x->why), "%.180s", e.msg);
+        why_set(x, "%.180s", e.msg);
         goto out;
     }
     x->verified = 1;
