@@ -11,7 +11,9 @@
  *   (b) m2msec_client_enrol() against the real mefd (one Enrolee per client,
  *       one MAF instruction and one report per exchange);
  *   (c) m2msec_client_maf_keyget() against the real mafd (one registered MAF
- *       client per thread, each retrieving a key registered for it).
+ *       client per thread, each retrieving a key registered for it);
+ *   (d) the (a) handshake with a Key Identifier and its Kc against the
+ *       reference Entity B (`m2msec cse`), which holds the Kc in its cache.
  * It prints ops/s, p50/p99 latency and the ratios to (a). A ratio is a
  * figure, never a verdict: the exit status is 1 only when something failed
  * (set-up, an operation, a server exit), never because of timing. See
@@ -108,9 +110,10 @@ usage(FILE *f)
             "                   [--only LIST]\n"
             "\n"
             "Measures bare TLS 1.2 PSK handshakes + RFC 5705 export against a minimal GnuTLS\n"
-            "server (a), full PPSK enrolments against mefd (b) and MAF Key Retrievals against\n"
-            "mafd (c), with the same client threads, and prints ops/s, p50/p99 latency and the\n"
-            "ratios (b)/(a) and (c)/(a) per concurrency level.\n"
+            "server (a), full PPSK enrolments against mefd (b), MAF Key Retrievals against\n"
+            "mafd (c) and handshakes with Entity B (m2msec cse) holding the Kc in its cache (d),\n"
+            "with the same client threads, and prints ops/s, p50/p99 latency and the ratios\n"
+            "to (a) per concurrency level.\n"
             "\n"
             "  --seconds N     measurement length per mode and level (1..%d, default %d)\n"
             "  --clients LIST  comma-separated concurrency levels (default 1,4,16; max %d)\n"
@@ -118,7 +121,7 @@ usage(FILE *f)
             "                  (default $TMPDIR or /tmp; e.g. /dev/shm to take the disk out)\n"
             "  --mefd PATH     mefd binary (default: mefd next to this program)\n"
             "  --keep          keep the temp dir (logs, stores) for inspection\n"
-            "  --only LIST     measure only some of a, b, c (e.g. b, or a,c), e.g. while\n"
+            "  --only LIST     measure only some of a, b, c, d (e.g. b, or a,d), e.g. while\n"
             "                  profiling one server; a ratio needs both of its sides\n"
             "\n"
             "Exit status: 0, or 1 when anything failed (timing never fails the run).\n",

@@ -77,6 +77,21 @@ M2MSEC_API int m2msec_config_set_kpm(struct m2msec_config *cfg, const char *kpm_
 /** The same, reading the key as hex text from a file (whitespace ignored). */
 M2MSEC_API int m2msec_config_set_kpm_file(struct m2msec_config *cfg, const char *kpm_id,
                                           const char *path);
+/**
+ * Certificate-based RSPF (TS-0003 8.3.2.2) instead of a Kpm: the Enrolee's
+ * certificate (PEM: end entity, then intermediates; ECDSA P-256) and its
+ * private key (unencrypted PEM, or a PKCS#11 URL "pkcs11:...", PIN from the
+ * URL or M2MSEC_PKCS11_PIN). The files are read when a session opens. Needs
+ * m2msec_config_set_mef_ca too; configure either this or a Kpm, not both.
+ * The MEF's FQDN certificate is verified against the server name
+ * (m2msec_config_set_sni, else the host of the MEF address, which must then
+ * be a name). The client names itself (X-M2M-Origin) by the Credential-ID
+ * "30-<RFC 6920 name of its certificate's public key>".
+ */
+M2MSEC_API int m2msec_config_set_cert(struct m2msec_config *cfg, const char *cert_file,
+                                      const char *key_file);
+/** PEM trust anchors for the MEF's certificate (certificate-based RSPF). */
+M2MSEC_API int m2msec_config_set_mef_ca(struct m2msec_config *cfg, const char *ca_file);
 /** Directory holding the sealed device state (created 0700 if missing). */
 M2MSEC_API int m2msec_config_set_state_dir(struct m2msec_config *cfg, const char *dir);
 /** Deadline for connect, handshake and every read/write, in milliseconds (default 10000). */
@@ -419,8 +434,9 @@ enum m2msec_psk_source {
     M2MSEC_PSK_SOURCE_MAF,   /* Kc from MAF Key Retrieval (SUID 32) */
     M2MSEC_PSK_SOURCE_MEF,   /* Kpsa from the MEF's fetchCredentials (SUID 22) */
     M2MSEC_PSK_SOURCE_LOCAL, /* pre-provisioned KpsaID (SUID 12) */
+    M2MSEC_PSK_SOURCE_CERT,  /* no PSK: a certificate SAEF (m2msec_client_connect_cert) */
 };
-/** Static name of a source ("maf", "mef", "local", "none"). */
+/** Static name of a source ("maf", "mef", "local", "cert", "none"). */
 M2MSEC_API const char *m2msec_psk_source_name(enum m2msec_psk_source s);
 
 /* Stable values: append only. */
@@ -577,6 +593,64 @@ M2MSEC_API void m2msec_cse_stop(struct m2msec_cse *s);
 M2MSEC_API uint64_t m2msec_cse_connections(const struct m2msec_cse *s);
 
 /*
+ * Entity B with certificates (TS-0003 8.2.2.2), set before start. With a
+ * certificate the server takes certificate clients and, on the same port,
+ * PSK clients through the resolver as before. A client certificate is
+ * verified in the handshake (8.1.2.5) against the client certificate
+ * information below; any failure (unknown root, expired, revoked, wrong
+ * flavour, wildcard, raw key digest mismatch, no certificate) aborts it and
+ * the event log says why. Binding: a CSE-ID or AE-ID certificate binds the
+ * session to that id; a device, Node-ID or raw public key certificate to its
+ * Credential-ID (31-<hw id>, 34-<Node-ID>, 30-<ni name>; TS-0003 10.4).
+ * Entity B's answer then carries "flavour" instead of "suid" and "keyID".
+ */
+/**
+ * Entity B's own credential: cert_file (PEM chain, end entity first) and
+ * key_file (PEM P-256 key, or a "pkcs11:" URL); cert_file NULL presents the
+ * key as an RFC 7250 raw public key.
+ */
+M2MSEC_API int m2msec_cse_set_cert(struct m2msec_cse *s, const char *cert_file,
+                                   const char *key_file);
+/** A PEM file of trust anchors for client certificates (at most 16 files). */
+M2MSEC_API int m2msec_cse_add_client_ca(struct m2msec_cse *s, const char *ca_file);
+/** A PEM CRL checked for client certificates (at most 16 files). */
+M2MSEC_API int m2msec_cse_add_client_crl(struct m2msec_cse *s, const char *crl_file);
+/**
+ * The client certificate flavour: "cse-id", "ae-id", "device", "node-id",
+ * or "any" (the default with client CAs: the certificate's own kind, read in
+ * the order AE-ID, CSE-ID, Node-ID, device, decides the binding).
+ */
+M2MSEC_API int m2msec_cse_set_client_flavour(struct m2msec_cse *s, const char *flavour);
+/**
+ * A trusted raw public key, by its RFC 6920 name ("ni:///sha-256;...",
+ * TS-0003 10.1.2; at most 64). Raw keys are a flavour of their own: not
+ * combined with client CAs.
+ */
+M2MSEC_API int m2msec_cse_add_client_rawpk(struct m2msec_cse *s, const char *ni_name);
+
+/*
+ * serviceSubscribedAppRule-shaped rules (TS-0003 8.2.1; TS-0004 apci, aai,
+ * aae), set before start. A request registering an AE (POST with a body
+ * {"m2m:ae": {"api": <App-ID>, ...}}, or a Content-Type with ty=2) is
+ * accepted (2001) when its X-M2M-Origin is the CSE-ID / AE-ID the session is
+ * bound to, or, except on CSE-ID / AE-ID certificate sessions (4106 there),
+ * when a rule lists the session's Credential-ID and matches the origin as
+ * AE-ID and the App-ID; otherwise it is refused with 4126
+ * APP_RULE_VALIDATION_FAILED. The accepted AE-ID is a valid originator for
+ * the rest of that session.
+ */
+/**
+ * Add "CRED-IDS:APP-IDS:AE-IDS", each a comma-separated list: exact
+ * Credential-IDs; App-IDs and AE-IDs exact or ending in one '*' ("C*").
+ * At most 256 rules.
+ */
+M2MSEC_API int m2msec_cse_add_app_rule(struct m2msec_cse *s, const char *rule);
+/** Add the rules of a file: one per line; blank lines and '#' comments skipped. */
+M2MSEC_API int m2msec_cse_load_app_rules(struct m2msec_cse *s, const char *path);
+/** Number of rules. */
+M2MSEC_API size_t m2msec_cse_app_rule_count(const struct m2msec_cse *s);
+
+/*
  * Entity A: a security association with Entity B (TS-0003 8.2.2.1, 8.2.2.3).
  * TLS 1.2 PSK to hostport (SNI: m2msec_config_set_sni when set, else the
  * host when it is a name), then one oneM2M request GET / with X-M2M-Origin =
@@ -603,6 +677,27 @@ M2MSEC_API int m2msec_client_connect(struct m2msec_client *c, const char *hostpo
 M2MSEC_API int m2msec_client_connect_psk(struct m2msec_client *c, const char *hostport,
                                          const char *kpsa_id, const uint8_t *key, size_t key_len,
                                          const char *origin, struct m2msec_saef **out);
+/**
+ * Certificate SAEF (TS-0003 8.2.2.2): TLS 1.2 ECDHE-ECDSA to hostport with
+ * our cert_file and key_file (PEM, or a "pkcs11:" URL; cert_file NULL: the
+ * key as an RFC 7250 raw public key). Entity B is verified in the handshake
+ * (8.1.2.5) as peer_flavour ("cse-id", "fqdn", "node-id", "device", or "raw"
+ * with peer_id its RFC 6920 name and no anchors) with peer_id (IdB) in its
+ * certificate under peer_ca_files (1..16 PEM files); a mismatch is
+ * M2MSEC_ERR_AUTH. No state directory is needed when origin is given. The
+ * SNI is m2msec_config_set_sni's name, else the host when it is a name.
+ */
+M2MSEC_API int m2msec_client_connect_cert(struct m2msec_client *c, const char *hostport,
+                                          const char *cert_file, const char *key_file,
+                                          const char *peer_flavour, const char *peer_id,
+                                          const char *const *peer_ca_files, size_t n_peer_ca,
+                                          const char *origin, struct m2msec_saef **out);
+/**
+ * Make the following connects register an AE with this App-ID (POST /,
+ * {"m2m:ae": {"api": app_id, "rr": false}}, expecting 2001) instead of
+ * GET /; NULL returns to GET.
+ */
+M2MSEC_API int m2msec_client_saef_register_ae(struct m2msec_client *c, const char *app_id);
 /** Which key was used (MAF: a Kc; MEF: a Kpsa derived from Ke; LOCAL: the given key). */
 M2MSEC_API enum m2msec_psk_source m2msec_saef_source(const struct m2msec_saef *a);
 M2MSEC_API unsigned m2msec_saef_suid(const struct m2msec_saef *a);
@@ -617,6 +712,13 @@ M2MSEC_API const char *m2msec_saef_peer(const struct m2msec_saef *a);
 M2MSEC_API const char *m2msec_saef_credential_id(const struct m2msec_saef *a);
 M2MSEC_API unsigned m2msec_saef_peer_suid(const struct m2msec_saef *a);
 M2MSEC_API const char *m2msec_saef_cse(const struct m2msec_saef *a);
+/** Certificate sessions: the flavour Entity B read us as ("cse-id", "raw", ...), else NULL. */
+M2MSEC_API const char *m2msec_saef_flavour(const struct m2msec_saef *a);
+/** Certificate sessions: IdB as verified in Entity B's certificate, else NULL. */
+M2MSEC_API const char *m2msec_saef_verified_peer(const struct m2msec_saef *a);
+/** After an AE registration: the AE-ID and App-ID Entity B accepted, else NULL. */
+M2MSEC_API const char *m2msec_saef_aei(const struct m2msec_saef *a);
+M2MSEC_API const char *m2msec_saef_api(const struct m2msec_saef *a);
 /** Borrowed JSON text of the answer. */
 M2MSEC_API const char *m2msec_saef_body(const struct m2msec_saef *a);
 M2MSEC_API void m2msec_saef_free(struct m2msec_saef *a);

@@ -8,7 +8,7 @@ PKGS="gcc make cmake ninja-build pkg-config
 libgnutls28-dev gnutls-bin libssl-dev openssl
 libsqlite3-dev sqlite3 libjansson-dev libhttp-parser-dev libunistring-dev
 libinih-dev libcmocka-dev clang-format python3 procps
-softhsm2"
+softhsm2 curl libwolfssl-dev"
 
 missing=""
 for p in $PKGS; do

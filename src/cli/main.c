@@ -19,6 +19,9 @@ struct common {
     const char *kpm_id;
     const char *kpm_file;
     const char *kpm_hex;
+    const char *cert;   /* certificate RSPF: our certificate (PEM) */
+    const char *key;    /* its key (PEM or pkcs11: URL) */
+    const char *mef_ca; /* anchors for the MEF's FQDN certificate */
     const char *sni;
     const char *state;
     const char *maf;
@@ -55,6 +58,9 @@ enum {
     OPT_KMID,
     OPT_KM_FILE,
     OPT_KM,
+    OPT_CERT_FILE,
+    OPT_KEY_FILE,
+    OPT_MEF_CA,
 };
 
 static const struct option common_opts[] = {
@@ -82,6 +88,9 @@ static const struct option common_opts[] = {
     { "kmid", required_argument, NULL, OPT_KMID },
     { "km-file", required_argument, NULL, OPT_KM_FILE },
     { "km", required_argument, NULL, OPT_KM },
+    { "cert", required_argument, NULL, OPT_CERT_FILE },
+    { "key", required_argument, NULL, OPT_KEY_FILE },
+    { "mef-ca", required_argument, NULL, OPT_MEF_CA },
     { NULL, 0, NULL, 0 },
 };
 
@@ -97,6 +106,11 @@ usage(FILE *f)
           "        [--sni FQDN] [--json] [--quiet] [--timeout MS]\n"
           "        [--no-maf] [--no-rm] [--cert-enrolment]\n"
           "        run the PPSK RSPF and the Enrolment Exchange; store Ke/KeID sealed in DIR\n"
+          "  enrol --mef HOST:PORT --cert F --key F --mef-ca F [--sni FQDN] --state DIR\n"
+          "        [--json] [--quiet] [--timeout MS] [--no-maf] [--no-rm] [--cert-enrolment]\n"
+          "        the same with the certificate-based RSPF (TS-0003 8.3.2.2): our certificate\n"
+          "        and key (PEM, or a pkcs11: URL), the MEF's FQDN certificate checked against\n"
+          "        --mef-ca and the name --sni (default: the host of --mef)\n"
           "  state --state DIR [--json] [--derive SUID:TARGET-ID [--legacy]]\n"
           "        show the stored enrolment (KeID, expiry, key check value); --derive adds\n"
           "        the key check value of the key the MEF gives that Enrolment Target\n"
@@ -221,8 +235,25 @@ make_client(const struct common *o, int ind_cert, int ind_maf, int ind_rm, int n
         fprintf(stderr, "m2msec: out of memory\n");
         return NULL;
     }
-    if (o->mef == NULL || o->kpm_id == NULL || (o->kpm_file == NULL) == (o->kpm_hex == NULL) ||
-        (need_state && o->state == NULL)) {
+    /* A certificate (8.3.2.2) instead of a Kpm (8.3.2.1): all three of its options. */
+    if (o->cert != NULL || o->key != NULL || o->mef_ca != NULL) {
+        if (o->cert == NULL || o->key == NULL || o->mef_ca == NULL || o->kpm_id != NULL ||
+            o->kpm_file != NULL || o->kpm_hex != NULL) {
+            fprintf(stderr, "m2msec: a certificate needs --cert, --key and --mef-ca, and no "
+                            "--kpm-id/--kpm-file/--kpm\n");
+            goto out;
+        }
+        if (o->mef == NULL || (need_state && o->state == NULL)) {
+            fprintf(stderr, "m2msec: --mef%s are required\n", need_state ? " and --state" : "");
+            goto out;
+        }
+        if (m2msec_config_set_cert(cfg, o->cert, o->key) == -1 ||
+            m2msec_config_set_mef_ca(cfg, o->mef_ca) == -1) {
+            fprintf(stderr, "m2msec: %s\n", m2msec_config_error(cfg));
+            goto out;
+        }
+    } else if (o->mef == NULL || o->kpm_id == NULL ||
+               (o->kpm_file == NULL) == (o->kpm_hex == NULL) || (need_state && o->state == NULL)) {
         fprintf(stderr, "m2msec: --mef, --kpm-id, one of --kpm-file/--kpm%s are required\n",
                 need_state ? " and --state" : "");
         goto out;
@@ -235,7 +266,9 @@ make_client(const struct common *o, int ind_cert, int ind_maf, int ind_rm, int n
         fprintf(stderr, "m2msec: %s\n", m2msec_config_error(cfg));
         goto out;
     }
-    if (o->kpm_file != NULL) {
+    if (o->cert != NULL) {
+        /* configured above */
+    } else if (o->kpm_file != NULL) {
         if (m2msec_config_set_kpm_file(cfg, o->kpm_id, o->kpm_file) == -1) {
             fprintf(stderr, "m2msec: Kpm: %s\n", m2msec_config_error(cfg));
             goto out;
@@ -890,6 +923,15 @@ main(int argc, char **argv)
             break;
         case OPT_KM:
             o.km_hex = optarg;
+            break;
+        case OPT_CERT_FILE:
+            o.cert = optarg;
+            break;
+        case OPT_KEY_FILE:
+            o.key = optarg;
+            break;
+        case OPT_MEF_CA:
+            o.mef_ca = optarg;
             break;
         default:
             usage(stderr);

@@ -2,8 +2,10 @@
  * cli/sa.c - `m2msec connect` (Entity A) and `m2msec cse` (a reference Entity B).
  *
  * Layer: CLI, built on <m2msec.h> only. `connect` runs a TLS-PSK security
- * association with Entity B (TS-0003 8.2.2.1 / 8.2.2.3) and one oneM2M
- * request; `cse` serves as Entity B with libm2msec's PSK resolver until
+ * association with Entity B (TS-0003 8.2.2.1 / 8.2.2.3), or a certificate
+ * one (8.2.2.2), and one oneM2M request; `cse` serves as Entity B with
+ * libm2msec's PSK resolver, with certificate clients beside PSK ones when
+ * given client certificate information, and app rules (8.2.1), until
  * SIGTERM or SIGINT, logging one line per event (never a key); `cse stats`
  * prints the counters of the running (or last) server and the cache size.
  */
@@ -28,6 +30,9 @@
 #define SA_PATH_MAX       4096
 #define SA_PSK_MAX        64
 #define SA_HEXFILE_MAX    1024
+#define SA_FILES_MAX      16
+#define SA_RAWPK_MAX      64
+#define SA_RULES_MAX      256
 
 enum {
     SA_TO = 300,
@@ -54,6 +59,17 @@ enum {
     SA_LOG,
     SA_MAX_CONNS,
     SA_IDLE,
+    SA_RAWPK,
+    SA_PEER_CA,
+    SA_PEER_FLAVOUR,
+    SA_REGISTER_AE,
+    SA_CLIENT_CA,
+    SA_CLIENT_CRL,
+    SA_CLIENT_FLAVOUR,
+    SA_CLIENT_RAWPK,
+    SA_APP_RULE,
+    SA_APP_RULES,
+    SA_LOG_LEVEL,
 };
 
 static const struct option sa_opts[] = {
@@ -80,8 +96,19 @@ static const struct option sa_opts[] = {
     { "ca", required_argument, NULL, SA_CA },
     { "kpsa", required_argument, NULL, SA_KPSA },
     { "log", required_argument, NULL, SA_LOG },
+    { "log-level", required_argument, NULL, SA_LOG_LEVEL },
     { "max-conns", required_argument, NULL, SA_MAX_CONNS },
     { "idle-ms", required_argument, NULL, SA_IDLE },
+    { "rawpk", required_argument, NULL, SA_RAWPK },
+    { "peer-ca", required_argument, NULL, SA_PEER_CA },
+    { "peer-flavour", required_argument, NULL, SA_PEER_FLAVOUR },
+    { "register-ae", required_argument, NULL, SA_REGISTER_AE },
+    { "client-ca", required_argument, NULL, SA_CLIENT_CA },
+    { "client-crl", required_argument, NULL, SA_CLIENT_CRL },
+    { "client-flavour", required_argument, NULL, SA_CLIENT_FLAVOUR },
+    { "client-rawpk", required_argument, NULL, SA_CLIENT_RAWPK },
+    { "app-rule", required_argument, NULL, SA_APP_RULE },
+    { "app-rules", required_argument, NULL, SA_APP_RULES },
     { NULL, 0, NULL, 0 },
 };
 
@@ -105,8 +132,24 @@ struct sa_opts {
     const char *key;
     const char *ca;
     const char *log;
+    int log_debug; /* --log-level debug */
     const char *kpsa[SA_KPSA_MAX];
     size_t nkpsa;
+    const char *rawpk;
+    const char *peer_ca[SA_FILES_MAX];
+    size_t npeer_ca;
+    const char *peer_flavour;
+    const char *register_ae;
+    const char *client_ca[SA_FILES_MAX];
+    size_t nclient_ca;
+    const char *client_crl[SA_FILES_MAX];
+    size_t nclient_crl;
+    const char *client_flavour;
+    const char *client_rawpk[SA_RAWPK_MAX];
+    size_t nclient_rawpk;
+    const char *app_rule[SA_RULES_MAX];
+    size_t napp_rule;
+    const char *app_rules;
     unsigned timeout_ms;
     unsigned max_conns;
     unsigned idle_ms;
@@ -123,12 +166,24 @@ sa_usage(FILE *f)
           "        Entity A: TLS 1.2 PSK with Entity B using the key stored for ID (a Kc under\n"
           "        its Key Identifier, or the device's KeID with Kpsa for --peer-id), or the\n"
           "        pre-provisioned key in F; then GET / and print who Entity B says we are\n"
+          "  m2msec connect --to HOST:PORT (--cert PEM --key PEM|pkcs11:URL | --rawpk KEY)\n"
+          "        --peer-flavour cse-id|fqdn|node-id|device --peer-id IdB --peer-ca PEM...\n"
+          "        [--origin ID] [--state DIR] [--sni NAME] [--json] [--quiet] [--timeout MS]\n"
+          "        Entity A, certificate SAEF: Entity B verified as IdB under the anchors\n"
+          "        (--peer-flavour raw: IdB is its ni:///sha-256;... name, no --peer-ca)\n"
+          "        Both modes: [--register-ae APP-ID] registers an AE (POST, 2001) instead of GET\n"
           "  m2msec cse -d DIR --listen ADDR:PORT --id CSE-ID [--maf HOST:PORT --maf-fqdn F]\n"
           "        [--mef HOST:PORT --mef-fqdn F (--cert PEM --key PEM --ca PEM |\n"
           "         --mef-psk ID:HEXFILE)]\n"
-          "        [--kpsa ID:HEXFILE:PEERID[:EXPIRY]]... [--log FILE] [--max-conns N]\n"
+          "        [--kpsa ID:HEXFILE:PEERID[:EXPIRY]]... [--log FILE] [--log-level info|debug]\n"
+          "        [--max-conns N]\n"
           "        [--idle-ms MS] [--timeout MS]\n"
-          "        Entity B until SIGTERM/SIGINT; prints 'listening ADDR' once bound\n"
+          "        [--cert PEM] [--key PEM|pkcs11:URL] [--client-ca PEM]... [--client-crl PEM]...\n"
+          "        [--client-flavour cse-id|ae-id|device|node-id|any] [--client-rawpk NI]...\n"
+          "        [--app-rule CRED-IDS:APP-IDS:AE-IDS]... [--app-rules FILE]\n"
+          "        Entity B until SIGTERM/SIGINT; prints 'listening ADDR' once bound. With\n"
+          "        --client-ca or --client-rawpk it also takes certificate clients (its own\n"
+          "        certificate: --cert/--key, or --key alone as a raw public key)\n"
           "  m2msec cse stats -d DIR [--json]\n"
           "        counters of the running (or last) Entity B in DIR and the cached keys\n",
           f);
@@ -145,6 +200,55 @@ sa_uint(const char *s, unsigned long long max, unsigned long long *out)
     errno = 0;
     *out = strtoull(s, &end, 10);
     return (errno == 0 && *end == '\0' && *out <= max) ? 0 : -1;
+}
+
+/* Repeatable options: append to their list. */
+static int
+push_opt(struct sa_opts *o, int ch, const char *v)
+{
+    const char **list = NULL;
+    size_t *n = NULL;
+    size_t max = 0;
+    const char *name = NULL;
+
+    switch (ch) {
+    case SA_PEER_CA:
+        list = o->peer_ca;
+        n = &o->npeer_ca;
+        max = SA_FILES_MAX;
+        name = "--peer-ca";
+        break;
+    case SA_CLIENT_CA:
+        list = o->client_ca;
+        n = &o->nclient_ca;
+        max = SA_FILES_MAX;
+        name = "--client-ca";
+        break;
+    case SA_CLIENT_CRL:
+        list = o->client_crl;
+        n = &o->nclient_crl;
+        max = SA_FILES_MAX;
+        name = "--client-crl";
+        break;
+    case SA_CLIENT_RAWPK:
+        list = o->client_rawpk;
+        n = &o->nclient_rawpk;
+        max = SA_RAWPK_MAX;
+        name = "--client-rawpk";
+        break;
+    default:
+        list = o->app_rule;
+        n = &o->napp_rule;
+        max = SA_RULES_MAX;
+        name = "--app-rule";
+        break;
+    }
+    if (*n == max) {
+        fprintf(stderr, "m2msec: at most %zu %s\n", max, name);
+        return -1;
+    }
+    list[(*n)++] = v;
+    return 0;
 }
 
 static int
@@ -232,6 +336,37 @@ parse_opts(int argc, char **argv, struct sa_opts *o)
             break;
         case SA_LOG:
             o->log = optarg;
+            break;
+        case SA_LOG_LEVEL:
+            if (strcmp(optarg, "info") != 0 && strcmp(optarg, "debug") != 0) {
+                fprintf(stderr, "m2msec: --log-level takes info or debug\n");
+                return 2;
+            }
+            o->log_debug = strcmp(optarg, "debug") == 0;
+            break;
+        case SA_RAWPK:
+            o->rawpk = optarg;
+            break;
+        case SA_PEER_FLAVOUR:
+            o->peer_flavour = optarg;
+            break;
+        case SA_REGISTER_AE:
+            o->register_ae = optarg;
+            break;
+        case SA_CLIENT_FLAVOUR:
+            o->client_flavour = optarg;
+            break;
+        case SA_APP_RULES:
+            o->app_rules = optarg;
+            break;
+        case SA_PEER_CA:
+        case SA_CLIENT_CA:
+        case SA_CLIENT_CRL:
+        case SA_CLIENT_RAWPK:
+        case SA_APP_RULE:
+            if (push_opt(o, ch, optarg) == -1) {
+                return -1;
+            }
             break;
         case SA_MAX_CONNS:
             if (sa_uint(optarg, 1024, &v) == -1 || v == 0) {
@@ -364,8 +499,19 @@ cmd_connect(const struct sa_opts *o)
     char ts[32];
     int rv = 1;
 
-    if (o->to == NULL || o->key_id == NULL ||
-        (o->state == NULL && (o->psk_file == NULL || o->origin == NULL))) {
+    int cert = o->peer_flavour != NULL || o->npeer_ca > 0 || o->rawpk != NULL;
+
+    if (cert && (o->to == NULL || o->peer_flavour == NULL || o->peer_id == NULL ||
+                 (o->rawpk == NULL && o->key == NULL) || (o->rawpk != NULL && o->key != NULL) ||
+                 (o->rawpk != NULL && o->cert != NULL) || o->key_id != NULL ||
+                 o->psk_file != NULL || (o->state == NULL && o->origin == NULL))) {
+        fprintf(stderr, "m2msec: a certificate connect needs --to, --peer-flavour, --peer-id, "
+                        "--peer-ca (not for raw), our --cert/--key or --rawpk KEY, and --origin "
+                        "(or --state); no --key-id or --psk-file\n");
+        return 2;
+    }
+    if (!cert && (o->to == NULL || o->key_id == NULL ||
+                  (o->state == NULL && (o->psk_file == NULL || o->origin == NULL)))) {
         fprintf(stderr, "m2msec: connect needs --to, --key-id and --state (or --psk-file with "
                         "--origin)\n");
         return 2;
@@ -389,7 +535,18 @@ cmd_connect(const struct sa_opts *o)
     if (!o->quiet && !o->json) {
         m2msec_client_set_step_cb(c, sa_step, NULL);
     }
-    if (o->psk_file != NULL) {
+    if (o->register_ae != NULL && m2msec_client_saef_register_ae(c, o->register_ae) == -1) {
+        fprintf(stderr, "m2msec: --register-ae: %s\n", m2msec_client_error(c));
+        goto out;
+    }
+    if (cert) {
+        if (m2msec_client_connect_cert(c, o->to, o->rawpk != NULL ? NULL : o->cert,
+                                       o->rawpk != NULL ? o->rawpk : o->key, o->peer_flavour,
+                                       o->peer_id, o->peer_ca, o->npeer_ca, o->origin, &a) == -1) {
+            rv = connect_failed(c);
+            goto out;
+        }
+    } else if (o->psk_file != NULL) {
         if (read_hex_key(o->psk_file, key, sizeof(key), &keylen) == -1) {
             goto out;
         }
@@ -403,6 +560,11 @@ cmd_connect(const struct sa_opts *o)
     }
     if (o->json) {
         printf("%s\n", m2msec_saef_body(a));
+    } else if (cert) {
+        printf("connected: Entity B %s (verified %s) binds this session to %s (credentialID %s, "
+               "flavour %s); suite %s\n",
+               m2msec_saef_cse(a), m2msec_saef_verified_peer(a), m2msec_saef_peer(a),
+               m2msec_saef_credential_id(a), m2msec_saef_flavour(a), m2msec_saef_cipher(a));
     } else {
         sa_time(m2msec_saef_key_expires(a), ts);
         printf("connected: Entity B %s binds this session to %s (credentialID %s, SUID %u); "
@@ -410,6 +572,9 @@ cmd_connect(const struct sa_opts *o)
                m2msec_saef_cse(a), m2msec_saef_peer(a), m2msec_saef_credential_id(a),
                m2msec_saef_peer_suid(a), m2msec_saef_key_id(a),
                m2msec_psk_source_name(m2msec_saef_source(a)), ts, m2msec_saef_cipher(a));
+    }
+    if (!o->json && m2msec_saef_aei(a) != NULL) {
+        printf("registered: AE %s with App-ID %s\n", m2msec_saef_aei(a), m2msec_saef_api(a));
     }
     rv = 0;
 out:
@@ -428,6 +593,7 @@ struct cse_run {
     pthread_mutex_t lock;       /* the log */
     pthread_mutex_t stats_lock; /* the stats file: one writer at a time */
     atomic_int stats_dirty;     /* counters moved by a cache hit since the last write */
+    int debug;                  /* log every event, not only the info ones */
     FILE *log;
     const char *dir;
     struct m2msec_resolver *r;
@@ -467,6 +633,18 @@ write_stats(struct cse_run *run)
     pthread_mutex_unlock(&run->stats_lock);
 }
 
+/*
+ * Events written only with --log-level debug: the per-connection steady state.
+ * At info every accepted session still has its "session" line (identity,
+ * binding, Credential-ID), and every retrieval, refusal and erasure its own.
+ */
+static int
+log_is_debug(const char *line)
+{
+    return strncmp(line, "event=session_closed ", 21) == 0 ||
+           (strncmp(line, "event=psk_resolved ", 19) == 0 && strstr(line, " cache=hit ") != NULL);
+}
+
 static void
 on_event(void *arg, const char *line)
 {
@@ -481,10 +659,12 @@ on_event(void *arg, const char *line)
         snprintf(ms, sizeof(ms), ".%03dZ", (int)((now.tv_nsec / 1000000L) % 1000));
         strncat(ts, ms, sizeof(ts) - strlen(ts) - 1);
     }
-    pthread_mutex_lock(&run->lock);
-    fprintf(run->log, "%s %s\n", ts, line);
-    fflush(run->log);
-    pthread_mutex_unlock(&run->lock);
+    if (run->debug || !log_is_debug(line)) {
+        pthread_mutex_lock(&run->lock);
+        fprintf(run->log, "%s %s\n", ts, line);
+        fflush(run->log);
+        pthread_mutex_unlock(&run->lock);
+    }
     /*
      * Retrievals, refusals and erasures are rare and tests count them right
      * after the handshake: write those at once. Cache hits are the hot path
@@ -656,6 +836,49 @@ out:
     return r;
 }
 
+/*
+ * Certificate clients (TS-0003 8.2.2.2) when client certificate information
+ * is given: Entity B's --cert/--key (also its credential towards the MEF)
+ * become the server's; and the app rules (8.2.1).
+ */
+static int
+cse_certs_and_rules(struct m2msec_cse *s, const struct sa_opts *o)
+{
+    size_t i;
+
+    if (o->nclient_ca > 0 || o->nclient_rawpk > 0) {
+        if (m2msec_cse_set_cert(s, o->cert, o->key) == -1 ||
+            (o->client_flavour != NULL &&
+             m2msec_cse_set_client_flavour(s, o->client_flavour) == -1)) {
+            return -1;
+        }
+        for (i = 0; i < o->nclient_ca; i++) {
+            if (m2msec_cse_add_client_ca(s, o->client_ca[i]) == -1) {
+                return -1;
+            }
+        }
+        for (i = 0; i < o->nclient_crl; i++) {
+            if (m2msec_cse_add_client_crl(s, o->client_crl[i]) == -1) {
+                return -1;
+            }
+        }
+        for (i = 0; i < o->nclient_rawpk; i++) {
+            if (m2msec_cse_add_client_rawpk(s, o->client_rawpk[i]) == -1) {
+                return -1;
+            }
+        }
+    }
+    for (i = 0; i < o->napp_rule; i++) {
+        if (m2msec_cse_add_app_rule(s, o->app_rule[i]) == -1) {
+            return -1;
+        }
+    }
+    if (o->app_rules != NULL && m2msec_cse_load_app_rules(s, o->app_rules) == -1) {
+        return -1;
+    }
+    return 0;
+}
+
 static int
 cmd_cse_serve(const struct sa_opts *o)
 {
@@ -676,10 +899,31 @@ cmd_cse_serve(const struct sa_opts *o)
                         "or --mef-psk\n");
         return 2;
     }
-    if (o->mef_psk != NULL && (o->mef == NULL || o->mef_fqdn == NULL || o->cert != NULL ||
-                               o->key != NULL || o->ca != NULL)) {
+    if (o->mef_psk != NULL && (o->mef == NULL || o->mef_fqdn == NULL || o->ca != NULL)) {
         fprintf(stderr, "m2msec: --mef-psk goes with --mef and --mef-fqdn, instead of --cert, "
                         "--key and --ca\n");
+        return 2;
+    }
+    if (o->cert != NULL && o->key == NULL) {
+        fprintf(stderr, "m2msec: --cert needs --key\n");
+        return 2;
+    }
+    /* Entity B's own credential serves the MEF link (without --mef-psk) or certificate clients. */
+    if ((o->cert != NULL || o->key != NULL) && (o->mef == NULL || o->mef_psk != NULL) &&
+        o->nclient_ca == 0 && o->nclient_rawpk == 0) {
+        fprintf(stderr, "m2msec: --cert/--key would be unused: they are Entity B's credential "
+                        "towards the MEF (--mef without --mef-psk) or for certificate clients "
+                        "(--client-ca, --client-rawpk)\n");
+        return 2;
+    }
+    if ((o->nclient_ca > 0 || o->nclient_rawpk > 0) && o->key == NULL) {
+        fprintf(stderr, "m2msec: --client-ca and --client-rawpk need Entity B's --key (and "
+                        "--cert, or the key alone as a raw public key)\n");
+        return 2;
+    }
+    if ((o->nclient_crl > 0 || o->client_flavour != NULL) && o->nclient_ca == 0 &&
+        o->nclient_rawpk == 0) {
+        fprintf(stderr, "m2msec: --client-crl and --client-flavour go with --client-ca\n");
         return 2;
     }
     /* Every thread inherits the mask: only sigwait below sees SIGTERM / SIGINT. */
@@ -691,6 +935,7 @@ cmd_cse_serve(const struct sa_opts *o)
     pthread_mutex_init(&run.lock, NULL);
     pthread_mutex_init(&run.stats_lock, NULL);
     run.dir = o->dir;
+    run.debug = o->log_debug;
     run.log = stderr;
     if (o->log != NULL) {
         run.log = fopen(o->log, "a");
@@ -707,7 +952,7 @@ cmd_cse_serve(const struct sa_opts *o)
     m2msec_resolver_set_event_cb(run.r, on_event, &run);
     s = m2msec_cse_new(run.r);
     if (s == NULL || m2msec_cse_set_limits(s, o->max_conns, o->idle_ms, o->timeout_ms) == -1 ||
-        m2msec_cse_start(s, o->listen) == -1) {
+        cse_certs_and_rules(s, o) == -1 || m2msec_cse_start(s, o->listen) == -1) {
         fprintf(stderr, "m2msec: cse: %s\n", s != NULL ? m2msec_cse_error(s) : "out of memory");
         goto out;
     }

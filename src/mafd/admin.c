@@ -4,7 +4,8 @@
  *
  * Layer: daemon (mafd). The srv configuration (mafd.conf) is read by
  * srv_config_load, which refuses keys it does not know; the list of trusted
- * MEFs therefore lives in its own file, mefs.conf, read here with inih.
+ * MEFs therefore lives in its own file, mefs.conf, and the certificate client
+ * anchors in clients.conf, both read here with inih.
  */
 #define _DEFAULT_SOURCE /* realpath */
 #include <errno.h>
@@ -221,6 +222,121 @@ out:
     return rv;
 }
 
+struct clients_ctx {
+    struct mafd_dir *d;
+    int has_flavour;
+    char msg[256];
+};
+
+/* clients.conf, [clients]: ca, crl (repeatable), flavour. */
+static int
+clients_handler(void *user, const char *section, const char *name, const char *value)
+{
+    static const struct {
+        const char *name;
+        enum m2msec_cert_flavour f;
+    } flavours[] = {
+        { "any", M2MSEC_CERT_ANY },       { "cse-id", M2MSEC_CERT_CSE_ID },
+        { "ae-id", M2MSEC_CERT_AE_ID },   { "node-id", M2MSEC_CERT_NODE_ID },
+        { "device", M2MSEC_CERT_DEVICE },
+    };
+    struct clients_ctx *x = user;
+    struct mafd_dir *d = x->d;
+    char **list = NULL;
+    size_t *n = NULL;
+    size_t i;
+
+    if (strcmp(section, "clients") != 0) {
+        snprintf(x->msg, sizeof(x->msg), "unknown section [%s]", section);
+        return 0;
+    }
+    if (strcmp(name, "flavour") == 0) {
+        for (i = 0; i < sizeof(flavours) / sizeof(flavours[0]) && !x->has_flavour; i++) {
+            if (strcmp(value, flavours[i].name) == 0) {
+                d->client_flavour = flavours[i].f;
+                x->has_flavour = 1;
+                return 1;
+            }
+        }
+        snprintf(x->msg, sizeof(x->msg),
+                 x->has_flavour ? "duplicate key 'flavour'"
+                                : "flavour = '%.32s': cse-id, ae-id, device, node-id or any",
+                 value);
+        return 0;
+    }
+    if (strcmp(name, "ca") == 0) {
+        list = d->client_ca;
+        n = &d->nclient_ca;
+    } else if (strcmp(name, "crl") == 0) {
+        list = d->client_crl;
+        n = &d->nclient_crl;
+    } else {
+        snprintf(x->msg, sizeof(x->msg), "unknown key '%s' in [clients]", name);
+        return 0;
+    }
+    if (*n == MAFD_CLIENT_FILES_MAX) {
+        snprintf(x->msg, sizeof(x->msg), "more than %d '%s' lines", MAFD_CLIENT_FILES_MAX, name);
+        return 0;
+    }
+    list[*n] = mafd_path_join(d->dir, value);
+    if (list[*n] == NULL) {
+        return 0;
+    }
+    (*n)++;
+    return 1;
+}
+
+/* The optional clients.conf. */
+static int
+clients_open(struct mafd_dir *d, struct m2msec_error *err)
+{
+    struct clients_ctx x;
+    char *path = mafd_path_join(d->dir, MAFD_CLIENTS_FILE);
+    size_t i;
+    int r = 0;
+    int rv = -1;
+
+    memset(&x, 0, sizeof(x));
+    x.d = d;
+    if (path == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (access(path, F_OK) != 0) {
+        rv = 0;
+        goto out;
+    }
+    r = ini_parse(path, clients_handler, &x);
+    if (r == -1) {
+        m2msec_error_set(err, M2MSEC_ERR_IO, "cannot read %s", path);
+        goto out;
+    }
+    if (r != 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "%s:%d: %s", path, r,
+                          x.msg[0] != '\0' ? x.msg : "syntax error");
+        goto out;
+    }
+    if (d->nclient_ca == 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "%s: at least one 'ca' (trust anchors for client certificates)", path);
+        goto out;
+    }
+    for (i = 0; i < d->nclient_ca; i++) {
+        if (check_ca_file(path, d->client_ca[i], err) == -1) {
+            goto out;
+        }
+    }
+    for (i = 0; i < d->nclient_crl; i++) {
+        if (check_ca_file(path, d->client_crl[i], err) == -1) {
+            goto out;
+        }
+    }
+    rv = 0;
+out:
+    m2msec_free(path);
+    return rv;
+}
+
 const struct mafd_mef *
 mafd_mef_find(const struct mafd_dir *d, const char *fqdn)
 {
@@ -288,7 +404,7 @@ mafd_dir_open(const char *dir, struct mafd_dir *d, struct m2msec_error *err)
             goto out;
         }
     }
-    if (check_ca_file(mefs, d->mef_ca, err) == -1) {
+    if (check_ca_file(mefs, d->mef_ca, err) == -1 || clients_open(d, err) == -1) {
         goto out;
     }
     d->kek = m2msec_kek_load(d->cfg.kek_path, err);
@@ -319,6 +435,12 @@ mafd_dir_close(struct mafd_dir *d)
         m2msec_free(d->mefs[i].hostport);
         m2msec_free(d->mefs[i].psk_id);
         m2msec_secret_free(d->mefs[i].psk);
+    }
+    for (i = 0; i < d->nclient_ca; i++) {
+        m2msec_free(d->client_ca[i]);
+    }
+    for (i = 0; i < d->nclient_crl; i++) {
+        m2msec_free(d->client_crl[i]);
     }
     memset(d, 0, sizeof(*d));
 }

@@ -10,7 +10,8 @@
  *
  * A directory holds mafd.conf (the srv configuration: [mafd] with fqdn,
  * listen, cert, key, timeouts; [store]), mefs.conf (the MEFs this MAF trusts,
- * see MAFD_MEFS_FILE), kek.hex and maf.db.
+ * see MAFD_MEFS_FILE), optionally clients.conf (certificate clients, see
+ * MAFD_CLIENTS_FILE), kek.hex and maf.db.
  */
 #ifndef MAFD_MAFD_H
 #define MAFD_MAFD_H
@@ -21,13 +22,16 @@
 #include "config.h"
 #include "server.h"
 #include "store/store.h"
+#include "tls/x509.h"
 #include "util/secret.h"
 
-#define MAFD_CONF_FILE "mafd.conf"
-#define MAFD_MEFS_FILE "mefs.conf"
-#define MAFD_DB_FILE   "maf.db"
-#define MAFD_KEK_FILE  "kek.hex"
-#define MAFD_MEFS_MAX  16
+#define MAFD_CONF_FILE        "mafd.conf"
+#define MAFD_MEFS_FILE        "mefs.conf"
+#define MAFD_DB_FILE          "maf.db"
+#define MAFD_KEK_FILE         "kek.hex"
+#define MAFD_MEFS_MAX         16
+#define MAFD_CLIENTS_FILE     "clients.conf"
+#define MAFD_CLIENT_FILES_MAX 16
 
 /*
  * mefs.conf:
@@ -47,6 +51,18 @@ struct mafd_mef {
     struct m2msec_secret *psk; /* with psk_id, read when the directory is opened */
 };
 
+/*
+ * clients.conf (optional; without it mafd takes PSK clients only):
+ *   [clients]
+ *   ca = pki/client-ca.pem    trust anchors for certificate clients (1..16 lines)
+ *   crl = pki/client.crl      CRLs checked for them (optional, 0..16 lines)
+ *   flavour = any             cse-id | ae-id | device | node-id | any (default)
+ * @spec TS-0003 8.8.2.2 a MAF client may authenticate with its certificate
+ * (8.8.3.1: device, Node-ID, AE-ID or CSE-ID), verified against the MAF Client
+ * Certificate Information, here the same for every client (8.8.3.2 leaves the
+ * mechanism to the administrating stakeholder). The PSK listener then also
+ * takes certificate clients, with the MAF's FQDN certificate.
+ */
 struct mafd_dir {
     char *dir;
     struct srv_config cfg;
@@ -54,6 +70,11 @@ struct mafd_dir {
     char *mef_ca; /* absolute or relative to the working directory */
     struct mafd_mef mefs[MAFD_MEFS_MAX];
     size_t nmefs;
+    char *client_ca[MAFD_CLIENT_FILES_MAX]; /* none: no certificate clients */
+    size_t nclient_ca;
+    char *client_crl[MAFD_CLIENT_FILES_MAX];
+    size_t nclient_crl;
+    enum m2msec_cert_flavour client_flavour; /* UNSET: ANY */
 };
 
 int mafd_dir_open(const char *dir, struct mafd_dir *d, struct m2msec_error *err);

@@ -22,6 +22,16 @@
  * stash for conn_open of the same connection, as mefd does. The identity of
  * every request is the session's: X-M2M-Origin must be the client's
  * EnroleeID, or on a KmID session also its Credential-ID "11-<KmID>" (10.4).
+ *
+ * @spec TS-0003 8.8.2.2 certificate clients (with clients.conf): the same
+ * listener then runs certificate TLS with the MAF's FQDN certificate and
+ * still takes the PSK clients above. A client certificate is verified in the
+ * handshake against the configured anchors, CRLs and flavour; the client's id
+ * is its certificate identity: the CSE-ID or AE-ID of such a certificate,
+ * else the Credential-ID (31-/34-<id>, 10.4). X-M2M-Origin may be that id or
+ * the Credential-ID. No Km or KmID is involved (no assignedSymmKeyID): its
+ * registrations and keys hang off an owner row of its own
+ * (store/maf_cert.h), found or made when the session opens.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -39,6 +49,7 @@
 #include "proto/exchange.h"
 #include "proto/ids.h"
 #include "server.h"
+#include "store/maf_cert.h"
 #include "tls/tls.h"
 #include "tls/x509.h"
 #include "util/encoding.h"
@@ -58,6 +69,7 @@ struct maf {
 struct maf_auth {
     char *identity;
     int by_keid;              /* 1: KeID (Km fetched now, or held: kmid_rel set), 0: KmID */
+    int by_cert;              /* certificate session: identity is its Credential-ID */
     char kmid_rel[33];        /* KmID sessions, and KeID sessions once registered */
     char *client_id;          /* EnroleeID */
     struct m2msec_secret *km; /* KeID sessions: the fetched Km, to be stored */
@@ -206,6 +218,11 @@ lookup_kmid(struct maf_worker *w, const struct m2msec_keyref *ref, struct maf_au
                       m2msec_error_msg(&err), NULL);
         return -1;
     }
+    /* A certificate client's owner row has a Km nobody holds: never a PSK identity. */
+    if (r->suid == M2MSEC_MAF_SUID_CERT) {
+        m2msec_maf_client_rec_free(r);
+        return 1;
+    }
     *key = r->km;
     r->km = NULL;
     memcpy(a->kmid_rel, r->kmid_rel, sizeof(a->kmid_rel));
@@ -298,6 +315,90 @@ conn_state_free(struct maf_conn *mc)
     }
 }
 
+/*
+ * @spec TS-0003 8.8.2.2 a verified client certificate: its identity (a CSE-ID
+ * or AE-ID certificate's id, else its Credential-ID) and the owner row of its
+ * registrations. With flavour ANY the certificate's own kind decides, read
+ * in the order AE-ID, CSE-ID, Node-ID, device. NULL when it carries none or
+ * the store fails (logged).
+ */
+/*
+ * The MAF Client ID of a certificate client: what key registrations name as
+ * target (a oneM2M CSE-ID or AE-ID, TS-0001 7.2) and report as sourceID. An
+ * AE-ID certificate carries the Absolute AE-ID in URI form
+ * "scheme://sp-fqdn/cse/C..." (10.1.1.5): without its scheme it is the
+ * Absolute AE-ID "//sp-fqdn/cse/C...". A CSE-ID certificate carries the CSE-ID's
+ * public domain name form, which is kept as is (it cannot be turned back
+ * into "/cse" [PROJECT]); device and Node-ID certificates have the Credential-ID.
+ */
+static const char *
+cert_client_id(enum m2msec_cert_flavour f, const char *id, const char *cred)
+{
+    const char *sep = NULL;
+
+    if (f == M2MSEC_CERT_AE_ID) {
+        sep = strstr(id, "://");
+        return sep != NULL && m2msec_ae_id_valid(sep + 1) ? sep + 1 : id;
+    }
+    return f == M2MSEC_CERT_CSE_ID ? id : cred;
+}
+
+static struct maf_auth *
+cert_auth(struct maf_worker *w, struct m2msec_tls_conn *tls)
+{
+    static const enum m2msec_cert_flavour order[] = {
+        M2MSEC_CERT_AE_ID,
+        M2MSEC_CERT_CSE_ID,
+        M2MSEC_CERT_NODE_ID,
+        M2MSEC_CERT_DEVICE,
+    };
+    struct m2msec_error err = { 0 };
+    struct m2msec_maf_client_rec fresh = { 0 };
+    enum m2msec_cert_flavour f = M2MSEC_CERT_UNSET;
+    struct maf_auth *a = NULL;
+    const char *id = m2msec_tls_peer_identity(tls, &f);
+    char buf[M2MSEC_CERT_CRED_ID_MAX];
+    char cred[M2MSEC_CERT_CRED_ID_MAX];
+    size_t i;
+
+    for (i = 0; id == NULL && i < sizeof(order) / sizeof(order[0]); i++) {
+        if (m2msec_tls_peer_identity_of(tls, order[i], buf, sizeof(buf), &err) == 0) {
+            f = order[i];
+            id = buf;
+        }
+    }
+    if (id == NULL || m2msec_tls_peer_credential_id(tls, f, cred, sizeof(cred), &err) == -1) {
+        srv_log_event(SRV_LOG_NOTICE, "session_dropped", "peer", m2msec_tls_peer(tls), "reason",
+                      "the certificate carries no CSE-ID, AE-ID, Node-ID or device identifier",
+                      NULL);
+        return NULL;
+    }
+    a = m2msec_calloc(1, sizeof(*a));
+    if (a == NULL || (a->identity = m2msec_strdup(cred)) == NULL ||
+        (a->client_id = m2msec_strdup(cert_client_id(f, id, cred))) == NULL) {
+        goto fail;
+    }
+    a->by_cert = 1;
+    a->km_expires = M2MSEC_MAF_NO_EXPIRY;
+    /* A fresh owner key and an unusable Km, used only when the row does not exist yet. */
+    fresh.client_id = a->client_id;
+    fresh.expires = M2MSEC_MAF_NO_EXPIRY;
+    fresh.created = m2msec_now();
+    fresh.km = m2msec_secret_random(32, &err);
+    if (fresh.km == NULL || m2msec_rand_hex(fresh.kmid_rel, 16, &err) == -1 ||
+        m2msec_maf_cert_client(w->db, cred, &fresh, m2msec_now(), a->kmid_rel, &err) == -1) {
+        srv_log_event(SRV_LOG_ERR, "store_error", "op", "cert_client", "error",
+                      m2msec_error_msg(&err), NULL);
+        goto fail;
+    }
+    m2msec_secret_free(fresh.km);
+    return a;
+fail:
+    m2msec_secret_free(fresh.km);
+    auth_free(a);
+    return NULL;
+}
+
 static int
 conn_open(void *arg, struct srv_conn *c)
 {
@@ -307,8 +408,18 @@ conn_open(void *arg, struct srv_conn *c)
 
     (void)arg;
     if (id == NULL) {
+        /* A certificate session (only with clients.conf: PSK-only servers never get here). */
         stash_drop(w);
-        return -1;
+        mc = m2msec_calloc(1, sizeof(*mc));
+        if (mc == NULL || (mc->auth = cert_auth(w, c->tls)) == NULL) {
+            conn_state_free(mc);
+            return -1;
+        }
+        c->state = mc;
+        srv_log_event(SRV_LOG_NOTICE, "cert_client_session", "peer", m2msec_tls_peer(c->tls),
+                      "credential", mc->auth->identity, "client_id", mc->auth->client_id, "cipher",
+                      m2msec_tls_cipher(c->tls), NULL);
+        return 0;
     }
     mc = m2msec_calloc(1, sizeof(*mc));
     if (mc == NULL) {
@@ -359,6 +470,10 @@ origin_matches(struct maf *maf, struct maf_conn *mc, const char *origin)
 
     if (strcmp(origin, mc->auth->client_id) == 0 /* public */) {
         return 1;
+    }
+    if (mc->auth->by_cert) {
+        /* Its Credential-ID; the owner key is internal, never an "11-" KmID. */
+        return strcmp(origin, mc->auth->identity) == 0 /* public */;
     }
     if (mc->auth->kmid_rel[0] == '\0' ||
         m2msec_keyref_format(mc->auth->kmid_rel, maf->d.cfg.fqdn, kmid, sizeof(kmid), &err) == -1 ||
@@ -822,6 +937,7 @@ mafd_cmd_serve(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct m2msec_error err = { 0 };
+    struct m2msec_tls_cert_opts copts;
     struct maf maf;
     struct m2msec_db *db = NULL;
     struct srv *s = NULL;
@@ -883,6 +999,22 @@ mafd_cmd_serve(int argc, char **argv)
     }
     m2msec_db_close(db);
     db = NULL;
+    if (maf.d.nclient_ca > 0) {
+        /* @spec TS-0003 8.8.2.2: certificate clients beside the PSK ones, one listener. */
+        memset(&copts, 0, sizeof(copts));
+        copts.cert_file = maf.d.cfg.cert_path;
+        copts.key_file = maf.d.cfg.key_path;
+        copts.require_client_cert = 1;
+        copts.client.flavour =
+                maf.d.client_flavour != M2MSEC_CERT_UNSET ? maf.d.client_flavour : M2MSEC_CERT_ANY;
+        copts.client.ca_files = (const char *const *)maf.d.client_ca;
+        copts.client.n_ca_files = maf.d.nclient_ca;
+        copts.client.crl_files = (const char *const *)maf.d.client_crl;
+        copts.client.n_crl_files = maf.d.nclient_crl;
+        copts.psk_lookup = psk_lookup;
+        copts.psk_arg = &maf;
+        h.cert = &copts;
+    }
     if (m2msec_tls_global_init(&err) == -1 || check_fetch_credentials(&maf.d, &err) == -1 ||
         (s = srv_new(&maf.d.cfg, &h, &err)) == NULL || srv_install_signals(s, &err) == -1 ||
         srv_listen(s, bound, sizeof(bound), &err) == -1) {
@@ -890,7 +1022,7 @@ mafd_cmd_serve(int argc, char **argv)
         goto out;
     }
     srv_log_event(SRV_LOG_NOTICE, "listening", "addr", bound, "fqdn", maf.d.cfg.fqdn, "dir", dir,
-                  NULL);
+                  "clients", maf.d.nclient_ca > 0 ? "psk+cert" : "psk", NULL);
     /* The port clients reach: the configuration retrieval names it (httpPort). */
     port_s = strrchr(bound, ':');
     if (port_s != NULL && m2msec_parse_u64(port_s + 1, strlen(port_s + 1), 65535, &port) == 0) {

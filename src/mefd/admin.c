@@ -5,6 +5,7 @@
  * makes them safe while `mefd serve` runs on the same directory: a removed
  * Enrolee is refused at its next handshake.
  */
+#define _DEFAULT_SOURCE /* realpath */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@
 
 #define KPM_MIN_LEN 16
 #define KPM_MAX_LEN 64
+/* Anchor and CRL files per certificate Enrolee. */
+#define CERT_FILES_MAX 16
 
 char *
 mefd_path_join(const char *dir, const char *file)
@@ -308,6 +311,147 @@ list_add_csv(char ***list, size_t *n, const char *arg)
     }
 }
 
+/*
+ * @spec TS-0003 8.1.2.1 the flavours a certificate Enrolee may have (a MEF
+ * processes device, Node-ID, CSE-ID and AE-ID certificates, 10.1.3), by the
+ * names the store and the command line use.
+ */
+static const struct {
+    const char *name;
+    enum m2msec_cert_flavour f;
+} cert_flavours[] = {
+    { "device", M2MSEC_CERT_DEVICE },
+    { "node-id", M2MSEC_CERT_NODE_ID },
+    { "cse-id", M2MSEC_CERT_CSE_ID },
+    { "ae-id", M2MSEC_CERT_AE_ID },
+};
+
+static enum m2msec_cert_flavour
+cert_flavour_of(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name != NULL && i < sizeof(cert_flavours) / sizeof(cert_flavours[0]); i++) {
+        if (strcmp(name, cert_flavours[i].name) == 0) {
+            return cert_flavours[i].f;
+        }
+    }
+    return M2MSEC_CERT_UNSET;
+}
+
+/*
+ * The key of a certificate Enrolee: the Credential-ID of its identity
+ * (TS-0003 10.4), which also validates the identifier and puts it in
+ * canonical form (after the "NN-" prefix).
+ */
+static int
+cert_key(enum m2msec_cert_flavour f, const char *id, char *out, size_t outsz,
+         struct m2msec_error *err)
+{
+    return m2msec_x509_credential_id(f, id, out, outsz, err);
+}
+
+/*
+ * An anchor or CRL file for the record: its absolute path (mefd serve may
+ * run from another directory), and a first look at its content so a typo
+ * fails here rather than at the next start of mefd serve. Anchors must hold
+ * a certificate the TLS layer can read; CRLs must be PEM CRLs.
+ */
+static char *
+cert_file_check(const char *path, int is_crl)
+{
+    static const char crl_tag[] = "-----BEGIN X509 CRL-----";
+    struct m2msec_error err = { 0 };
+    char keyid[M2MSEC_NI_SHA256_LEN];
+    char head[256];
+    char *abs = realpath(path, NULL);
+    char *copy = NULL;
+    FILE *f = NULL;
+    size_t n;
+
+    if (abs == NULL) {
+        mefd_fail("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (is_crl) {
+        f = fopen(abs, "r");
+        n = f != NULL ? fread(head, 1, sizeof(head) - 1, f) : 0;
+        head[n] = '\0';
+        if (f != NULL) {
+            fclose(f);
+        }
+        if (strstr(head, crl_tag) == NULL) {
+            mefd_fail("--crl %s: not a PEM CRL", path);
+            free(abs);
+            return NULL;
+        }
+    } else if (m2msec_x509_key_id_file(abs, keyid, sizeof(keyid), &err) == -1) {
+        mefd_fail("--cert-ca %s: %s", path, m2msec_error_msg(&err));
+        free(abs);
+        return NULL;
+    }
+    copy = m2msec_strdup(abs);
+    free(abs);
+    if (copy == NULL) {
+        mefd_fail("out of memory");
+    }
+    return copy;
+}
+
+/* Append a checked file to a NULL-terminated list of at most CERT_FILES_MAX. */
+static int
+cert_file_add(char ***list, size_t *n, const char *path, int is_crl)
+{
+    char **nl;
+    char *abs;
+
+    if (*n == CERT_FILES_MAX) {
+        return mefd_fail("at most %d %s files", CERT_FILES_MAX, is_crl ? "CRL" : "anchor");
+    }
+    abs = cert_file_check(path, is_crl);
+    if (abs == NULL) {
+        return 1;
+    }
+    nl = m2msec_realloc(*list, (*n + 2) * sizeof(char *));
+    if (nl == NULL) {
+        m2msec_free(abs);
+        return mefd_fail("out of memory");
+    }
+    *list = nl;
+    nl[(*n)++] = abs;
+    nl[*n] = NULL;
+    return 0;
+}
+
+/*
+ * The certificate part of `enrolee add`: flavour and identifier checked and
+ * canonical, the key (Credential-ID) in key. Exit status.
+ */
+static int
+cert_enrolee_prepare(struct m2msec_enrolee_rec *rec, const char *flavour, const char *id, char *key,
+                     size_t keysz)
+{
+    struct m2msec_error err = { 0 };
+    enum m2msec_cert_flavour f = cert_flavour_of(flavour);
+
+    if (f == M2MSEC_CERT_UNSET) {
+        return mefd_fail("--cert-flavour '%s': one of %s", flavour, M2MSEC_ENROLEE_CERT_FLAVOURS);
+    }
+    if (rec->ncert_cas == 0) {
+        return mefd_fail("a certificate enrolee needs --cert-ca (its trust anchors)");
+    }
+    if (cert_key(f, id, key, keysz, &err) == -1) {
+        return mefd_fail("--cert-id '%s': %s", id, m2msec_error_msg(&err));
+    }
+    rec->kpm_id = key;
+    rec->cert_flavour = m2msec_strdup(flavour);
+    rec->cert_id = m2msec_strdup(key + 3); /* after "NN-": the canonical identifier */
+    if (rec->cert_flavour == NULL || rec->cert_id == NULL) {
+        return mefd_fail("out of memory");
+    }
+    return 0;
+}
+
 static int
 enrolee_add(int argc, char **argv)
 {
@@ -322,6 +466,10 @@ enrolee_add(int argc, char **argv)
         { "instruct-maf", required_argument, NULL, 'M' },
         { "instruct-cert", required_argument, NULL, 'C' },
         { "instruct-rm", required_argument, NULL, 'R' },
+        { "cert-flavour", required_argument, NULL, 'f' },
+        { "cert-id", required_argument, NULL, 'I' },
+        { "cert-ca", required_argument, NULL, 'a' },
+        { "crl", required_argument, NULL, 'L' },
         { NULL, 0, NULL, 0 },
     };
     struct m2msec_error err = { 0 };
@@ -331,8 +479,10 @@ enrolee_add(int argc, char **argv)
     struct m2msec_enrolee_policy policy = { 0 };
     struct m2msec_buf pj;
     const char *dir = NULL, *kpm_file = NULL, *kpm_hex = NULL, *expiry = NULL;
+    const char *flavour = NULL, *cert_id = NULL;
+    char key[M2MSEC_CERT_CRED_ID_MAX];
     size_t i;
-    int c, rv = 1;
+    int c, cert, rv = 1;
 
     m2msec_buf_init(&pj, 65536);
     while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
@@ -373,18 +523,43 @@ enrolee_add(int argc, char **argv)
         case 'R':
             policy.rm_uri = optarg;
             break;
+        case 'f':
+            flavour = optarg;
+            break;
+        case 'I':
+            cert_id = optarg;
+            break;
+        case 'a':
+            if (cert_file_add(&rec.cert_cas, &rec.ncert_cas, optarg, 0) != 0) {
+                goto out;
+            }
+            break;
+        case 'L':
+            if (cert_file_add(&rec.cert_crls, &rec.ncert_crls, optarg, 1) != 0) {
+                goto out;
+            }
+            break;
         default:
             goto out;
         }
     }
-    if (dir == NULL || rec.kpm_id == NULL || rec.enrolee_id == NULL || expiry == NULL ||
-        (kpm_file == NULL) == (kpm_hex == NULL) || optind != argc) {
-        mefd_fail("usage: mefd enrolee add -d DIR --kpm-id ID (--kpm-file F | --kpm HEX) "
+    /* Exactly one credential: a Kpm (8.3.2.1) or a certificate identity (8.3.2.2). */
+    cert = flavour != NULL || cert_id != NULL || rec.ncert_cas != 0 || rec.ncert_crls != 0;
+    if (dir == NULL || rec.enrolee_id == NULL || expiry == NULL || optind != argc ||
+        (cert && (rec.kpm_id != NULL || kpm_file != NULL || kpm_hex != NULL || flavour == NULL ||
+                  cert_id == NULL)) ||
+        (!cert && (rec.kpm_id == NULL || (kpm_file == NULL) == (kpm_hex == NULL)))) {
+        mefd_fail("usage: mefd enrolee add -d DIR (--kpm-id ID (--kpm-file F | --kpm HEX) | "
+                  "--cert-flavour device|node-id|cse-id|ae-id --cert-id ID --cert-ca FILE "
+                  "[--cert-ca FILE]... [--crl FILE]...) "
                   "--enrolee-id ID [--target ID]... --expiry SECONDS [--instruct-maf URI]... "
                   "[--instruct-cert URI] [--instruct-rm URI]");
         goto out;
     }
-    if (!m2msec_kpm_id_valid(rec.kpm_id)) {
+    if (cert && cert_enrolee_prepare(&rec, flavour, cert_id, key, sizeof(key)) != 0) {
+        goto out;
+    }
+    if (!cert && !m2msec_kpm_id_valid(rec.kpm_id)) {
         mefd_fail("--kpm-id: not a valid KpmID (1..%d printable ASCII characters)", M2MSEC_ID_MAX);
         goto out;
     }
@@ -403,13 +578,16 @@ enrolee_add(int argc, char **argv)
                   (unsigned long long)MEFD_EXPIRY_MAX);
         goto out;
     }
-    rec.kpm = kpm_file != NULL ? m2msec_secret_load_hex_file(kpm_file, &err)
-                               : m2msec_secret_from_hex(kpm_hex, strlen(kpm_hex), &err);
-    if (rec.kpm == NULL) {
-        mefd_fail("Kpm: %s", m2msec_error_msg(&err));
-        goto out;
+    if (!cert) {
+        rec.kpm = kpm_file != NULL ? m2msec_secret_load_hex_file(kpm_file, &err)
+                                   : m2msec_secret_from_hex(kpm_hex, strlen(kpm_hex), &err);
+        if (rec.kpm == NULL) {
+            mefd_fail("Kpm: %s", m2msec_error_msg(&err));
+            goto out;
+        }
     }
-    if (m2msec_secret_len(rec.kpm) < KPM_MIN_LEN || m2msec_secret_len(rec.kpm) > KPM_MAX_LEN) {
+    if (!cert &&
+        (m2msec_secret_len(rec.kpm) < KPM_MIN_LEN || m2msec_secret_len(rec.kpm) > KPM_MAX_LEN)) {
         mefd_fail("Kpm must be %d to %d bytes", KPM_MIN_LEN, KPM_MAX_LEN);
         goto out;
     }
@@ -434,10 +612,28 @@ enrolee_add(int argc, char **argv)
         mefd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
-    printf("added enrolee kpm-id=%s enrolee-id=%s expiry=%llus targets=%zu\n", rec.kpm_id,
-           rec.enrolee_id, (unsigned long long)rec.expiry_s, rec.ntargets);
+    if (cert) {
+        printf("added enrolee cert-flavour=%s cert-id=%s credential-id=%s enrolee-id=%s "
+               "expiry=%llus targets=%zu anchors=%zu crls=%zu\n",
+               rec.cert_flavour, rec.cert_id, rec.kpm_id, rec.enrolee_id,
+               (unsigned long long)rec.expiry_s, rec.ntargets, rec.ncert_cas, rec.ncert_crls);
+        if (d.cfg.cert_path == NULL || d.cfg.key_path == NULL) {
+            printf("note: set cert and key in %s: certificate Enrolees need mefd's FQDN "
+                   "certificate\n",
+                   d.conf_path);
+        }
+        printf("note: mefd serve reads trust anchors and CRLs when it starts: restart it after "
+               "adding new ones\n");
+    } else {
+        printf("added enrolee kpm-id=%s enrolee-id=%s expiry=%llus targets=%zu\n", rec.kpm_id,
+               rec.enrolee_id, (unsigned long long)rec.expiry_s, rec.ntargets);
+    }
     rv = 0;
 out:
+    m2msec_free(rec.cert_flavour);
+    m2msec_free(rec.cert_id);
+    m2msec_strlist_free(rec.cert_cas);
+    m2msec_strlist_free(rec.cert_crls);
     m2msec_secret_free(rec.kpm);
     m2msec_strlist_free(rec.targets);
     m2msec_strlist_free(policy.maf_uris);
@@ -462,7 +658,25 @@ enrolee_json(struct m2msec_db *db, const char *fqdn, const struct m2msec_enrolee
         json_decref(targets);
         return NULL;
     }
-    json_object_set_new(o, "kpmID", json_string(r->kpm_id));
+    if (r->cert_flavour != NULL) {
+        json_t *cas = json_array(), *crls = json_array();
+
+        json_object_set_new(o, "auth", json_string("certificate"));
+        json_object_set_new(o, "credentialID", json_string(r->kpm_id));
+        json_object_set_new(o, "certFlavour", json_string(r->cert_flavour));
+        json_object_set_new(o, "certID", json_string(r->cert_id));
+        for (i = 0; i < r->ncert_cas && cas != NULL; i++) {
+            json_array_append_new(cas, json_string(r->cert_cas[i]));
+        }
+        for (i = 0; i < r->ncert_crls && crls != NULL; i++) {
+            json_array_append_new(crls, json_string(r->cert_crls[i]));
+        }
+        json_object_set_new(o, "certCAs", cas != NULL ? cas : json_null());
+        json_object_set_new(o, "crls", crls != NULL ? crls : json_null());
+    } else {
+        json_object_set_new(o, "auth", json_string("kpm"));
+        json_object_set_new(o, "kpmID", json_string(r->kpm_id));
+    }
     json_object_set_new(o, "enroleeID", json_string(r->enrolee_id));
     json_object_set_new(o, "enrolmentExpiry", json_integer((json_int_t)r->expiry_s));
     for (i = 0; i < r->ntargets; i++) {
@@ -494,12 +708,64 @@ enrolee_json(struct m2msec_db *db, const char *fqdn, const struct m2msec_enrolee
     return o;
 }
 
+/*
+ * The key of the Enrolee an administrator names: --kpm-id as given, or
+ * --cert-id (with --cert-flavour, or the one flavour under which that
+ * identifier names an Enrolee). Exit status; the key lands in key.
+ */
+static int
+enrolee_key(struct m2msec_db *db, const char *kpm_id, const char *flavour, const char *cert_id,
+            char *key, size_t keysz)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_enrolee_rec *r = NULL;
+    char cand[M2MSEC_CERT_CRED_ID_MAX];
+    size_t i, found = 0;
+
+    if (kpm_id != NULL) {
+        return m2msec_strlcpy(key, kpm_id, keysz) == 0 ? 0 : mefd_fail("--kpm-id too long");
+    }
+    if (flavour != NULL && cert_flavour_of(flavour) == M2MSEC_CERT_UNSET) {
+        return mefd_fail("--cert-flavour '%s': one of %s", flavour, M2MSEC_ENROLEE_CERT_FLAVOURS);
+    }
+    for (i = 0; i < sizeof(cert_flavours) / sizeof(cert_flavours[0]); i++) {
+        if (flavour != NULL && strcmp(flavour, cert_flavours[i].name) != 0) {
+            continue;
+        }
+        /* Not an identifier of this flavour: it cannot name one of its Enrolees. */
+        if (cert_key(cert_flavours[i].f, cert_id, cand, sizeof(cand), &err) == -1) {
+            continue;
+        }
+        if (m2msec_mef_enrolee_get_by_cert(db, cert_flavours[i].name, cand + 3, &r, &err) == -1) {
+            if (m2msec_error_code(&err) != M2MSEC_ERR_NOT_FOUND) {
+                return mefd_fail("%s", m2msec_error_msg(&err));
+            }
+            continue;
+        }
+        m2msec_enrolee_rec_free(r);
+        r = NULL;
+        if (found++ > 0) {
+            return mefd_fail("--cert-id '%s' names Enrolees of several flavours: add "
+                             "--cert-flavour",
+                             cert_id);
+        }
+        m2msec_strlcpy(key, cand, keysz);
+    }
+    if (found == 0) {
+        return mefd_fail("no enrolee with certificate identity '%s'%s%s", cert_id,
+                         flavour != NULL ? " of flavour " : "", flavour != NULL ? flavour : "");
+    }
+    return 0;
+}
+
 static int
 enrolee_list_show(int argc, char **argv, int show)
 {
     static const struct option opts[] = {
         { "dir", required_argument, NULL, 'd' },
         { "kpm-id", required_argument, NULL, 'i' },
+        { "cert-id", required_argument, NULL, 'I' },
+        { "cert-flavour", required_argument, NULL, 'f' },
         { "json", no_argument, NULL, 'j' },
         { NULL, 0, NULL, 0 },
     };
@@ -507,7 +773,8 @@ enrolee_list_show(int argc, char **argv, int show)
     struct mefd_dir d = { 0 };
     struct m2msec_db *db = NULL;
     struct m2msec_enrolee_rec **list = NULL, *one = NULL;
-    const char *dir = NULL, *kpm_id = NULL;
+    const char *dir = NULL, *kpm_id = NULL, *cert_id = NULL, *flavour = NULL;
+    char key[M2MSEC_CERT_CRED_ID_MAX];
     json_t *out = NULL;
     size_t n = 0, i;
     int c, as_json = 0, rv = 1;
@@ -520,6 +787,12 @@ enrolee_list_show(int argc, char **argv, int show)
         case 'i':
             kpm_id = optarg;
             break;
+        case 'I':
+            cert_id = optarg;
+            break;
+        case 'f':
+            flavour = optarg;
+            break;
         case 'j':
             as_json = 1;
             break;
@@ -527,8 +800,11 @@ enrolee_list_show(int argc, char **argv, int show)
             return 2;
         }
     }
-    if (dir == NULL || (show && kpm_id == NULL) || optind != argc) {
-        return mefd_fail(show ? "usage: mefd enrolee show -d DIR --kpm-id ID [--json]"
+    if (dir == NULL || (show && (kpm_id == NULL) == (cert_id == NULL)) ||
+        (!show && (kpm_id != NULL || cert_id != NULL)) || (flavour != NULL && cert_id == NULL) ||
+        optind != argc) {
+        return mefd_fail(show ? "usage: mefd enrolee show -d DIR (--kpm-id ID | --cert-id ID "
+                                "[--cert-flavour F]) [--json]"
                               : "usage: mefd enrolee list -d DIR [--json]");
     }
     if (mefd_dir_open(dir, &d, &err) == -1 || (db = mefd_db_open(&d, &err)) == NULL) {
@@ -536,7 +812,10 @@ enrolee_list_show(int argc, char **argv, int show)
         goto out;
     }
     if (show) {
-        if (m2msec_mef_enrolee_get(db, kpm_id, 0, &one, &err) == -1) {
+        if (enrolee_key(db, kpm_id, flavour, cert_id, key, sizeof(key)) != 0) {
+            goto out;
+        }
+        if (m2msec_mef_enrolee_get(db, key, 0, &one, &err) == -1) {
             mefd_fail("%s", m2msec_error_msg(&err));
             goto out;
         }
@@ -578,7 +857,10 @@ enrolee_list_show(int argc, char **argv, int show)
                 }
                 continue;
             }
-            printf("%-24s %-28s %10lld  %s\n", json_string_value(json_object_get(e, "kpmID")),
+            printf("%-24s %-28s %10lld  %s\n",
+                   json_is_string(json_object_get(e, "kpmID"))
+                           ? json_string_value(json_object_get(e, "kpmID"))
+                           : json_string_value(json_object_get(e, "credentialID")),
                    json_string_value(json_object_get(e, "enroleeID")),
                    (long long)json_integer_value(json_object_get(e, "enrolmentExpiry")),
                    json_is_object(ke) ? json_string_value(json_object_get(ke, "expires")) : "-");
@@ -641,6 +923,67 @@ out:
     return rv;
 }
 
+/* `enrolee remove -d DIR (--kpm-id ID | --cert-id ID [--cert-flavour F])`. */
+static int
+enrolee_remove(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "kpm-id", required_argument, NULL, 'i' },
+        { "cert-id", required_argument, NULL, 'I' },
+        { "cert-flavour", required_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct m2msec_error err = { 0 };
+    struct mefd_dir d = { 0 };
+    struct m2msec_db *db = NULL;
+    const char *dir = NULL, *kpm_id = NULL, *cert_id = NULL, *flavour = NULL;
+    char key[M2MSEC_CERT_CRED_ID_MAX];
+    int c, rv = 1;
+
+    while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'i':
+            kpm_id = optarg;
+            break;
+        case 'I':
+            cert_id = optarg;
+            break;
+        case 'f':
+            flavour = optarg;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (dir == NULL || (kpm_id == NULL) == (cert_id == NULL) ||
+        (flavour != NULL && cert_id == NULL) || optind != argc) {
+        return mefd_fail("usage: mefd enrolee remove -d DIR (--kpm-id ID | --cert-id ID "
+                         "[--cert-flavour F])");
+    }
+    if (mefd_dir_open(dir, &d, &err) == -1 || (db = mefd_db_open(&d, &err)) == NULL) {
+        mefd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    if (enrolee_key(db, kpm_id, flavour, cert_id, key, sizeof(key)) != 0) {
+        goto out;
+    }
+    if (m2msec_mef_enrolee_remove(db, key, &err) == -1) {
+        mefd_fail("%s", m2msec_error_msg(&err));
+        goto out;
+    }
+    printf("removed enrolee %s=%s (its Ke, registrations and key registrations erased)\n",
+           kpm_id != NULL ? "kpm-id" : "credential-id", key);
+    rv = 0;
+out:
+    m2msec_db_close(db);
+    mefd_dir_close(&d);
+    return rv;
+}
+
 int
 mefd_cmd_enrolee(int argc, char **argv)
 {
@@ -657,9 +1000,7 @@ mefd_cmd_enrolee(int argc, char **argv)
         return enrolee_list_show(argc - 1, argv + 1, 1);
     }
     if (strcmp(argv[1], "remove") == 0) {
-        return mefd_remove_cmd(argc - 1, argv + 1, "kpm-id", "enrolee",
-                               " (its Ke, registrations and key registrations erased)",
-                               m2msec_mef_enrolee_remove);
+        return enrolee_remove(argc - 1, argv + 1);
     }
     return mefd_fail("unknown enrolee command '%s' (add, list, show, remove)", argv[1]);
 }

@@ -3,9 +3,10 @@
  *
  * Files: main.c (subcommand dispatch, usage), admin.c (init and the Enrolee
  * administration commands, which work on the store directly and are safe while
- * `serve` runs), target.c (`target ...` and `pki issue`), serve.c (the TLS-PSK
- * service: PPSK RSPF handshake, Enrolment Exchange, MEF Client Registration
- * procedures, sweeper; and the start of the target service), fetch.c (the
+ * `serve` runs), target.c (`target ...` and `pki issue`), serve.c (the Enrolee
+ * service: PPSK RSPF handshake, and the certificate RSPF handshake on the same
+ * listener, Enrolment Exchange, MEF Client Registration procedures, sweeper;
+ * and the start of the target service), fetch.c (the
  * Enrolment Target service: fetchCredentials over certificate or PSK TLS), commit.c
  * (group commit of Enrolment Keys for serve.c), keys.c (MEF Key Registration,
  * Retrieval, Update and De-Registration on serve.c's sessions).

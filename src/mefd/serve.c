@@ -18,6 +18,16 @@
  * Kpm) during the handshake and leaves it, without Kpm, to conn_open of the
  * same connection (see struct mef_worker).
  *
+ * Certificate RSPF (TS-0003 8.3.2.2): when mefd.conf names this MEF's FQDN
+ * certificate and the store holds certificate Enrolees, the same listener
+ * also accepts mutual-certificate TLS (ECDHE-ECDSA, 10.2.3) beside PSK. The
+ * TLS layer verifies the client chain against the union of the Enrolees'
+ * trust anchors and CRLs (read at start-up); conn_open then finds the
+ * Enrolee by the identity the certificate carries (its Credential-ID, 10.4,
+ * is the Enrolee's key) and refuses the connection when there is none. From
+ * there the flow is the PPSK one: the same exporter, Ke/KeID, Enrolment
+ * Exchange and registrations, owned by that Credential-ID.
+ *
  * With target_listen configured, mefd_cmd_serve also runs the Enrolment Target
  * service (fetch.c) as a second server in certificate mode on its own thread.
  */
@@ -51,6 +61,12 @@ struct mef {
     struct mefd_dir d;
     struct m2msec_db *sweep_db;       /* used only by the housekeeping thread */
     struct mefd_committer *committer; /* Ke writes of every worker */
+    /* Certificate Enrolees (enrolee_cert_setup): TLS options and what they borrow. */
+    struct m2msec_tls_cert_opts cert;
+    char **cert_cas; /* union of the Enrolees' anchor files, NULL-terminated */
+    size_t ncert_cas;
+    char **cert_crls; /* union of their CRL files */
+    size_t ncert_crls;
 };
 
 /*
@@ -94,9 +110,12 @@ stash_take(struct mef_worker *w, const char *identity)
 
 /* Per-connection state. */
 struct mef_conn {
-    char *kpm_id;
+    char *kpm_id; /* the Enrolee's key: KpmID, or a certificate's Credential-ID */
     struct m2msec_enrolee_rec *enrolee;
-    char cred_id[M2MSEC_ID_MAX + 8];
+    int cert; /* authenticated by certificate (TS-0003 8.3.2.2) */
+    /* Credential-IDs the originator may name: "10-<KpmID>", or the certificate's */
+    char cred_id[M2MSEC_CERT_CRED_ID_MAX + 8];
+    char key_cred_id[3 + M2MSEC_NI_SHA256_LEN]; /* certificate: "30-<its key's RFC 6920 name>" */
     int exchange_started;
     int kc_exported; /* keys.c: this session's exporter-based key is registered */
     struct m2msec_exchange x;
@@ -119,6 +138,7 @@ psk_lookup(void *arg, void *ctx, const char *identity, struct m2msec_secret **ke
     if (!m2msec_kpm_id_valid(identity)) {
         return 1;
     }
+    /* A certificate Enrolee has no Kpm: the store answers NOT_FOUND for it. */
     if (m2msec_mef_enrolee_get(w->db, identity, 1, &r, &err) == -1) {
         if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
             return 1;
@@ -182,6 +202,116 @@ conn_state_free(struct mef_conn *mc)
     m2msec_free(mc);
 }
 
+/*
+ * @spec TS-0003 8.1.2.4 the identities a MEF looks for in an Enrolee
+ * certificate (device, Node-ID, CSE-ID, AE-ID; 10.1.3), in this order, by the
+ * flavour names of the store.
+ */
+static const struct {
+    enum m2msec_cert_flavour f;
+    const char *name;
+} enrolee_flavours[] = {
+    { M2MSEC_CERT_DEVICE, "device" },
+    { M2MSEC_CERT_NODE_ID, "node-id" },
+    { M2MSEC_CERT_CSE_ID, "cse-id" },
+    { M2MSEC_CERT_AE_ID, "ae-id" },
+};
+#define N_ENROLEE_FLAVOURS (sizeof(enrolee_flavours) / sizeof(enrolee_flavours[0]))
+
+/*
+ * @spec TS-0003 8.3.2.2 (and 8.1.2.5): the TLS layer has verified the chain
+ * against the configured anchors and CRLs. Find the certificate Enrolee whose
+ * flavour and identifier the certificate carries: its Credential-ID is the
+ * Enrolee's key, and the row must be a certificate Enrolee of that flavour
+ * (a Kpm Enrolee whose KpmID happens to look like a Credential-ID never
+ * matches). A valid chain without such an Enrolee gets nothing. 0 with
+ * mc->kpm_id, mc->enrolee and mc->cred_id set; -1 after logging why.
+ */
+static int
+cert_enrolee_find(struct mef_worker *w, struct srv_conn *c, struct mef_conn *mc)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_enrolee_rec *r = NULL;
+    char cred[M2MSEC_CERT_CRED_ID_MAX];
+    char carried[4 * (M2MSEC_CERT_CRED_ID_MAX + 1)];
+    const char *key_id = m2msec_tls_peer_key_id(c->tls);
+    size_t i, used = 0;
+
+    carried[0] = '\0';
+    for (i = 0; i < N_ENROLEE_FLAVOURS; i++) {
+        if (m2msec_tls_peer_credential_id(c->tls, enrolee_flavours[i].f, cred, sizeof(cred),
+                                          &err) == -1) {
+            continue; /* no identity of this flavour in the certificate */
+        }
+        used += (size_t)snprintf(carried + used, sizeof(carried) - used, "%s%s",
+                                 used > 0 ? "," : "", cred);
+        if (used >= sizeof(carried)) {
+            used = sizeof(carried) - 1;
+        }
+        if (m2msec_mef_enrolee_get(w->db, cred, 0, &r, &err) == -1) {
+            if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
+                continue;
+            }
+            srv_log_event(SRV_LOG_ERR, "store_error", "op", "cert_enrolee", "error",
+                          m2msec_error_msg(&err), NULL);
+            return -1;
+        }
+        if (r->cert_flavour == NULL ||
+            strcmp(r->cert_flavour, enrolee_flavours[i].name) != 0 /* public */) {
+            m2msec_enrolee_rec_free(r);
+            r = NULL;
+            continue;
+        }
+        /* @spec TS-0003 8.3.2.2: the chain must lead to THIS Enrolee's roots of trust. */
+        if (m2msec_tls_peer_chain_verify(c->tls, (const char *const *)r->cert_cas, r->ncert_cas,
+                                         (const char *const *)r->cert_crls, r->ncert_crls,
+                                         &err) == -1) {
+            srv_log_event(SRV_LOG_NOTICE, "session_refused", "peer", m2msec_tls_peer(c->tls),
+                          "credential_id", cred, "reason",
+                          "certificate does not chain to this Enrolee's trust anchors", "error",
+                          m2msec_error_msg(&err), NULL);
+            m2msec_enrolee_rec_free(r);
+            return -1;
+        }
+        mc->kpm_id = m2msec_strdup(cred);
+        if (mc->kpm_id == NULL) {
+            m2msec_enrolee_rec_free(r);
+            return -1;
+        }
+        mc->enrolee = r;
+        mc->cert = 1;
+        (void)m2msec_strlcpy(mc->cred_id, cred, sizeof(mc->cred_id));
+        if (key_id != NULL) {
+            (void)snprintf(mc->key_cred_id, sizeof(mc->key_cred_id), "%d-%s", M2MSEC_CRED_RAW_PK,
+                           key_id);
+        }
+        return 0;
+    }
+    srv_log_event(SRV_LOG_NOTICE, "session_refused", "peer", m2msec_tls_peer(c->tls), "reason",
+                  "no certificate Enrolee has the identity this certificate carries", "identities",
+                  used > 0 ? carried : "none of device, node-id, cse-id, ae-id", "key_id", key_id,
+                  NULL);
+    return -1;
+}
+
+/* A certificate session (no PSK identity): bind it to its Enrolee or drop it. */
+static int
+conn_open_cert(struct mef_worker *w, struct srv_conn *c)
+{
+    struct mef_conn *mc = m2msec_calloc(1, sizeof(*mc));
+
+    stash_drop(w);
+    if (mc == NULL || cert_enrolee_find(w, c, mc) == -1) {
+        conn_state_free(mc);
+        return -1;
+    }
+    c->state = mc;
+    srv_log_event(SRV_LOG_DEBUG, "session_open", "peer", m2msec_tls_peer(c->tls), "credential_id",
+                  mc->kpm_id, "enrolee_id", mc->enrolee->enrolee_id, "cipher",
+                  m2msec_tls_cipher(c->tls), "sni", m2msec_tls_sni(c->tls), NULL);
+    return 0;
+}
+
 static int
 conn_open(void *arg, struct srv_conn *c)
 {
@@ -192,8 +322,8 @@ conn_open(void *arg, struct srv_conn *c)
 
     (void)arg;
     if (id == NULL) {
-        stash_drop(w);
-        return -1;
+        /* Only a server with certificate Enrolees completes such a handshake. */
+        return conn_open_cert(w, c);
     }
     mc = m2msec_calloc(1, sizeof(*mc));
     if (mc == NULL || (mc->kpm_id = m2msec_strdup(id)) == NULL) {
@@ -228,12 +358,20 @@ conn_close(void *arg, struct srv_conn *c)
     c->state = NULL;
 }
 
-/* 1 when the originator names the session's identity. */
+/*
+ * 1 when the originator names the session's identity: the Enrolee-ID, or the
+ * Credential-ID of the credential (TS-0003 10.4): "10-<KpmID>" for a Kpm; for
+ * a certificate that of the identity the Enrolee is configured with, or
+ * "30-<RFC 6920 name>" of the certificate's public key (all a device can
+ * compute from its certificate before it learns its Enrolee-ID).
+ */
 static int
 origin_matches(const struct mef_conn *mc, const char *origin)
 {
     return strcmp(origin, mc->enrolee->enrolee_id) == 0 /* public */ ||
-           strcmp(origin, mc->cred_id) == 0 /* public */;
+           strcmp(origin, mc->cred_id) == 0 /* public */ ||
+           (mc->cert && mc->key_cred_id[0] != '\0' &&
+            strcmp(origin, mc->key_cred_id) == 0 /* public */);
 }
 
 static int
@@ -324,9 +462,10 @@ h_enrol_start(struct mef *mef, struct srv_conn *c, struct mef_conn *mc,
     m2msec_key_check_value(ke, kcv, &err);
     m2msec_timestamp_format(expires, ts);
     snprintf(ninstr, sizeof(ninstr), "%zu", mc->x.ninstr);
-    srv_log_event(SRV_LOG_NOTICE, "enrolled", "kpm_id", mc->kpm_id, "enrolee_id",
-                  mc->enrolee->enrolee_id, "keid", keid, "expires", ts, "kcv", kcv, "instructions",
-                  r.end ? "0" : "1+", NULL);
+    srv_log_event(SRV_LOG_NOTICE, "enrolled", mc->cert ? "credential_id" : "kpm_id", mc->kpm_id,
+                  "enrolee_id", mc->enrolee->enrolee_id, "keid", keid, "expires", ts, "kcv", kcv,
+                  "instructions", r.end ? "0" : "1+", "rspf", mc->cert ? "certificate" : "ppsk",
+                  NULL);
     m2msec_wipe(exported, sizeof(exported));
     m2msec_secret_free(ke);
     m2msec_enrol_resp_clear(&r);
@@ -711,6 +850,109 @@ tick(void *arg)
     }
 }
 
+/* Add path to the NULL-terminated set unless it holds it already. */
+static int
+path_set_add(char ***set, size_t *n, const char *path, struct m2msec_error *err)
+{
+    char **grown;
+    size_t i;
+
+    for (i = 0; i < *n; i++) {
+        if (strcmp((*set)[i], path) == 0) {
+            return 0;
+        }
+    }
+    grown = m2msec_realloc(*set, (*n + 2) * sizeof(char *));
+    if (grown == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    *set = grown;
+    grown[*n] = m2msec_strdup(path);
+    if (grown[*n] == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    grown[++*n] = NULL;
+    return 0;
+}
+
+/*
+ * @spec TS-0003 8.3.2.2 the certificate RSPF on the Enrolee listener: with
+ * this MEF's FQDN certificate configured (8.1.2.3) and certificate Enrolees
+ * in the store, the server runs in certificate mode, requires a client
+ * certificate from every non-PSK client and verifies it against the union of
+ * the Enrolees' anchors and CRLs (8.1.2.2, 8.1.2.5), then, once the identity
+ * names an Enrolee, against that Enrolee's own (conn_open); PSK Enrolees keep
+ * working on the same socket through psk_lookup. Without either, the
+ * listener stays PSK-only (and says why). Anchors and CRLs are read here,
+ * once: new ones take effect at the next start.
+ */
+static int
+enrolee_cert_setup(struct mef *mef, struct m2msec_db *db, struct srv_handlers *h,
+                   struct m2msec_error *err)
+{
+    struct m2msec_enrolee_rec **list = NULL;
+    size_t n = 0, i, j, ncert = 0;
+    int rv = -1;
+    char nbuf[3][24];
+
+    if (m2msec_mef_enrolee_list(db, &list, &n, err) == -1) {
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const struct m2msec_enrolee_rec *r = list[i];
+
+        if (r->cert_flavour == NULL) {
+            continue;
+        }
+        ncert++;
+        for (j = 0; j < r->ncert_cas; j++) {
+            if (path_set_add(&mef->cert_cas, &mef->ncert_cas, r->cert_cas[j], err) == -1) {
+                goto out;
+            }
+        }
+        for (j = 0; j < r->ncert_crls; j++) {
+            if (path_set_add(&mef->cert_crls, &mef->ncert_crls, r->cert_crls[j], err) == -1) {
+                goto out;
+            }
+        }
+    }
+    snprintf(nbuf[0], sizeof(nbuf[0]), "%zu", ncert);
+    if (ncert == 0 || mef->d.cfg.cert_path == NULL || mef->d.cfg.key_path == NULL) {
+        srv_log_event(ncert == 0 ? SRV_LOG_INFO : SRV_LOG_WARNING, "enrolee_certificates",
+                      "enrolees", nbuf[0], "mode", "psk", "reason",
+                      ncert == 0 ? "no certificate Enrolee" : "no cert/key in mefd.conf", NULL);
+        rv = 0;
+        goto out;
+    }
+    /*
+     * With different anchors per Enrolee the handshake accepts a chain to any
+     * of them; conn_open then re-validates the chain against the bound
+     * Enrolee's own anchors and CRLs (m2msec_tls_peer_chain_verify).
+     */
+    memset(&mef->cert, 0, sizeof(mef->cert));
+    mef->cert.cert_file = mef->d.cfg.cert_path;
+    mef->cert.key_file = mef->d.cfg.key_path;
+    mef->cert.require_client_cert = 1;
+    /* Any end entity under the anchors; conn_open reads and binds its identity. */
+    mef->cert.client.flavour = M2MSEC_CERT_ANY;
+    mef->cert.client.ca_files = (const char *const *)mef->cert_cas;
+    mef->cert.client.n_ca_files = mef->ncert_cas;
+    mef->cert.client.crl_files = (const char *const *)mef->cert_crls;
+    mef->cert.client.n_crl_files = mef->ncert_crls;
+    mef->cert.psk_lookup = psk_lookup;
+    mef->cert.psk_arg = NULL;
+    h->cert = &mef->cert;
+    snprintf(nbuf[1], sizeof(nbuf[1]), "%zu", mef->ncert_cas);
+    snprintf(nbuf[2], sizeof(nbuf[2]), "%zu", mef->ncert_crls);
+    srv_log_event(SRV_LOG_NOTICE, "enrolee_certificates", "enrolees", nbuf[0], "mode",
+                  "psk+certificate", "anchors", nbuf[1], "crls", nbuf[2], "cert",
+                  mef->d.cfg.cert_path, NULL);
+    rv = 0;
+out:
+    m2msec_enrolee_list_free(list);
+    return rv;
+}
+
 /*
  * The Enrolment Target service (fetch.c) on target_listen: a second server
  * in certificate mode (accepting PSK targets too), run by its own thread
@@ -894,7 +1136,7 @@ mefd_cmd_serve(int argc, char **argv)
     srv_log_init("mefd", mef.d.cfg.log_level, 2);
     /* Open once in the foreground so schema problems stop start-up with a clear message. */
     db = mefd_db_open(&mef.d, &err);
-    if (db == NULL) {
+    if (db == NULL || enrolee_cert_setup(&mef, db, &h, &err) == -1) {
         mefd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
@@ -940,6 +1182,9 @@ out:
     /* After srv_free: straggling workers may call mefd_ke_commit until then. */
     mefd_committer_free(mef.committer);
     m2msec_db_close(mef.sweep_db);
+    m2msec_db_close(db);
+    m2msec_strlist_free(mef.cert_cas);
+    m2msec_strlist_free(mef.cert_crls);
     mefd_dir_close(&mef.d);
     return rv;
 }

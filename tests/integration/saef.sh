@@ -56,7 +56,8 @@ mafd_start
 cse_start() {
     local i
     "$CLI" cse -d "$B" --listen "${CSE_LISTEN:-127.0.0.1:0}" --id /cse-b --maf "$MAF_ADDR" \
-        --maf-fqdn maf.test.example --log "$T/cse.log" --idle-ms 2000 >"$T/cse.out" 2>>"$T/cse.err" &
+        --maf-fqdn maf.test.example --log "$T/cse.log" --idle-ms 2000 ${CSE_LOG_LEVEL:+--log-level "$CSE_LOG_LEVEL"} \
+        >"$T/cse.out" 2>>"$T/cse.err" &
     CSE_PID=$!
     PIDS+=("$CSE_PID")
     for i in $(seq 1 100); do
@@ -136,8 +137,11 @@ connect c2 --key-id "$kid" || fail "second connect: $(cat "$T/c2.err")"
 [ "$(json_get "$T/c2.json" 'j["peer"]')" = /cse-a ] || fail "second: $(cat "$T/c2.json")"
 [ "$(stat_of retrievals)" = 1 ] || fail "second connection retrieved again"
 stat_is cache_hits 1 || fail "cache hits: $("$CLI" cse stats -d "$B" --json)"
-grep -q "event=psk_resolved identity=$kid source=maf cache=hit" "$T/cse.log" || fail "no cache hit logged"
-ok "second connection: cached Kc (retrievals 1, cache hits 1)"
+[ "$(grep -c "event=session .*identity=$kid .*bound=/cse-a" "$T/cse.log")" = 2 ] \
+    || fail "not one session line per connection: $(tail -n 8 "$T/cse.log")"
+grep -q "cache=hit" "$T/cse.log" && fail "cache hits are logged at the info level"
+grep -q "event=session_closed" "$T/cse.log" && fail "session_closed is logged at the info level"
+ok "second connection: cached Kc (retrievals 1, cache hits 1); at info, one session line each"
 
 # --- 2. originator checks (TS-0003 8.2.1 binding)
 connect c3 --key-id "$kid" --origin /cse-z && fail "a foreign originator was accepted"
@@ -173,11 +177,13 @@ nrows=$(rows)
 cse_stop
 mafd_stop
 mafd_start
-cse_start
+CSE_LOG_LEVEL=debug cse_start
 connect c8 --key-id "$kid" || fail "connect after the restarts: $(cat "$T/c8.err")"
 [ "$(json_get "$T/c8.json" 'j["peer"]')" = /cse-a ] || fail "after restart: $(cat "$T/c8.json")"
 [ "$(stat_of retrievals)" = 0 ] || fail "B retrieved again after its restart"
 stat_is cache_hits 1 || fail "no cache hit after restart"
+wait_for 3 grep -q "event=psk_resolved identity=$kid source=maf cache=hit" "$T/cse.log" \
+    || fail "--log-level debug: no cache hit logged"
 [ "$(rows)" = "$nrows" ] || fail "B's cache went from $nrows to $(rows) rows"
 [ "$(sqlite_count "$mafdb" "SELECT count(*) FROM keyreg")" = "$nkeys" ] || fail "mafd key registrations changed"
 [ "$(sqlite_count "$mafdb" "SELECT count(*) FROM maf_client")" = "$nclients" ] || fail "mafd clients changed"

@@ -217,11 +217,15 @@ grep -q "event=credential_fetched target=/cse-b keid=$keid_a suid=22 kcv=$kpsa_k
 ok "Entity B (--mef-psk) fetched Kpsa over TLS-PSK; A's connect succeeded, bound to /cse-a"
 "$CLI" cse -d "$T/b2" --listen 127.0.0.1:0 --id /cse-b --mef "$TGT_ADDR" --mef-fqdn mef.test.example \
     --mef-psk "cse-b-psk:$T/cseb.psk" --cert "$T/csed.pem" >"$T/cse2.out" 2>&1 && fail "--mef-psk with --cert accepted"
-grep -q "instead of --cert" "$T/cse2.out" || fail "--mef-psk with --cert: $(cat "$T/cse2.out")"
+grep -q "needs --key" "$T/cse2.out" || fail "--mef-psk with --cert: $(cat "$T/cse2.out")"
+"$CLI" cse -d "$T/b2" --listen 127.0.0.1:0 --id /cse-b --mef "$TGT_ADDR" --mef-fqdn mef.test.example \
+    --mef-psk "cse-b-psk:$T/cseb.psk" --cert "$T/csed.pem" --key "$T/csed.pem" >"$T/cse2b.out" 2>&1 &&
+    fail "--mef-psk with an unused --cert/--key accepted"
+grep -q "would be unused" "$T/cse2b.out" || fail "--mef-psk with --cert/--key: $(cat "$T/cse2b.out")"
 "$CLI" cse -d "$T/b2" --listen 127.0.0.1:0 --id /cse-b --mef "$TGT_ADDR" --mef-fqdn mef.test.example \
     --mef-psk "cse-b-psk:$T/short.psk" >"$T/cse3.out" 2>&1 && fail "--mef-psk with a short key accepted"
 grep -q "15 bytes" "$T/cse3.out" || fail "--mef-psk short key: $(cat "$T/cse3.out")"
-ok "m2msec cse refuses --mef-psk with --cert, and a 15-byte key"
+ok "m2msec cse refuses --cert without --key, a credential nothing uses, and a 15-byte key"
 
 # --- 5. openssl s_client -psk as an independent target client
 # tgt_req NAME PSKID HEXFILE ORIGIN PATH: one request; the response (or the failure) in $T/NAME.out

@@ -35,6 +35,10 @@
 #include "util/secret.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* The newest MEF schema version (store/mef.c migrations). */
+#define MEF_SCHEMA_VERSION 5
+/* Drops what migration 5 adds, to rebuild an older file. */
+#define DROP_V5 "DROP TABLE enrolee_cert_file; DROP TABLE enrolee_cert;"
 
 /* Per-test state: a fresh temporary directory and KEK. */
 struct fx {
@@ -265,7 +269,7 @@ test_open_creates_0600_wal(void **state)
     umask(old);
     assert_int_equal(stat(fx->path, &stb), 0);
     assert_int_equal(stb.st_mode & 0777, 0600);
-    assert_int_equal(m2msec_db_schema_version(db), 4);
+    assert_int_equal(m2msec_db_schema_version(db), MEF_SCHEMA_VERSION);
     assert_int_equal(
             query(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
     assert_int_equal(query(db, "PRAGMA synchronous"), 2); /* FULL */
@@ -348,7 +352,7 @@ test_reopen_keeps_data(void **state)
 
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    assert_int_equal(m2msec_db_schema_version(db), 4);
+    assert_int_equal(m2msec_db_schema_version(db), MEF_SCHEMA_VERSION);
     assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
     assert_true(m2msec_secret_equal(r->kpm, kpm));
     m2msec_enrolee_rec_free(r);
@@ -391,10 +395,10 @@ test_future_version_refused(void **state)
     struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
 
     /* The version this code knows reopens; one more is refused. */
-    exec(db, "PRAGMA user_version = 4");
+    exec(db, "PRAGMA user_version = 5");
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    exec(db, "PRAGMA user_version = 5");
+    exec(db, "PRAGMA user_version = 6");
     m2msec_db_close(db);
     assert_null(m2msec_db_open(fx->path, M2MSEC_SCHEMA_MEF, fx->kek, &err));
     assert_int_equal(err.code, M2MSEC_ERR_STORE);
@@ -581,6 +585,290 @@ test_enrolee_add_rejects(void **state)
     r.kpm = kpm;
     r.expiry_s = (uint64_t)INT64_MAX;
     assert_ok(m2msec_mef_enrolee_add(db, &r, &err), &err);
+    m2msec_secret_free(kpm);
+    m2msec_db_close(db);
+}
+
+/*
+ * Certificate Enrolees (schema v5, TS-0003 8.3.2.2)
+ */
+
+#define DEV_CRED "31-0.2.481.1.7.8.9"
+#define DEV_HWID "0.2.481.1.7.8.9"
+
+/* A certificate Enrolee record over borrowed literals (nothing to free). */
+static void
+make_cert_enrolee(struct m2msec_enrolee_rec *r, const char *key, const char *flavour,
+                  const char *id, char **cas, size_t ncas, char **crls, size_t ncrls)
+{
+    memset(r, 0, sizeof(*r));
+    r->kpm_id = mut(key);
+    r->enrolee_id = mut("C-device");
+    r->expiry_s = 600;
+    r->created = 2000;
+    r->cert_flavour = mut(flavour);
+    r->cert_id = mut(id);
+    r->cert_cas = cas;
+    r->ncert_cas = ncas;
+    r->cert_crls = crls;
+    r->ncert_crls = ncrls;
+}
+
+static void
+test_cert_enrolee_crud(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_secret *kpm = add_enrolee(db, "kpm-a", NULL, 0);
+    struct m2msec_secret *ke = NULL;
+    struct m2msec_enrolee_rec in;
+    struct m2msec_enrolee_rec *r = NULL;
+    struct m2msec_enrolee_rec **list = NULL;
+    struct m2msec_ke_rec *k = NULL;
+    char *cas[] = { mut("/pki/root-a.pem"), mut("/pki/root-b.pem"), NULL };
+    char *crls[] = { mut("/pki/root-a.crl"), NULL };
+    char *targets[] = { mut("maf.example.com"), NULL };
+    uint8_t rel[16] = { 0x31 };
+    size_t n = 0;
+
+    make_cert_enrolee(&in, DEV_CRED, "device", DEV_HWID, cas, 2, crls, 1);
+    in.targets = targets;
+    in.ntargets = 1;
+    assert_ok(m2msec_mef_enrolee_add(db, &in, &err), &err);
+    make_cert_enrolee(&in, "34-urn:oid:1.2.3", "node-id", "urn:oid:1.2.3", cas, 1, NULL, 0);
+    assert_ok(m2msec_mef_enrolee_add(db, &in, &err), &err);
+    /* No Kpm row content: a zero-length blob, never something that unseals. */
+    assert_int_equal(query(db, "SELECT length(kpm) FROM enrolee WHERE kpm_id = '" DEV_CRED "'"), 0);
+
+    assert_ok(m2msec_mef_enrolee_get(db, DEV_CRED, 0, &r, &err), &err);
+    assert_string_equal(r->cert_flavour, "device");
+    assert_string_equal(r->cert_id, DEV_HWID);
+    assert_int_equal(r->ncert_cas, 2);
+    assert_string_equal(r->cert_cas[0], "/pki/root-a.pem");
+    assert_string_equal(r->cert_cas[1], "/pki/root-b.pem");
+    assert_null(r->cert_cas[2]);
+    assert_int_equal(r->ncert_crls, 1);
+    assert_string_equal(r->cert_crls[0], "/pki/root-a.crl");
+    assert_int_equal(r->ntargets, 1);
+    assert_string_equal(r->targets[0], "maf.example.com");
+    assert_int_equal(r->expiry_s, 600);
+    assert_null(r->kpm);
+    m2msec_enrolee_rec_free(r);
+    r = NULL;
+    /* A PSK lookup (with_kpm) never authenticates a certificate Enrolee. */
+    assert_fails(m2msec_mef_enrolee_get(db, DEV_CRED, 1, &r, &err), &err, M2MSEC_ERR_NOT_FOUND,
+                 4004);
+    assert_null(r);
+    /* A Kpm Enrolee has no certificate part. */
+    assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
+    assert_null(r->cert_flavour);
+    assert_null(r->cert_id);
+    assert_int_equal(r->ncert_cas, 0);
+    m2msec_enrolee_rec_free(r);
+    r = NULL;
+
+    /* By certificate identity: flavour and identifier must both match, exactly. */
+    assert_ok(m2msec_mef_enrolee_get_by_cert(db, "device", DEV_HWID, &r, &err), &err);
+    assert_string_equal(r->kpm_id, DEV_CRED);
+    m2msec_enrolee_rec_free(r);
+    r = NULL;
+    assert_fails(m2msec_mef_enrolee_get_by_cert(db, "node-id", DEV_HWID, &r, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_fails(m2msec_mef_enrolee_get_by_cert(db, "device", "0.2.481.1.7.8.99", &r, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_fails(m2msec_mef_enrolee_get_by_cert(db, "device", "", &r, &err), &err,
+                 M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_fails(m2msec_mef_enrolee_get_by_cert(db, NULL, DEV_HWID, &r, &err), &err,
+                 M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    /* The Kpm Enrolee is not found by certificate. */
+    assert_fails(m2msec_mef_enrolee_get_by_cert(db, "device", "kpm-a", &r, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+
+    /* Both kinds list together, ordered by key, each with its own part. */
+    assert_ok(m2msec_mef_enrolee_list(db, &list, &n, &err), &err);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0]->kpm_id, DEV_CRED);
+    assert_string_equal(list[0]->cert_flavour, "device");
+    assert_string_equal(list[1]->kpm_id, "34-urn:oid:1.2.3");
+    assert_int_equal(list[1]->ncert_crls, 0);
+    assert_non_null(list[1]->cert_crls);
+    assert_string_equal(list[2]->kpm_id, "kpm-a");
+    assert_null(list[2]->cert_flavour);
+    m2msec_enrolee_list_free(list);
+
+    /* A certificate Enrolee owns a Ke like any other; removal erases everything. */
+    ke = m2msec_secret_random(32, &err);
+    assert_non_null(ke);
+    assert_ok(m2msec_mef_ke_put(db, DEV_CRED, rel, ke, 10, 1000, &err), &err);
+    assert_ok(m2msec_mef_ke_get_by_enrolee(db, DEV_CRED, 20, 1, &k, &err), &err);
+    assert_true(m2msec_secret_equal(k->ke, ke));
+    m2msec_ke_rec_free(k);
+    assert_ok(m2msec_mef_enrolee_remove(db, DEV_CRED, &err), &err);
+    assert_int_equal(query(db, "SELECT count(*) FROM enrolee_cert"), 1);
+    assert_int_equal(query(db, "SELECT count(*) FROM enrolee_cert_file"), 1);
+    assert_int_equal(query(db, "SELECT count(*) FROM ke"), 0);
+    assert_fails(m2msec_mef_enrolee_get_by_cert(db, "device", DEV_HWID, &r, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    /* The identity is free again. */
+    make_cert_enrolee(&in, DEV_CRED, "device", DEV_HWID, cas, 1, NULL, 0);
+    assert_ok(m2msec_mef_enrolee_add(db, &in, &err), &err);
+    m2msec_secret_free(ke);
+    m2msec_secret_free(kpm);
+    m2msec_db_close(db);
+}
+
+static void
+test_cert_enrolee_add_rejects(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_secret *kpm = add_enrolee(db, "kpm-a", NULL, 0);
+    char *cas[] = { mut("/pki/root.pem"), NULL };
+    char *empty[] = { mut(""), NULL };
+    char *crls[] = { mut("/pki/root.crl"), NULL };
+    struct m2msec_enrolee_rec r;
+    static const struct {
+        const char *name;
+        int what; /* which field to break */
+        enum m2msec_err code;
+        int rsc;
+    } cases[] = {
+        { "same flavour and identifier under another key", 0, M2MSEC_ERR_REFUSED, 4105 },
+        { "key of an existing Kpm Enrolee", 1, M2MSEC_ERR_REFUSED, 4105 },
+        { "both a Kpm and a certificate", 2, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "flavour raw", 3, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "flavour fqdn", 4, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "flavour empty", 5, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "no identifier", 6, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "empty identifier", 7, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "no trust anchor", 8, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "empty trust anchor path", 9, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "empty CRL path", 10, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "CRL count without list", 11, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "Kpm Enrolee with anchors", 12, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+        { "Kpm Enrolee with an identifier", 13, M2MSEC_ERR_INVALID_ARGUMENT, 0 },
+    };
+    size_t i;
+
+    make_cert_enrolee(&r, DEV_CRED, "device", DEV_HWID, cas, 1, crls, 1);
+    assert_ok(m2msec_mef_enrolee_add(db, &r, &err), &err);
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        make_cert_enrolee(&r, "31-0.2.481.1.7.8.10", "device", "0.2.481.1.7.8.10", cas, 1, crls, 1);
+        switch (cases[i].what) {
+        case 0:
+            r.cert_id = mut(DEV_HWID);
+            break;
+        case 1:
+            r.kpm_id = mut("kpm-a");
+            break;
+        case 2:
+            r.kpm = kpm;
+            break;
+        case 3:
+            r.cert_flavour = mut("raw");
+            break;
+        case 4:
+            r.cert_flavour = mut("fqdn");
+            break;
+        case 5:
+            r.cert_flavour = mut("");
+            break;
+        case 6:
+            r.cert_id = NULL;
+            break;
+        case 7:
+            r.cert_id = mut("");
+            break;
+        case 8:
+            r.cert_cas = NULL;
+            r.ncert_cas = 0;
+            break;
+        case 9:
+            r.cert_cas = empty;
+            break;
+        case 10:
+            r.cert_crls = empty;
+            break;
+        case 11:
+            r.cert_crls = NULL;
+            break;
+        case 12:
+            r.cert_flavour = NULL;
+            r.cert_id = NULL;
+            r.kpm = kpm;
+            break;
+        case 13:
+            r.cert_flavour = NULL;
+            r.cert_cas = NULL;
+            r.ncert_cas = 0;
+            r.cert_crls = NULL;
+            r.ncert_crls = 0;
+            r.kpm = kpm;
+            break;
+        default:
+            break;
+        }
+        memset(&err, 0, sizeof(err));
+        if (m2msec_mef_enrolee_add(db, &r, &err) != -1 || err.code != cases[i].code ||
+            (cases[i].rsc != 0 && err.rsc != cases[i].rsc)) {
+            print_error("case %s: code %d rsc %d %s\n", cases[i].name, (int)err.code, err.rsc,
+                        err.msg);
+            fail();
+        }
+    }
+    /* Nothing half-written survived any of them. */
+    assert_int_equal(query(db, "SELECT count(*) FROM enrolee"), 2);
+    assert_int_equal(query(db, "SELECT count(*) FROM enrolee_cert"), 1);
+    assert_int_equal(query(db, "SELECT count(*) FROM enrolee_cert_file"), 2);
+    /* The schema refuses a flavour the code would not write. */
+    assert_fails(m2msec_db_test_exec(db,
+                                     "INSERT INTO enrolee_cert (kpm_id, flavour, cert_id)"
+                                     " VALUES ('kpm-a', 'raw', 'x')",
+                                     &err),
+                 &err, M2MSEC_ERR_STORE, 0);
+    /* The accepted neighbours: a new identity; the same identifier as another flavour. */
+    make_cert_enrolee(&r, "31-0.2.481.1.7.8.10", "device", "0.2.481.1.7.8.10", cas, 1, NULL, 0);
+    assert_ok(m2msec_mef_enrolee_add(db, &r, &err), &err);
+    make_cert_enrolee(&r, "34-" DEV_HWID, "node-id", DEV_HWID, cas, 1, NULL, 0);
+    assert_ok(m2msec_mef_enrolee_add(db, &r, &err), &err);
+    m2msec_secret_free(kpm);
+    m2msec_db_close(db);
+}
+
+/* A version 4 file gains the certificate tables and keeps its Enrolees and Ke. */
+static void
+test_migration_from_v4(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_secret *kpm = add_enrolee(db, "kpm-a", NULL, 0);
+    struct m2msec_secret *ke = m2msec_secret_random(32, &err);
+    struct m2msec_enrolee_rec *r = NULL;
+    struct m2msec_enrolee_rec in;
+    struct m2msec_ke_rec *k = NULL;
+    char *cas[] = { mut("/pki/root.pem"), NULL };
+    uint8_t rel[16] = { 0x44 };
+
+    assert_non_null(ke);
+    assert_ok(m2msec_mef_ke_put(db, "kpm-a", rel, ke, 10, 1000, &err), &err);
+    exec(db, DROP_V5 " PRAGMA user_version = 4");
+    m2msec_db_close(db);
+
+    db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    assert_int_equal(m2msec_db_schema_version(db), MEF_SCHEMA_VERSION);
+    assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
+    assert_true(m2msec_secret_equal(r->kpm, kpm));
+    assert_null(r->cert_flavour);
+    assert_ok(m2msec_mef_ke_get_by_enrolee(db, "kpm-a", 20, 1, &k, &err), &err);
+    assert_true(m2msec_secret_equal(k->ke, ke));
+    make_cert_enrolee(&in, DEV_CRED, "device", DEV_HWID, cas, 1, NULL, 0);
+    assert_ok(m2msec_mef_enrolee_add(db, &in, &err), &err);
+    m2msec_ke_rec_free(k);
+    m2msec_enrolee_rec_free(r);
+    m2msec_secret_free(ke);
     m2msec_secret_free(kpm);
     m2msec_db_close(db);
 }
@@ -1782,6 +2070,7 @@ test_migration_from_v3(void **state)
     struct m2msec_secret *k = NULL;
 
     /* The target table as versions 2 and 3 wrote it, with two rows. */
+    exec(db, DROP_V5);
     exec(db, "DROP TABLE target;"
              "CREATE TABLE target ("
              " id TEXT PRIMARY KEY NOT NULL,"
@@ -1796,7 +2085,7 @@ test_migration_from_v3(void **state)
     m2msec_db_close(db);
 
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    assert_int_equal(m2msec_db_schema_version(db), 4);
+    assert_int_equal(m2msec_db_schema_version(db), MEF_SCHEMA_VERSION);
     assert_ok(m2msec_mef_target_get_by_cert(db, "MAF.example.com", &got, &err), &err);
     assert_string_equal(got->id, "maf.example.com");
     assert_string_equal(got->suids, "21");
@@ -1841,18 +2130,19 @@ test_migration_from_v1(void **state)
     struct m2msec_enrolee_rec *r = NULL;
     struct m2msec_target_rec in;
 
-    assert_int_equal(m2msec_db_schema_version(db), 4);
+    assert_int_equal(m2msec_db_schema_version(db), MEF_SCHEMA_VERSION);
     assert_int_equal(query(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                                " AND name = 'target'"),
                      1);
     kpm = add_enrolee(db, "kpm-a", NULL, 0);
     /* Back to what milestone 1 wrote. */
+    exec(db, DROP_V5);
     exec(db, "DROP TABLE keyreg_label; DROP TABLE keyreg_target; DROP TABLE keyreg;"
              " DROP TABLE target; PRAGMA user_version = 1");
     m2msec_db_close(db);
 
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    assert_int_equal(m2msec_db_schema_version(db), 4);
+    assert_int_equal(m2msec_db_schema_version(db), MEF_SCHEMA_VERSION);
     assert_ok(m2msec_mef_enrolee_get(db, "kpm-a", 1, &r, &err), &err);
     assert_true(m2msec_secret_equal(r->kpm, kpm));
     make_target(&in, "maf.example.com", "maf.example.com", "21");
@@ -2570,6 +2860,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_target_psk_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cert_enrolee_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cert_enrolee_add_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v4, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),

@@ -2,9 +2,10 @@
  * client/client.c - struct m2msec_client: the Enrolee side of the PPSK RSPF.
  *
  * Layer: client. m2msec_client_enrol runs TS-0003 8.3.2.1 end to end:
- * handshake with KpmID/Kpm, Ke/RelativeKeID from the exporter, KeID agreement
- * with the MEF, the Enrolment Exchange until its end, and durable storage of
- * Ke/KeID (sealed) in the state directory.
+ * handshake with KpmID/Kpm (or, 8.3.2.2, with certificates: the steps after
+ * the handshake are identical), Ke/RelativeKeID from the exporter, KeID
+ * agreement with the MEF, the Enrolment Exchange until its end, and durable
+ * storage of Ke/KeID (sealed) in the state directory.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -344,7 +345,8 @@ enrol(struct m2msec_client *c, struct m2msec_error *err)
     instr_json = json_dumps(instrs, JSON_COMPACT);
     rec.keid = c->keid;
     rec.mef = cfg->mef;
-    rec.kpm_id = cfg->kpm_id;
+    /* The credential enrolled with: the KpmID, or our certificate's Credential-ID. */
+    rec.kpm_id = cfg->kpm_id != NULL ? cfg->kpm_id : s.origin;
     rec.enrolee_id = c->enrolee_id;
     rec.created = m2msec_now();
     rec.expires = c->ke_expires;

@@ -16,6 +16,7 @@
 #include "proto/ids.h"
 #include "store/store.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/error.h"
 #include "util/secret.h"
 
@@ -30,6 +31,14 @@ struct m2msec_config {
     char *sni;
     char *kpm_id;
     struct m2msec_secret *kpm;
+    /*
+     * Certificate RSPF (TS-0003 8.3.2.2), instead of kpm_id/kpm: our
+     * certificate chain (PEM) and key (PEM or pkcs11: URL), and the trust
+     * anchors for the MEF's FQDN certificate.
+     */
+    char *cert_file;
+    char *key_file;
+    char *mef_ca;
     char *state_dir;
     char *maf;      /* host:port (client/maf.c) */
     char *maf_fqdn; /* the MAF's FQDN */
@@ -55,6 +64,11 @@ struct m2msec_client {
     char *enrolee_id;
     struct m2msec_client_instr instr[M2MSEC_EXCHANGE_MAX_INSTR];
     size_t ninstr;
+    /*
+     * Entity A (client/connect.c): register as an AE with this App-ID instead
+     * of GET / ("" for GET). A fixed array: client.c's free needs no change.
+     */
+    char saef_app_id[M2MSEC_ID_MAX + 1];
 };
 
 struct m2msec_mef_reg {
@@ -202,5 +216,12 @@ int client_maf_key_retrieve(struct m2msec_client *c, const char *key_id,
 void resolver_event(struct m2msec_resolver *r, const char *event, ...) __attribute__((sentinel));
 /* Borrowed own CSE-ID of Entity B (m2msec_resolver_set_cse_id), or NULL. */
 const char *resolver_cse_id(const struct m2msec_resolver *r);
+/*
+ * Certificate flavour names of the public API ("cse-id", "ae-id", "device",
+ * "node-id", "raw", "fqdn", "any"; client/cse.c): the flavour, or UNSET for an
+ * unknown name; and the static name of a flavour ("-" for UNSET).
+ */
+enum m2msec_cert_flavour client_cert_flavour(const char *name);
+const char *client_cert_flavour_name(enum m2msec_cert_flavour f);
 
 #endif

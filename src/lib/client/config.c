@@ -36,6 +36,9 @@ m2msec_config_unref(struct m2msec_config *cfg)
     m2msec_free(cfg->sni);
     m2msec_free(cfg->kpm_id);
     m2msec_secret_free(cfg->kpm);
+    m2msec_free(cfg->cert_file);
+    m2msec_free(cfg->key_file);
+    m2msec_free(cfg->mef_ca);
     m2msec_free(cfg->state_dir);
     m2msec_free(cfg->maf);
     m2msec_free(cfg->maf_fqdn);
@@ -168,6 +171,43 @@ m2msec_config_set_kpm_file(struct m2msec_config *cfg, const char *kpm_id, const 
         return -1;
     }
     return set_kpm_common(cfg, kpm_id, s);
+}
+
+/*
+ * @spec TS-0003 8.3.2.2 and 8.1.2.3 the Enrolee's certificate credential.
+ * The files are read when a session opens (the key may be a PKCS#11 URL,
+ * tls/x509.h), so only their names are checked here.
+ */
+M2MSEC_API int
+m2msec_config_set_cert(struct m2msec_config *cfg, const char *cert_file, const char *key_file)
+{
+    char *cert = NULL;
+
+    if (writable(cfg) == -1) {
+        return -1;
+    }
+    if (cert_file == NULL || key_file == NULL) {
+        return m2msec_error_setx(&cfg->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "a certificate needs both its file and its key");
+    }
+    /* Both or neither: keep the old pair if the second copy fails. */
+    if (set_str(cfg, &cert, cert_file, 4096, "certificate file") == -1) {
+        return -1;
+    }
+    if (set_str(cfg, &cfg->key_file, key_file, 4096, "key file") == -1) {
+        m2msec_free(cert);
+        return -1;
+    }
+    m2msec_free(cfg->cert_file);
+    cfg->cert_file = cert;
+    return 0;
+}
+
+/* @spec TS-0003 8.1.2.4 what the Enrolee needs to authenticate the MEF: its trust anchors. */
+M2MSEC_API int
+m2msec_config_set_mef_ca(struct m2msec_config *cfg, const char *ca_file)
+{
+    return set_str(cfg, &cfg->mef_ca, ca_file, 4096, "MEF trust anchor file");
 }
 
 M2MSEC_API int

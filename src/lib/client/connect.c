@@ -10,6 +10,16 @@
  * KeID, psk = 10.3.7 (Ke, SUID 22, IdB), the key the MEF gives Entity B; or a
  * pre-provisioned KpsaID and its key. A key past its lifetime is not used:
  * the caller is told to re-provision (SPEC-DIGEST 5 rule 4), never to retry.
+ *
+ * @spec TS-0003 8.2.2.2 (certificate SAEF): TLS 1.2 ECDHE-ECDSA with Entity
+ * A's certificate (or raw public key, 10.1.1.2; or a pkcs11: key), Entity B
+ * verified per 8.1.2.5 against its configured certificate information
+ * (flavour, the expected IdB in its certificate, trust anchors); the session
+ * is associated with that IdB. No device state is needed for it.
+ *
+ * The request is GET / (Entity B reports its view of the session), or with
+ * m2msec_client_saef_register_ae an AE registration: POST / with
+ * {"m2m:ae": {"api": <App-ID>, "rr": false}}, expecting 2001.
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +37,7 @@
 #define SUID_SAEF_MAF   32u
 #define PSK_MIN         16
 #define PSK_MAX         64
+#define SAEF_CA_MAX     16
 
 struct m2msec_saef {
     enum m2msec_psk_source source;
@@ -40,6 +51,10 @@ struct m2msec_saef {
     char *cred_id;
     char *cse;
     unsigned peer_suid;
+    char *flavour;  /* certificate sessions: the flavour Entity B read us as */
+    char *verified; /* certificate sessions: IdB as verified in Entity B's certificate */
+    char *aei;      /* after an AE registration: the AE-ID and App-ID Entity B accepted */
+    char *api;
 };
 
 M2MSEC_API void
@@ -55,6 +70,10 @@ m2msec_saef_free(struct m2msec_saef *a)
     m2msec_free(a->peer);
     m2msec_free(a->cred_id);
     m2msec_free(a->cse);
+    m2msec_free(a->flavour);
+    m2msec_free(a->verified);
+    m2msec_free(a->aei);
+    m2msec_free(a->api);
     m2msec_free(a);
 }
 
@@ -124,6 +143,56 @@ m2msec_saef_cse(const struct m2msec_saef *a)
     return a->cse;
 }
 
+M2MSEC_API const char *
+m2msec_saef_flavour(const struct m2msec_saef *a)
+{
+    return a->flavour;
+}
+
+M2MSEC_API const char *
+m2msec_saef_verified_peer(const struct m2msec_saef *a)
+{
+    return a->verified;
+}
+
+M2MSEC_API const char *
+m2msec_saef_aei(const struct m2msec_saef *a)
+{
+    return a->aei;
+}
+
+M2MSEC_API const char *
+m2msec_saef_api(const struct m2msec_saef *a)
+{
+    return a->api;
+}
+
+M2MSEC_API int
+m2msec_client_saef_register_ae(struct m2msec_client *c, const char *app_id)
+{
+    size_t n = 0;
+
+    m2msec_error_clear(&c->err);
+    if (app_id == NULL) {
+        c->saef_app_id[0] = '\0';
+        return 0;
+    }
+    n = strnlen(app_id, sizeof(c->saef_app_id));
+    if (n == 0 || n >= sizeof(c->saef_app_id) || strpbrk(app_id, " \t,*") != NULL) {
+        return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "App-ID: 1..%d printable characters, no blank, ',' or '*'",
+                                 M2MSEC_ID_MAX);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)app_id[i] < 0x21 || (unsigned char)app_id[i] > 0x7e) {
+            return m2msec_error_setx(&c->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                     "App-ID: printable ASCII only");
+        }
+    }
+    memcpy(c->saef_app_id, app_id, n + 1);
+    return 0;
+}
+
 /* The key chosen for the association and what is known about it. */
 struct saef_key {
     struct m2msec_secret *key;
@@ -166,9 +235,14 @@ time_text(int64_t t, char out[M2MSEC_TIMESTAMP_LEN])
     }
 }
 
-/* Entity B's answer: {"peer", "credentialID", "suid", "keyID", "cse"}. */
+/*
+ * Entity B's answer: {"peer", "credentialID", "cse"}, with "suid" and "keyID"
+ * on PSK sessions, "flavour" on certificate ones, "aei" and "api" after an
+ * AE registration.
+ */
 static int
-parse_answer(struct m2msec_saef *a, const struct m2msec_http_msg *resp, struct m2msec_error *err)
+parse_answer(struct m2msec_saef *a, const struct m2msec_http_msg *resp, int registered,
+             struct m2msec_error *err)
 {
     struct m2msec_jr jr;
     json_t *o = NULL;
@@ -187,17 +261,20 @@ parse_answer(struct m2msec_saef *a, const struct m2msec_http_msg *resp, struct m
         goto out;
     }
     m2msec_jr_init(&jr, o);
-    m2msec_jr_str(&jr, "peer", 1, M2MSEC_ID_MAX, &a->peer);
-    m2msec_jr_str(&jr, "credentialID", 1, M2MSEC_ID_MAX, &a->cred_id);
-    m2msec_jr_u64(&jr, "suid", 1, 10, 99, &suid, &present);
-    m2msec_jr_str(&jr, "keyID", 1, M2MSEC_PSK_IDENTITY_MAX, &key_id);
+    m2msec_jr_str(&jr, "peer", 1, M2MSEC_ID_MAX + 8, &a->peer);
+    m2msec_jr_str(&jr, "credentialID", 1, M2MSEC_ID_MAX + 8, &a->cred_id);
+    m2msec_jr_u64(&jr, "suid", a->key_id != NULL, 10, 99, &suid, &present);
+    m2msec_jr_str(&jr, "keyID", a->key_id != NULL, M2MSEC_PSK_IDENTITY_MAX, &key_id);
+    m2msec_jr_str(&jr, "flavour", a->key_id == NULL, 16, &a->flavour);
     m2msec_jr_str(&jr, "cse", 1, M2MSEC_ID_MAX, &a->cse);
+    m2msec_jr_str(&jr, "aei", registered, M2MSEC_ID_MAX, &a->aei);
+    m2msec_jr_str(&jr, "api", registered, M2MSEC_ID_MAX, &a->api);
     if (m2msec_jr_finish(&jr, err) == -1) {
         m2msec_error_wrap(err, "Entity B's answer");
         goto out;
     }
     /* Entity B must have resolved the identity we sent, not another one. */
-    if (strcmp(key_id, a->key_id) != 0 /* public */) {
+    if (a->key_id != NULL && strcmp(key_id, a->key_id) != 0 /* public */) {
         m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "Entity B reports another key identifier (%s)",
                           key_id);
         goto out;
@@ -210,6 +287,42 @@ out:
     return rv;
 }
 
+/* The request on an established session: GET /, or the AE registration. */
+static int
+saef_request(struct m2msec_client *c, struct client_session *s, struct m2msec_saef *a,
+             struct m2msec_error *err)
+{
+    struct m2msec_http_msg *resp = NULL;
+    struct m2msec_buf body;
+    json_t *o = NULL;
+    int registered = c->saef_app_id[0] != '\0';
+    int rv = -1;
+
+    m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
+    if (registered) {
+        o = json_pack("{s:{s:s,s:b}}", "m2m:ae", "api", c->saef_app_id, "rr", 0);
+        if (o == NULL || m2msec_json_dump(o, &body, err) == -1) {
+            m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "building the AE registration");
+            goto out;
+        }
+        client_step(c, "register", "AE registration as %s with App-ID %s", a->origin,
+                    c->saef_app_id);
+    }
+    if (client_roundtrip(s, registered ? M2MSEC_HTTP_POST : M2MSEC_HTTP_GET, SAEF_TARGET,
+                         registered ? &body : NULL, registered ? M2MSEC_RSC_CREATED : M2MSEC_RSC_OK,
+                         &resp, err) == -1 ||
+        parse_answer(a, resp, registered, err) == -1) {
+        goto out;
+    }
+    client_step(c, "bound", "Entity B %s binds this session to %s", a->cse, a->peer);
+    rv = 0;
+out:
+    json_decref(o);
+    m2msec_buf_free(&body);
+    m2msec_http_msg_free(resp);
+    return rv;
+}
+
 /* TLS-PSK to Entity B with (key_id, key), then GET / as origin. */
 static int
 associate(struct m2msec_client *c, const char *hostport, const char *key_id,
@@ -219,7 +332,6 @@ associate(struct m2msec_client *c, const char *hostport, const char *key_id,
     const struct m2msec_config *cfg = c->cfg;
     struct m2msec_tls_psk_client o = { 0 };
     struct client_session s;
-    struct m2msec_http_msg *resp = NULL;
     struct m2msec_saef *a = NULL;
     char port[16];
     int rv = -1;
@@ -268,17 +380,14 @@ associate(struct m2msec_client *c, const char *hostport, const char *key_id,
         goto out;
     }
     client_step(c, "handshake", "established, suite %s", a->cipher);
-    if (client_roundtrip(&s, M2MSEC_HTTP_GET, SAEF_TARGET, NULL, M2MSEC_RSC_OK, &resp, err) == -1 ||
-        parse_answer(a, resp, err) == -1) {
+    if (saef_request(c, &s, a, err) == -1) {
         goto out;
     }
-    client_step(c, "bound", "Entity B %s binds this session to %s", a->cse, a->peer);
     *out = a;
     a = NULL;
     rv = 0;
 out:
     m2msec_saef_free(a);
-    m2msec_http_msg_free(resp);
     client_session_close(&s);
     return rv;
 }
@@ -511,5 +620,134 @@ m2msec_client_connect_psk(struct m2msec_client *c, const char *hostport, const c
     rv = associate(c, hostport, kpsa_id, &k, origin, out, &c->err);
 out:
     m2msec_secret_free(k.key);
+    return rv;
+}
+
+/*
+ * @spec TS-0003 8.1.2.4 what Entity A is configured with about Entity B:
+ * the flavour and, except for raw keys, the identifier expected in B's
+ * certificate and the trust anchors. B is a CSE: its certificate is a CSE-ID,
+ * FQDN, Node-ID or device certificate, or a raw public key.
+ */
+static int
+peer_info(const char *flavour, const char *peer_id, const char *const *ca, size_t nca,
+          struct m2msec_cert_info *ci, struct m2msec_error *err)
+{
+    enum m2msec_cert_flavour f = client_cert_flavour(flavour);
+
+    memset(ci, 0, sizeof(*ci));
+    if (f == M2MSEC_CERT_UNSET || f == M2MSEC_CERT_ANY || f == M2MSEC_CERT_AE_ID) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "Entity B's certificate flavour '%.32s': cse-id, fqdn, node-id, "
+                                 "device or raw",
+                                 flavour != NULL ? flavour : "");
+    }
+    if (peer_id == NULL || peer_id[0] == '\0') {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "Entity B's identity (IdB) expected in its certificate is "
+                                 "required");
+    }
+    if (f == M2MSEC_CERT_RAW ? nca != 0 : (ca == NULL || nca == 0 || nca > SAEF_CA_MAX)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 f == M2MSEC_CERT_RAW
+                                         ? "a raw public key is identified by its digest alone: "
+                                           "no trust anchors"
+                                         : "1..16 trust anchor files for Entity B are required");
+    }
+    ci->flavour = f;
+    ci->id = peer_id;
+    ci->ca_files = ca;
+    ci->n_ca_files = nca;
+    return 0;
+}
+
+M2MSEC_API int
+m2msec_client_connect_cert(struct m2msec_client *c, const char *hostport, const char *cert_file,
+                           const char *key_file, const char *peer_flavour, const char *peer_id,
+                           const char *const *peer_ca_files, size_t n_peer_ca, const char *origin,
+                           struct m2msec_saef **out)
+{
+    struct m2msec_tls_cert_client o;
+    struct client_session s;
+    struct m2msec_saef *a = NULL;
+    struct m2msec_error *err = &c->err;
+    const char *verified = NULL;
+    char from[M2MSEC_ID_MAX + 8];
+    char port[16];
+    int rv = -1;
+
+    m2msec_error_clear(&c->err);
+    memset(&s, 0, sizeof(s));
+    memset(&o, 0, sizeof(o));
+    if (out == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no output");
+    }
+    *out = NULL;
+    if (c->cfg == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE, "client not configured");
+    }
+    if (hostport == NULL || key_file == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "Entity B's address and our key (with its certificate, or alone "
+                                 "as a raw public key) are required");
+    }
+    if (peer_info(peer_flavour, peer_id, peer_ca_files, n_peer_ca, &o.server, err) == -1) {
+        goto out;
+    }
+    if (origin == NULL) {
+        /* Without state the originator must be given: a certificate says nothing of it. */
+        if (open_state(c, 0, err) == -1 || default_origin(c, from, sizeof(from), err) == -1) {
+            goto out;
+        }
+        origin = from;
+    }
+    if (m2msec_hostport_split(hostport, s.host, sizeof(s.host), port, sizeof(port), err) == -1) {
+        goto out;
+    }
+    if (c->cfg->sni != NULL) {
+        m2msec_strlcpy(s.host, c->cfg->sni, sizeof(s.host));
+    }
+    if (m2msec_strlcpy(s.origin, origin, sizeof(s.origin)) == -1) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "originator too long");
+        goto out;
+    }
+    a = m2msec_calloc(1, sizeof(*a));
+    if (a == NULL || (a->origin = m2msec_strdup(origin)) == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    a->source = M2MSEC_PSK_SOURCE_CERT;
+    o.hostport = hostport;
+    o.sni = is_ip_literal(s.host) ? NULL : s.host;
+    o.cert_file = cert_file;
+    o.key_file = key_file;
+    o.timeout_ms = c->cfg->timeout_ms;
+    client_step(c, "connect", "TLS 1.2 certificate handshake to Entity B %s (%s %s)", hostport,
+                peer_flavour, peer_id);
+    if (m2msec_tls_global_init(err) == -1) {
+        goto out;
+    }
+    s.tls = m2msec_tls_connect_cert(&o, err);
+    if (s.tls == NULL) {
+        goto out;
+    }
+    /* @spec TS-0003 8.2.2.2: the context is associated with IdB as verified. */
+    verified = m2msec_tls_peer_identity(s.tls, NULL);
+    a->verified = m2msec_strdup(verified != NULL ? verified : peer_id);
+    a->cipher = m2msec_strdup(m2msec_tls_cipher(s.tls));
+    if (a->verified == NULL || a->cipher == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    client_step(c, "handshake", "established with %s, suite %s", a->verified, a->cipher);
+    if (saef_request(c, &s, a, err) == -1) {
+        goto out;
+    }
+    *out = a;
+    a = NULL;
+    rv = 0;
+out:
+    m2msec_saef_free(a);
+    client_session_close(&s);
     return rv;
 }

@@ -1,8 +1,11 @@
 /*
- * client/cse.c - a reference Entity B: TLS 1.2 PSK endpoint answering oneM2M requests.
+ * client/cse.c - a reference Entity B: TLS 1.2 PSK and certificate endpoint answering
+ * oneM2M requests.
  *
- * Layer: client. Composes tls (PSK server, sockets), http (framing) and the
- * resolver (client/resolver.c) as PSK lookup. One listener thread accepts
+ * Layer: client. Composes tls (PSK server, or a certificate server that also
+ * takes PSK clients, sockets), http (framing), the resolver
+ * (client/resolver.c) as PSK lookup and the app-rule table
+ * (client/apprule.c). One listener thread accepts
  * (with a timeout, so stop is prompt) and sweeps expired cache rows; each
  * connection is served by one thread, at most max_conns at once (more are
  * closed on accept). Threads are kept for CSE_THREAD_IDLE_MS after their
@@ -14,6 +17,21 @@
  * context to the peer's CSE-ID / AE-ID when the key's source named one, else
  * to the Credential-ID (10.4). A request is accepted only from that
  * originator (the X-M2M-Origin rule of TS-0003 / TS-0004: 4106 otherwise).
+ *
+ * @spec TS-0003 8.2.2.2 (certificate SAEF): a client certificate is verified
+ * in the handshake (8.1.2.5) against the configured client certificate
+ * information; a CSE-ID or AE-ID certificate binds the session to that id, a
+ * device, Node-ID or raw public key certificate to its Credential-ID
+ * (31-, 34-, 30-; 10.4).
+ *
+ * @spec TS-0003 8.2.1 (the AE-IDs allowed for a Credential-ID, from
+ * <serviceSubscribedAppRule>): an AE registration (POST with ty=2, or a body
+ * {"m2m:ae": {"api": ...}}) is accepted when its X-M2M-Origin is the CSE-ID /
+ * AE-ID the session is bound to, or when an app rule allows that AE-ID and
+ * App-ID for the session's Credential-ID (not for CSE-ID / AE-ID certificate
+ * sessions, which are bound to their own id: 4106 otherwise). A refusal by the
+ * rules is 4126 APP_RULE_VALIDATION_FAILED (TS-0004; HTTP 403 per TS-0009).
+ * The accepted AE-ID is then also a valid originator for the rest of the session.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,11 +42,13 @@
 
 #include <jansson.h>
 
+#include "client/apprule.h"
 #include "client/client_int.h"
 #include "codec/json.h"
 #include "codec/mef_msg.h"
 #include "http/http.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/buf.h"
 #include "util/encoding.h"
 #include "util/mem.h"
@@ -47,6 +67,11 @@
 #define CSE_PENDING_MAX       (M2MSEC_HTTP_MAX_HEADER_BYTES + M2MSEC_HTTP_MAX_BODY + 4096)
 #define CSE_RI_MAX            128
 #define CSE_ADDR_LEN          64
+#define CSE_FILES_MAX         16 /* client trust anchors, and CRLs */
+#define CSE_RAWPK_MAX         64 /* trusted raw public key names */
+#define CSE_DBG_MAX           320
+/* TS-0004 APP_RULE_VALIDATION_FAILED; TS-0009 maps it to HTTP 403. */
+#define CSE_RSC_APP_RULE_VALIDATION_FAILED 4126
 
 static char h_rsc[] = M2MSEC_HDR_RSC;
 static char h_ri[] = M2MSEC_HDR_RI;
@@ -58,6 +83,17 @@ static char v_json[] = "application/json";
 struct m2msec_cse {
     struct m2msec_resolver *r; /* not owned */
     struct m2msec_tls_server *tls;
+    struct m2msec_tls_cert_server *cert_tls; /* with a certificate: also takes PSK clients */
+    char *cert_file;                         /* Entity B's certificate (NULL: raw key) */
+    char *key_file;                          /* set: certificate mode */
+    char *client_ca[CSE_FILES_MAX];
+    size_t nca;
+    char *client_crl[CSE_FILES_MAX];
+    size_t ncrl;
+    char *client_rawpk[CSE_RAWPK_MAX];
+    size_t nrawpk;
+    enum m2msec_cert_flavour client_flavour; /* UNSET: ANY with anchors, RAW with names */
+    struct m2msec_apprule_table *rules;
     int lfd;
     char addr[CSE_ADDR_LEN];
     unsigned max_conns;
@@ -86,6 +122,13 @@ struct cse_conn {
     struct m2msec_psk_info *info; /* written by the PSK lookup during the handshake */
     int resolved;
     char peer[CSE_ADDR_LEN];
+    /* The binding, set after the handshake (bind_psk / bind_cert). */
+    int cert;                              /* a certificate session */
+    int cert_entity;                       /* bound by a CSE-ID / AE-ID certificate */
+    const char *flavour;                   /* certificate sessions: static flavour name */
+    char entity[M2MSEC_CERT_CRED_ID_MAX];  /* CSE-ID / AE-ID bound to, or "" */
+    char cred_id[M2MSEC_CERT_CRED_ID_MAX]; /* Credential-ID (10.4), or "" */
+    char ae_id[M2MSEC_CERT_CRED_ID_MAX];   /* AE registered on this session, or "" */
 };
 
 /*
@@ -137,7 +180,6 @@ m2msec_cse_new(struct m2msec_resolver *r)
         return NULL;
     }
     if (pthread_cond_init(&s->work, NULL) != 0) {
-        pthread_cond_destroy(&s->work);
         pthread_cond_destroy(&s->drained);
         pthread_mutex_destroy(&s->lock);
         m2msec_free(s);
@@ -159,6 +201,20 @@ m2msec_cse_free(struct m2msec_cse *s)
     }
     m2msec_cse_stop(s);
     m2msec_tls_server_free(s->tls);
+    m2msec_tls_cert_server_free(s->cert_tls);
+    m2msec_free(s->cert_file);
+    m2msec_free(s->key_file);
+    for (size_t i = 0; i < s->nca; i++) {
+        m2msec_free(s->client_ca[i]);
+    }
+    for (size_t i = 0; i < s->ncrl; i++) {
+        m2msec_free(s->client_crl[i]);
+    }
+    for (size_t i = 0; i < s->nrawpk; i++) {
+        m2msec_free(s->client_rawpk[i]);
+    }
+    m2msec_apprule_table_free(s->rules);
+    pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->drained);
     pthread_mutex_destroy(&s->lock);
     m2msec_free(s);
@@ -213,6 +269,194 @@ m2msec_cse_set_limits(struct m2msec_cse *s, unsigned max_conns, unsigned idle_ms
 }
 
 /*
+ * Certificates and app rules (before start)
+ */
+
+static int
+configurable(struct m2msec_cse *s)
+{
+    m2msec_error_clear(&s->err);
+    if (s->running || s->tls != NULL || s->cert_tls != NULL) {
+        return m2msec_error_setx(&s->err, M2MSEC_ERR_INVALID_STATE, "server already started");
+    }
+    return 0;
+}
+
+static int
+path_ok(struct m2msec_cse *s, const char *path, const char *what)
+{
+    if (path == NULL || path[0] == '\0' || strlen(path) > 4096) {
+        return m2msec_error_setx(&s->err, M2MSEC_ERR_INVALID_ARGUMENT, "%s: no file given", what);
+    }
+    return 0;
+}
+
+/* Append a copy of v to list (max entries). */
+static int
+list_add(struct m2msec_cse *s, char **list, size_t *n, size_t max, const char *v, const char *what)
+{
+    if (*n == max) {
+        return m2msec_error_setx(&s->err, M2MSEC_ERR_TOO_LARGE, "at most %zu %s", max, what);
+    }
+    list[*n] = m2msec_strdup(v);
+    if (list[*n] == NULL) {
+        return m2msec_error_setx(&s->err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    (*n)++;
+    return 0;
+}
+
+M2MSEC_API int
+m2msec_cse_set_cert(struct m2msec_cse *s, const char *cert_file, const char *key_file)
+{
+    char *c = NULL;
+    char *k = NULL;
+
+    if (configurable(s) == -1 || path_ok(s, key_file, "Entity B's key") == -1 ||
+        (cert_file != NULL && path_ok(s, cert_file, "Entity B's certificate") == -1)) {
+        return -1;
+    }
+    k = m2msec_strdup(key_file);
+    c = cert_file != NULL ? m2msec_strdup(cert_file) : NULL;
+    if (k == NULL || (cert_file != NULL && c == NULL)) {
+        m2msec_free(k);
+        m2msec_free(c);
+        return m2msec_error_setx(&s->err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    m2msec_free(s->cert_file);
+    m2msec_free(s->key_file);
+    s->cert_file = c;
+    s->key_file = k;
+    return 0;
+}
+
+M2MSEC_API int
+m2msec_cse_add_client_ca(struct m2msec_cse *s, const char *ca_file)
+{
+    if (configurable(s) == -1 || path_ok(s, ca_file, "client trust anchor") == -1) {
+        return -1;
+    }
+    return list_add(s, s->client_ca, &s->nca, CSE_FILES_MAX, ca_file, "client trust anchor files");
+}
+
+M2MSEC_API int
+m2msec_cse_add_client_crl(struct m2msec_cse *s, const char *crl_file)
+{
+    if (configurable(s) == -1 || path_ok(s, crl_file, "client CRL") == -1) {
+        return -1;
+    }
+    return list_add(s, s->client_crl, &s->ncrl, CSE_FILES_MAX, crl_file, "client CRL files");
+}
+
+M2MSEC_API int
+m2msec_cse_add_client_rawpk(struct m2msec_cse *s, const char *ni_name)
+{
+    char canon[M2MSEC_CERT_CRED_ID_MAX];
+
+    if (configurable(s) == -1) {
+        return -1;
+    }
+    /* @spec TS-0003 10.1.2: checked now (an RFC 6920 sha-256 name), not at the first client. */
+    if (ni_name == NULL ||
+        m2msec_x509_credential_id(M2MSEC_CERT_RAW, ni_name, canon, sizeof(canon), &s->err) == -1) {
+        return m2msec_error_setx(&s->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "'%.80s' is not an RFC 6920 public key identifier "
+                                 "(ni:///sha-256;...)",
+                                 ni_name != NULL ? ni_name : "");
+    }
+    return list_add(s, s->client_rawpk, &s->nrawpk, CSE_RAWPK_MAX, ni_name,
+                    "raw public key identifiers");
+}
+
+static const struct {
+    const char *name;
+    enum m2msec_cert_flavour f;
+} flavour_names[] = {
+    { "any", M2MSEC_CERT_ANY },       { "cse-id", M2MSEC_CERT_CSE_ID },
+    { "ae-id", M2MSEC_CERT_AE_ID },   { "node-id", M2MSEC_CERT_NODE_ID },
+    { "device", M2MSEC_CERT_DEVICE }, { "raw", M2MSEC_CERT_RAW },
+    { "fqdn", M2MSEC_CERT_FQDN },
+};
+
+/* The flavour called name, or UNSET. */
+enum m2msec_cert_flavour
+client_cert_flavour(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof(flavour_names) / sizeof(flavour_names[0]); i++) {
+        if (strcmp(name, flavour_names[i].name) == 0) {
+            return flavour_names[i].f;
+        }
+    }
+    return M2MSEC_CERT_UNSET;
+}
+
+const char *
+client_cert_flavour_name(enum m2msec_cert_flavour f)
+{
+    for (size_t i = 0; i < sizeof(flavour_names) / sizeof(flavour_names[0]); i++) {
+        if (flavour_names[i].f == f) {
+            return flavour_names[i].name;
+        }
+    }
+    return "-";
+}
+
+M2MSEC_API int
+m2msec_cse_set_client_flavour(struct m2msec_cse *s, const char *flavour)
+{
+    enum m2msec_cert_flavour f = client_cert_flavour(flavour);
+
+    if (configurable(s) == -1) {
+        return -1;
+    }
+    /* FQDN certificates name MEFs and MAFs, never an Entity A (8.1.2.4). */
+    if (f == M2MSEC_CERT_UNSET || f == M2MSEC_CERT_FQDN) {
+        return m2msec_error_setx(&s->err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "client flavour '%.32s': cse-id, ae-id, device, node-id, raw or "
+                                 "any",
+                                 flavour != NULL ? flavour : "");
+    }
+    s->client_flavour = f;
+    return 0;
+}
+
+static int
+rules_table(struct m2msec_cse *s)
+{
+    if (s->rules == NULL) {
+        s->rules = m2msec_apprule_table_new();
+        if (s->rules == NULL) {
+            return m2msec_error_setx(&s->err, M2MSEC_ERR_NOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
+M2MSEC_API int
+m2msec_cse_add_app_rule(struct m2msec_cse *s, const char *rule)
+{
+    if (configurable(s) == -1 || rules_table(s) == -1) {
+        return -1;
+    }
+    return m2msec_apprule_add_spec(s->rules, rule, &s->err);
+}
+
+M2MSEC_API int
+m2msec_cse_load_app_rules(struct m2msec_cse *s, const char *path)
+{
+    if (configurable(s) == -1 || rules_table(s) == -1) {
+        return -1;
+    }
+    return m2msec_apprule_load_file(s->rules, path, &s->err);
+}
+
+M2MSEC_API size_t
+m2msec_cse_app_rule_count(const struct m2msec_cse *s)
+{
+    return m2msec_apprule_count(s->rules);
+}
+
+/*
  * Requests
  */
 
@@ -239,9 +483,11 @@ write_response(struct m2msec_tls_conn *tls, int rsc, const char *ri, const struc
     if (body != NULL && body->len > 0) {
         hdrs[nh++] = (struct m2msec_http_header){ h_ctype, v_json };
     }
-    if (m2msec_http_write_response(&out, m2msec_http_status_for_rsc(rsc), hdrs, nh,
-                                   body != NULL ? body->data : NULL, body != NULL ? body->len : 0,
-                                   keep_alive, err) == -1 ||
+    if (m2msec_http_write_response(
+                &out,
+                rsc == CSE_RSC_APP_RULE_VALIDATION_FAILED ? 403 : m2msec_http_status_for_rsc(rsc),
+                hdrs, nh, body != NULL ? body->data : NULL, body != NULL ? body->len : 0,
+                keep_alive, err) == -1 ||
         m2msec_tls_write_all(tls, out.data, out.len, err) == -1) {
         goto out;
     }
@@ -251,21 +497,35 @@ out:
     return rv;
 }
 
-/* {"peer", "credentialID", "suid", "keyID", "cse"}: Entity B's view of the session. */
+/*
+ * Entity B's view of the session: {"peer", "credentialID", "cse"}, and
+ * "suid", "keyID" on PSK sessions or "flavour" on certificate ones; after an
+ * AE registration also "aei" and "api".
+ */
 static int
 session_body(const struct m2msec_cse *s, const struct cse_conn *c, const char *bound,
-             struct m2msec_buf *out, struct m2msec_error *err)
+             const char *api, struct m2msec_buf *out, struct m2msec_error *err)
 {
     json_t *o = json_object();
     int rv = -1;
+    int bad = o == NULL;
 
-    if (o == NULL || json_object_set_new(o, "peer", json_string(bound)) == -1 ||
-        json_object_set_new(o, "credentialID",
-                            json_string(m2msec_psk_info_credential_id(c->info))) == -1 ||
-        json_object_set_new(o, "suid", json_integer((json_int_t)m2msec_psk_info_suid(c->info))) ==
-                -1 ||
-        json_object_set_new(o, "keyID", json_string(m2msec_psk_info_key_id(c->info))) == -1 ||
-        json_object_set_new(o, "cse", json_string(resolver_cse_id(s->r))) == -1) {
+    bad = bad || json_object_set_new(o, "peer", json_string(bound)) == -1;
+    bad = bad || json_object_set_new(o, "credentialID", json_string(c->cred_id)) == -1;
+    if (c->cert) {
+        bad = bad || json_object_set_new(o, "flavour", json_string(c->flavour)) == -1;
+    } else {
+        bad = bad ||
+              json_object_set_new(o, "suid",
+                                  json_integer((json_int_t)m2msec_psk_info_suid(c->info))) == -1 ||
+              json_object_set_new(o, "keyID", json_string(m2msec_psk_info_key_id(c->info))) == -1;
+    }
+    bad = bad || json_object_set_new(o, "cse", json_string(resolver_cse_id(s->r))) == -1;
+    if (api != NULL) {
+        bad = bad || json_object_set_new(o, "aei", json_string(c->ae_id)) == -1 ||
+              json_object_set_new(o, "api", json_string(api)) == -1;
+    }
+    if (bad) {
         m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "building the response");
         goto out;
     }
@@ -276,6 +536,136 @@ session_body(const struct m2msec_cse *s, const struct cse_conn *c, const char *b
 out:
     json_decref(o);
     return rv;
+}
+
+/* 1 when the originator is an identity of this session (bound id, Credential-ID, AE). */
+static int
+origin_ok(const struct cse_conn *c, const char *origin)
+{
+    return (c->entity[0] != '\0' && strcmp(origin, c->entity) == 0 /* public */) ||
+           (c->cred_id[0] != '\0' && strcmp(origin, c->cred_id) == 0 /* public */) ||
+           (c->ae_id[0] != '\0' && strcmp(origin, c->ae_id) == 0 /* public */);
+}
+
+/* 1 when the Content-Type carries the parameter ty=2 (TS-0009: the <AE> resource type). */
+static int
+content_type_is_ae(const struct m2msec_http_msg *m)
+{
+    const char *ct = m2msec_http_header_get(m, "Content-Type");
+    const char *p = ct != NULL ? strchr(ct, ';') : NULL;
+
+    while (p != NULL) {
+        const char *end = NULL;
+        size_t n = 0;
+
+        p++;
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        end = strchr(p, ';');
+        n = end != NULL ? (size_t)(end - p) : strlen(p);
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
+            n--;
+        }
+        if (n == 4 && strncmp(p, "ty=2", 4) == 0) {
+            return 1;
+        }
+        p = end;
+    }
+    return 0;
+}
+
+/*
+ * Is m an AE registration? 1 with *api (allocated) when it is; 0 when it is
+ * not; -1 with dbg set when it claims to be one but is malformed. The
+ * mapping is minimal [PROJECT]: a POST whose Content-Type has ty=2 or whose
+ * body is an object with the member "m2m:ae"; "api" (App-ID) is the only
+ * member read; others are ignored.
+ */
+static int
+ae_registration(const struct m2msec_http_msg *m, char **api, const char **dbg)
+{
+    struct m2msec_error e = { 0 };
+    json_t *o = NULL;
+    const json_t *ae = NULL;
+    const json_t *v = NULL;
+    const char *str = NULL;
+    int ty2 = 0;
+    int rv = 0;
+
+    *api = NULL;
+    if (m->method != M2MSEC_HTTP_POST) {
+        return 0;
+    }
+    ty2 = content_type_is_ae(m);
+    if (m->body.len == 0 || m2msec_json_parse(m->body.data, m->body.len, &o, &e) == -1) {
+        if (ty2) {
+            *dbg = "AE registration (ty=2) without a JSON body";
+            rv = -1;
+        }
+        goto out;
+    }
+    ae = json_object_get(o, "m2m:ae");
+    if (ae == NULL) {
+        if (ty2) {
+            *dbg = "AE registration (ty=2) without an 'm2m:ae' object";
+            rv = -1;
+        }
+        goto out;
+    }
+    v = json_is_object(ae) ? json_object_get(ae, "api") : NULL;
+    str = json_is_string(v) ? json_string_value(v) : NULL;
+    if (str == NULL || !m2msec_apprule_pattern_valid(str) || strchr(str, '*') != NULL) {
+        *dbg = "member 'm2m:ae'.'api': an App-ID (printable, no blank, ',' or '*') is required";
+        rv = -1;
+        goto out;
+    }
+    *api = m2msec_strdup(str);
+    if (*api == NULL) {
+        *dbg = "out of memory";
+        rv = -1;
+        goto out;
+    }
+    rv = 1;
+out:
+    json_decref(o);
+    return rv;
+}
+
+/*
+ * @spec TS-0003 8.2.1, 8.2.2.2: may origin register as an AE with App-ID api
+ * on this session? 0 (allowed, recorded as the session's AE), or the
+ * refusal's status with dbg written.
+ */
+static int
+ae_register(struct m2msec_cse *s, struct cse_conn *c, const char *origin, const char *api,
+            char *dbg, size_t dbgsz)
+{
+    char conn_s[24];
+    const char *by = NULL;
+    int rsc = 0;
+
+    if (c->entity[0] != '\0' && strcmp(origin, c->entity) == 0 /* public */) {
+        by = "bound_id";
+    } else if (c->cert_entity) {
+        rsc = M2MSEC_RSC_ORIGINATOR_NOT_AUTHENTICATED;
+        (void)snprintf(dbg, dbgsz, "this session is bound to %.200s by its %s certificate",
+                       c->entity, c->flavour);
+    } else if (m2msec_apprule_allows(s->rules, c->cred_id, api, origin)) {
+        by = "app_rule";
+    } else {
+        rsc = CSE_RSC_APP_RULE_VALIDATION_FAILED;
+        (void)snprintf(dbg, dbgsz, "no app rule allows AE-ID %.64s with App-ID %.64s for %.100s",
+                       origin, api, c->cred_id);
+    }
+    if (rsc == 0) {
+        m2msec_strlcpy(c->ae_id, origin, sizeof(c->ae_id));
+    }
+    (void)snprintf(conn_s, sizeof(conn_s), "%llu", (unsigned long long)c->id);
+    resolver_event(s->r, rsc == 0 ? "ae_registered" : "ae_refused", "conn", conn_s, "origin",
+                   origin, "api", api, "credential", c->cred_id, "by", by, "reason",
+                   rsc == 0 ? NULL : dbg, NULL);
+    return rsc;
 }
 
 /*
@@ -290,13 +680,15 @@ handle_request(struct m2msec_cse *s, struct cse_conn *c, struct m2msec_tls_conn 
     struct m2msec_error e = { 0 };
     const char *origin = m2msec_http_header_get(m, M2MSEC_HDR_ORIGIN);
     const char *ri = m2msec_http_header_get(m, M2MSEC_HDR_RI);
-    const char *peer_id = m2msec_psk_info_peer_id(c->info);
-    const char *cred_id = m2msec_psk_info_credential_id(c->info);
-    const char *bound = peer_id != NULL ? peer_id : cred_id;
+    const char *bound =
+            c->entity[0] != '\0' ? c->entity : (c->cred_id[0] != '\0' ? c->cred_id : NULL);
     const char *dbg = NULL;
+    char *api = NULL;
+    char dbgbuf[CSE_DBG_MAX];
     char rsc_s[8];
     int keep = m->keep_alive && !atomic_load(&s->stopping);
     int rsc = M2MSEC_RSC_OK;
+    int reg = 0;
 
     m2msec_buf_init(&body, M2MSEC_HTTP_MAX_BODY);
     if (ri == NULL || strlen(ri) > CSE_RI_MAX || !m2msec_http_header_value_safe(ri)) {
@@ -306,19 +698,29 @@ handle_request(struct m2msec_cse *s, struct cse_conn *c, struct m2msec_tls_conn 
     } else if (origin == NULL) {
         rsc = M2MSEC_RSC_BAD_REQUEST;
         dbg = "X-M2M-Origin missing";
-    } else if (bound == NULL || (strcmp(origin, bound) != 0 /* public */ &&
-                                 (cred_id == NULL || strcmp(origin, cred_id) != 0 /* public */))) {
+    } else if (bound == NULL) {
+        rsc = M2MSEC_RSC_ORIGINATOR_NOT_AUTHENTICATED;
+        dbg = "this session is bound to no identity";
+    } else if ((reg = ae_registration(m, &api, &dbg)) != 0) {
+        if (reg < 0) {
+            rsc = M2MSEC_RSC_BAD_REQUEST;
+        } else {
+            rsc = ae_register(s, c, origin, api, dbgbuf, sizeof(dbgbuf));
+            dbg = rsc != 0 ? dbgbuf : NULL;
+            rsc = rsc != 0 ? rsc : M2MSEC_RSC_CREATED;
+        }
+    } else if (!origin_ok(c, origin)) {
         rsc = M2MSEC_RSC_ORIGINATOR_NOT_AUTHENTICATED;
         dbg = "X-M2M-Origin is not the identity this session is bound to";
     } else if (m->method != M2MSEC_HTTP_GET) {
         rsc = M2MSEC_RSC_OPERATION_NOT_ALLOWED;
-        dbg = "this reference CSE answers GET only";
+        dbg = "this reference CSE answers GET and AE registrations only";
     }
     if (dbg != NULL) {
         if (m2msec_dbg_encode(dbg, &body, &e) == -1) {
             m2msec_buf_reset(&body);
         }
-    } else if (session_body(s, c, bound, &body, &e) == -1) {
+    } else if (session_body(s, c, bound, reg > 0 ? api : NULL, &body, &e) == -1) {
         rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
         m2msec_buf_reset(&body);
     }
@@ -328,6 +730,7 @@ handle_request(struct m2msec_cse *s, struct cse_conn *c, struct m2msec_tls_conn 
     if (write_response(tls, rsc, ri, &body, keep, &e) == -1) {
         keep = 0;
     }
+    m2msec_free(api);
     m2msec_buf_free(&body);
     return keep;
 }
@@ -465,6 +868,65 @@ conn_done(struct m2msec_cse *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* PSK session: bound to the peer id the key's source named, else the Credential-ID. */
+static void
+bind_psk(struct cse_conn *c)
+{
+    const char *peer_id = m2msec_psk_info_peer_id(c->info);
+    const char *cred_id = m2msec_psk_info_credential_id(c->info);
+
+    if (peer_id != NULL) {
+        m2msec_strlcpy(c->entity, peer_id, sizeof(c->entity));
+    }
+    if (cred_id != NULL) {
+        m2msec_strlcpy(c->cred_id, cred_id, sizeof(c->cred_id));
+    }
+}
+
+/*
+ * @spec TS-0003 8.2.2.2 certificate session: CSE-ID / AE-ID certificates bind
+ * to their id, device / Node-ID / raw key certificates to their Credential-ID.
+ * With flavour ANY the certificate's own kind decides, read in the order
+ * AE-ID (a URI with a host and path), CSE-ID (a dNSName), Node-ID (a URN),
+ * device (otherName). Returns a reason when the session cannot be bound.
+ */
+static const char *
+bind_cert(struct cse_conn *c, struct m2msec_tls_conn *tls)
+{
+    static const enum m2msec_cert_flavour order[] = {
+        M2MSEC_CERT_AE_ID,
+        M2MSEC_CERT_CSE_ID,
+        M2MSEC_CERT_NODE_ID,
+        M2MSEC_CERT_DEVICE,
+    };
+    struct m2msec_error e = { 0 };
+    enum m2msec_cert_flavour f = M2MSEC_CERT_UNSET;
+    const char *id = m2msec_tls_peer_identity(tls, &f);
+    char buf[M2MSEC_CERT_CRED_ID_MAX];
+
+    c->cert = 1;
+    if (id == NULL) {
+        for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && id == NULL; i++) {
+            if (m2msec_tls_peer_identity_of(tls, order[i], buf, sizeof(buf), &e) == 0) {
+                f = order[i];
+                id = buf;
+            }
+        }
+    }
+    if (id == NULL) {
+        return "the certificate carries no CSE-ID, AE-ID, Node-ID or device identifier";
+    }
+    c->flavour = client_cert_flavour_name(f);
+    if (m2msec_tls_peer_credential_id(tls, f, c->cred_id, sizeof(c->cred_id), &e) == -1) {
+        return "no Credential-ID for the certificate";
+    }
+    if (f == M2MSEC_CERT_CSE_ID || f == M2MSEC_CERT_AE_ID) {
+        m2msec_strlcpy(c->entity, id, sizeof(c->entity));
+        c->cert_entity = 1;
+    }
+    return NULL;
+}
+
 static void
 serve_conn(struct cse_conn *c)
 {
@@ -476,26 +938,41 @@ serve_conn(struct cse_conn *c)
     char conn_s[24];
 
     (void)snprintf(conn_s, sizeof(conn_s), "%llu", (unsigned long long)c->id);
-    tls = m2msec_tls_accept(s->tls, c->fd, c, s->io_ms, &e);
+    if (s->cert_tls != NULL) {
+        tls = m2msec_tls_accept_cert(s->cert_tls, c->fd, c, s->io_ms, &e);
+    } else {
+        tls = m2msec_tls_accept(s->tls, c->fd, c, s->io_ms, &e);
+    }
     c->fd = -1; /* owned by the TLS layer from here on */
     if (tls == NULL) {
         identity = m2msec_psk_info_key_id(c->info);
         resolver_event(s->r, "handshake_failed", "conn", conn_s, "peer", c->peer, "identity",
-                       identity, "error", e.msg, NULL);
+                       identity != NULL && identity[0] != '\0' ? identity : NULL, "error", e.msg,
+                       NULL);
         goto out;
     }
     m2msec_strlcpy(c->peer, m2msec_tls_peer(tls), sizeof(c->peer));
-    if (!c->resolved) {
-        /* Cannot happen: a refused identity fails the handshake. */
-        why = "unbound";
-        goto out;
+    identity = m2msec_tls_psk_identity(tls);
+    if (identity != NULL) {
+        if (!c->resolved) {
+            /* Cannot happen: a refused identity fails the handshake. */
+            why = "unbound";
+            goto out;
+        }
+        bind_psk(c);
+    } else {
+        why = bind_cert(c, tls);
+        if (why != NULL) {
+            resolver_event(s->r, "session_refused", "conn", conn_s, "peer", c->peer, "reason", why,
+                           NULL);
+            goto out;
+        }
+        identity = m2msec_tls_peer_identity(tls, NULL);
     }
-    resolver_event(s->r, "session", "conn", conn_s, "peer", c->peer, "identity",
-                   m2msec_tls_psk_identity(tls), "sni", m2msec_tls_sni(tls), "bound",
-                   m2msec_psk_info_peer_id(c->info) != NULL
-                           ? m2msec_psk_info_peer_id(c->info)
-                           : m2msec_psk_info_credential_id(c->info),
-                   "suite", m2msec_tls_cipher(tls), NULL);
+    resolver_event(s->r, "session", "conn", conn_s, "peer", c->peer, "identity", identity, "sni",
+                   m2msec_tls_sni(tls), "bound", c->entity[0] != '\0' ? c->entity : c->cred_id,
+                   "suite", m2msec_tls_cipher(tls), "credential", c->cred_id, "flavour",
+                   c->cert ? c->flavour : "psk", NULL);
     why = serve(s, c, tls);
     resolver_event(s->r, "session_closed", "conn", conn_s, "reason", why, NULL);
 out:
@@ -656,6 +1133,57 @@ accept_main(void *arg)
     return NULL;
 }
 
+/*
+ * The TLS server: PSK only, or with a certificate (or raw key) of Entity B a
+ * certificate server requiring client certificates verified against the
+ * configured client information, which also takes PSK clients through the
+ * same resolver (TS-0003 8.2.2.1 / 8.2.2.3 beside 8.2.2.2).
+ */
+static int
+make_tls(struct m2msec_cse *s)
+{
+    struct m2msec_tls_cert_opts o;
+    enum m2msec_cert_flavour f = s->client_flavour;
+
+    if (s->key_file == NULL) {
+        if (s->nca > 0 || s->nrawpk > 0 || s->ncrl > 0 || f != M2MSEC_CERT_UNSET) {
+            return m2msec_error_setx(&s->err, M2MSEC_ERR_INVALID_STATE,
+                                     "client certificates need Entity B's own certificate and "
+                                     "key (m2msec_cse_set_cert)");
+        }
+        s->tls = m2msec_tls_server_new_psk(psk_lookup, s, &s->err);
+        return s->tls != NULL ? 0 : -1;
+    }
+    if (f == M2MSEC_CERT_UNSET) {
+        f = s->nrawpk > 0 ? M2MSEC_CERT_RAW : M2MSEC_CERT_ANY;
+    }
+    /* One flavour per server (x509.h): raw keys are not mixed with anchors. */
+    if (f == M2MSEC_CERT_RAW ? (s->nrawpk == 0 || s->nca > 0 || s->ncrl > 0)
+                             : (s->nca == 0 || s->nrawpk > 0)) {
+        return m2msec_error_setx(&s->err, M2MSEC_ERR_INVALID_STATE,
+                                 "certificate clients need trust anchors (client CAs), or for raw "
+                                 "public keys their identifiers and nothing else");
+    }
+    memset(&o, 0, sizeof(o));
+    o.cert_file = s->cert_file;
+    o.key_file = s->key_file;
+    o.require_client_cert = 1;
+    o.client.flavour = f;
+    o.client.ca_files = (const char *const *)s->client_ca;
+    o.client.n_ca_files = s->nca;
+    o.client.crl_files = (const char *const *)s->client_crl;
+    o.client.n_crl_files = s->ncrl;
+    if (f == M2MSEC_CERT_RAW) {
+        o.client.id = s->client_rawpk[0];
+        o.client.ids = (const char *const *)&s->client_rawpk[1];
+        o.client.n_ids = s->nrawpk - 1;
+    }
+    o.psk_lookup = psk_lookup;
+    o.psk_arg = s;
+    s->cert_tls = m2msec_tls_cert_server_new(&o, &s->err);
+    return s->cert_tls != NULL ? 0 : -1;
+}
+
 M2MSEC_API int
 m2msec_cse_start(struct m2msec_cse *s, const char *addr)
 {
@@ -675,11 +1203,8 @@ m2msec_cse_start(struct m2msec_cse *s, const char *addr)
     if (m2msec_tls_global_init(&s->err) == -1) {
         goto out;
     }
-    if (s->tls == NULL) {
-        s->tls = m2msec_tls_server_new_psk(psk_lookup, s, &s->err);
-        if (s->tls == NULL) {
-            goto out;
-        }
+    if (s->tls == NULL && s->cert_tls == NULL && make_tls(s) == -1) {
+        goto out;
     }
     s->lfd = m2msec_tcp_listen(addr, CSE_BACKLOG, s->addr, sizeof(s->addr), &s->err);
     if (s->lfd < 0) {

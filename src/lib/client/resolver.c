@@ -140,6 +140,8 @@ m2msec_psk_source_name(enum m2msec_psk_source s)
         return "mef";
     case M2MSEC_PSK_SOURCE_LOCAL:
         return "local";
+    case M2MSEC_PSK_SOURCE_CERT:
+        return "cert";
     }
     return "none";
 }

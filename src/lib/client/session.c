@@ -1,9 +1,10 @@
 /*
- * client/session.c - a PPSK-authenticated HTTP session with the MEF.
+ * client/session.c - an authenticated HTTP session with the MEF.
  *
- * Layer: client. One TLS 1.2 PSK connection (psk_identity = KpmID), requests
- * framed by http/, every response checked for X-M2M-RSC and an echoed
- * X-M2M-RI before its body is looked at.
+ * Layer: client. One TLS 1.2 connection: PSK with psk_identity = KpmID
+ * (PPSK RSPF, TS-0003 8.3.2.1), or mutual certificates (certificate RSPF,
+ * 8.3.2.2); requests framed by http/, every response checked for
+ * X-M2M-RSC and an echoed X-M2M-RI before its body is looked at.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "client/client_int.h"
 #include "crypto/rand.h"
+#include "tls/x509.h"
 #include "util/buf.h"
 #include "util/encoding.h"
 #include "util/mem.h"
@@ -47,6 +49,64 @@ is_ip_literal(const char *host)
     return strchr(host, ':') != NULL || strspn(host, "0123456789.") == strlen(host);
 }
 
+/*
+ * @spec TS-0003 8.3.2.2 the certificate Bootstrap Security Handshake: our
+ * certificate to the MEF, the MEF's FQDN certificate (8.1.2.1) checked
+ * against the configured anchors and the name we expect (8.1.2.5), the
+ * 10.2.3 suites. s->host is the MEF name already.
+ */
+static int
+session_open_cert(struct m2msec_client *c, struct client_session *s, struct m2msec_error *err)
+{
+    const struct m2msec_config *cfg = c->cfg;
+    struct m2msec_tls_cert_client o;
+    const char *cas[1];
+    char key_id[M2MSEC_NI_SHA256_LEN];
+
+    if (cfg->mef_ca == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "the MEF's trust anchors must be configured with the certificate");
+    }
+    if (is_ip_literal(s->host)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "the MEF's certificate names an FQDN: configure the server name");
+    }
+    /*
+     * @spec TS-0003 10.4: before the MEF tells us our Enrolee-ID we name
+     * ourselves by the Credential-ID of our certificate's public key.
+     */
+    if (m2msec_x509_key_id_file(cfg->cert_file, key_id, sizeof(key_id), err) == -1 ||
+        m2msec_credential_id_format(M2MSEC_CRED_RAW_PK, key_id, s->origin, sizeof(s->origin),
+                                    err) == -1) {
+        return -1;
+    }
+    memset(&o, 0, sizeof(o));
+    cas[0] = cfg->mef_ca;
+    o.hostport = cfg->mef;
+    o.sni = s->host;
+    o.cert_file = cfg->cert_file;
+    o.key_file = cfg->key_file;
+    o.server.flavour = M2MSEC_CERT_FQDN;
+    o.server.id = s->host;
+    o.server.ca_files = cas;
+    o.server.n_ca_files = 1;
+    o.timeout_ms = cfg->timeout_ms;
+    client_step(c, "connect", "TLS 1.2 certificate to %s as %s, expecting MEF %s", cfg->mef,
+                cfg->cert_file, s->host);
+    if (m2msec_tls_global_init(err) == -1) {
+        return -1;
+    }
+    s->tls = m2msec_tls_connect_cert(&o, err);
+    if (s->tls == NULL) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_AUTH) {
+            m2msec_error_wrap(err, "MEF certificate handshake refused");
+        }
+        return -1;
+    }
+    client_step(c, "handshake", "established, suite %s", m2msec_tls_cipher(s->tls));
+    return 0;
+}
+
 int
 client_session_open(struct m2msec_client *c, struct client_session *s, struct m2msec_error *err)
 {
@@ -55,9 +115,23 @@ client_session_open(struct m2msec_client *c, struct client_session *s, struct m2
     char port[16];
 
     memset(s, 0, sizeof(*s));
+    if (cfg->mef != NULL && cfg->cert_file != NULL && cfg->kpm_id == NULL) {
+        if (m2msec_hostport_split(cfg->mef, s->host, sizeof(s->host), port, sizeof(port), err) ==
+            -1) {
+            return -1;
+        }
+        if (cfg->sni != NULL) {
+            m2msec_strlcpy(s->host, cfg->sni, sizeof(s->host));
+        }
+        return session_open_cert(c, s, err);
+    }
+    if (cfg->cert_file != NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "configure either a Kpm or a certificate, not both");
+    }
     if (cfg->mef == NULL || cfg->kpm_id == NULL || cfg->kpm == NULL) {
         return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
-                                 "MEF address and Kpm/KpmID must be configured");
+                                 "MEF address and Kpm/KpmID (or a certificate) must be configured");
     }
     if (m2msec_hostport_split(cfg->mef, s->host, sizeof(s->host), port, sizeof(port), err) == -1) {
         return -1;

@@ -14,8 +14,10 @@
 
 #include <sqlite3.h>
 
+#include "store/maf_cert.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include "util/encoding.h"
 #include "util/error.h"
 #include "util/mem.h"
 #include "util/secret.h"
@@ -1398,5 +1400,96 @@ m2msec_dev_kc_get(struct m2msec_db *db, const char *key_id, int64_t now, int wit
 out:
     m2msec_db_stmt_done(st);
     m2msec_dev_kc_rec_free(r);
+    return rv;
+}
+
+/*
+ * Certificate clients (store/maf_cert.h): the live row of kind
+ * M2MSEC_MAF_SUID_CERT for the Credential-ID, else a new one.
+ */
+static const char sql_cert_client_select[] =
+        "SELECT kmid_rel FROM maf_client WHERE keid = ?1 AND suid = 30 AND expires > ?2";
+static const char sql_cert_client_purge[] =
+        "DELETE FROM maf_client WHERE keid = ?1 AND suid = 30 AND expires <= ?2";
+
+int
+m2msec_maf_cert_client(struct m2msec_db *db, const char *cred_id,
+                       const struct m2msec_maf_client_rec *fresh, int64_t now, char kmid_rel[33],
+                       struct m2msec_error *err)
+{
+    struct m2msec_maf_client_rec row;
+    sqlite3_stmt *st = NULL;
+    uint8_t *blob = NULL;
+    char *found = NULL;
+    char *keid = NULL;
+    size_t bloblen = 0;
+    int rc = 0;
+    int rv = -1;
+
+    memset(&row, 0, sizeof(row));
+    if (db == NULL || !m2msec_db_str_set(cred_id) || fresh == NULL ||
+        !m2msec_db_hex32(fresh->kmid_rel) || !m2msec_db_str_set(fresh->client_id) ||
+        fresh->km == NULL || fresh->expires <= now) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "certificate client needs a Credential-ID, an owner key, a client id, "
+                          "Km and a future expiry");
+        return -1;
+    }
+    keid = m2msec_strdup(cred_id);
+    if (keid == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (m2msec_db_begin(db, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_cert_client_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, cred_id, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading certificate client", err);
+    if (rc == -1 || (rc == 1 && m2msec_db_column_str(st, 0, 1, &found, err) == -1)) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (found != NULL) {
+        if (m2msec_strlcpy(kmid_rel, found, 33) == -1) {
+            m2msec_error_setx(err, M2MSEC_ERR_STORE, "stored owner key malformed");
+            goto out;
+        }
+    } else {
+        /* An expired row of the same credential goes first: keid is unique. */
+        if (m2msec_db_stmt(db, sql_cert_client_purge, &st, err) == -1 ||
+            m2msec_db_bind_text(db, st, 1, cred_id, err) == -1 ||
+            m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+            m2msec_db_step_done(db, st, "erasing expired certificate client", NULL, err) == -1) {
+            goto out;
+        }
+        m2msec_db_stmt_done(st);
+        st = NULL;
+        if (m2msec_db_seal(db, "km", fresh->kmid_rel, fresh->km, &blob, &bloblen, err) == -1) {
+            goto out;
+        }
+        row = *fresh;
+        row.keid = keid;
+        if (client_row_insert(db, &row, M2MSEC_MAF_SUID_CERT, blob, bloblen, err) == -1) {
+            goto out;
+        }
+        memcpy(kmid_rel, fresh->kmid_rel, 33);
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    m2msec_free(found);
+    m2msec_free(keid);
     return rv;
 }

@@ -111,6 +111,27 @@ const char *const m2msec_db_mef_migrations[] = {
     "DROP TABLE target;"
     "ALTER TABLE target_v4 RENAME TO target;"
     "PRAGMA user_version = 4;",
+    /*
+     * 5: certificate Enrolees (TS-0003 8.3.2.2). The enrolee row stays the
+     * owner of Ke, targets and registrations, keyed by the Credential-ID of
+     * the certificate identity; its kpm is a zero-length blob (rebuilding
+     * enrolee to drop the NOT NULL would cascade into ke and enrolee_target,
+     * since migrations run with foreign keys on). enrolee_cert marks the row
+     * as a certificate Enrolee; (flavour, cert_id) is unique. Anchor and CRL
+     * files are ordered lists per kind.
+     */
+    "CREATE TABLE enrolee_cert ("
+    " kpm_id TEXT PRIMARY KEY NOT NULL REFERENCES enrolee (kpm_id) ON DELETE CASCADE,"
+    " flavour TEXT NOT NULL CHECK (flavour IN ('device', 'node-id', 'cse-id', 'ae-id')),"
+    " cert_id TEXT NOT NULL,"
+    " UNIQUE (flavour, cert_id));"
+    "CREATE TABLE enrolee_cert_file ("
+    " kpm_id TEXT NOT NULL REFERENCES enrolee_cert (kpm_id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL CHECK (kind IN ('ca', 'crl')),"
+    " pos INTEGER NOT NULL,"
+    " path TEXT NOT NULL,"
+    " PRIMARY KEY (kpm_id, kind, pos));"
+    "PRAGMA user_version = 5;",
     NULL,
 };
 
@@ -125,6 +146,21 @@ static const char sql_enrolee_list[] =
         "SELECT kpm_id, enrolee_id, expiry_s, policy_json, created, kpm"
         " FROM enrolee ORDER BY kpm_id";
 static const char sql_enrolee_delete[] = "DELETE FROM enrolee WHERE kpm_id = ?1";
+static const char sql_cert_conflict[] =
+        "SELECT 1 FROM enrolee_cert WHERE flavour = ?1 AND cert_id = ?2";
+static const char sql_cert_insert[] =
+        "INSERT INTO enrolee_cert (kpm_id, flavour, cert_id) VALUES (?1, ?2, ?3)";
+static const char sql_cert_select[] = "SELECT flavour, cert_id FROM enrolee_cert WHERE kpm_id = ?1";
+static const char sql_cert_by_id[] =
+        "SELECT kpm_id FROM enrolee_cert WHERE flavour = ?1 AND cert_id = ?2";
+static const char sql_cert_ca_insert[] =
+        "INSERT INTO enrolee_cert_file (kpm_id, kind, pos, path) VALUES (?1, 'ca', ?2, ?3)";
+static const char sql_cert_crl_insert[] =
+        "INSERT INTO enrolee_cert_file (kpm_id, kind, pos, path) VALUES (?1, 'crl', ?2, ?3)";
+static const char sql_cert_ca_select[] =
+        "SELECT path FROM enrolee_cert_file WHERE kpm_id = ?1 AND kind = 'ca' ORDER BY pos";
+static const char sql_cert_crl_select[] =
+        "SELECT path FROM enrolee_cert_file WHERE kpm_id = ?1 AND kind = 'crl' ORDER BY pos";
 static const char sql_target_insert[] =
         "INSERT INTO enrolee_target (kpm_id, pos, target) VALUES (?1, ?2, ?3)";
 static const char sql_target_select[] =
@@ -263,6 +299,10 @@ m2msec_enrolee_rec_free(struct m2msec_enrolee_rec *r)
     m2msec_db_list_free(r->targets);
     m2msec_free(r->policy_json);
     m2msec_secret_free(r->kpm);
+    m2msec_free(r->cert_flavour);
+    m2msec_free(r->cert_id);
+    m2msec_db_list_free(r->cert_cas);
+    m2msec_db_list_free(r->cert_crls);
     m2msec_free(r);
 }
 
@@ -280,11 +320,104 @@ m2msec_enrolee_list_free(struct m2msec_enrolee_rec **list)
     m2msec_free(list);
 }
 
-/* @spec TS-0003 8.3.2.1 the MEF keeps, per KpmID, the Kpm, Enrolee-ID, targets and expiry */
+/* One of the flavours a certificate Enrolee may have (M2MSEC_ENROLEE_CERT_FLAVOURS). */
+static int
+cert_flavour_valid(const char *f)
+{
+    return f != NULL && (strcmp(f, "device") == 0 || strcmp(f, "node-id") == 0 ||
+                         strcmp(f, "cse-id") == 0 || strcmp(f, "ae-id") == 0);
+}
+
+/*
+ * The credential of an Enrolee to add: a Kpm (8.3.2.1), or a certificate
+ * identity with its trust anchors (8.3.2.2, 8.1.2.4), never both.
+ */
+static int
+enrolee_auth_valid(const struct m2msec_enrolee_rec *r, struct m2msec_error *err)
+{
+    if ((r->kpm != NULL) == (r->cert_flavour != NULL)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "enrolee needs either a Kpm or a certificate identity");
+    }
+    if (r->kpm != NULL) {
+        if (r->cert_id != NULL || r->ncert_cas != 0 || r->ncert_crls != 0) {
+            return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                     "a Kpm enrolee has no certificate information");
+        }
+        return 0;
+    }
+    if (!cert_flavour_valid(r->cert_flavour)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "certificate flavour '%s' is not one of %s", r->cert_flavour,
+                                 M2MSEC_ENROLEE_CERT_FLAVOURS);
+    }
+    if (!m2msec_db_str_set(r->cert_id) || r->ncert_cas == 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "certificate enrolee needs an identifier and a trust anchor");
+    }
+    if (m2msec_db_list_valid(r->cert_cas, r->ncert_cas, "trust anchor file", err) == -1 ||
+        m2msec_db_list_valid(r->cert_crls, r->ncert_crls, "CRL file", err) == -1) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The certificate part of a new certificate Enrolee (inside the add transaction). */
+static int
+cert_store(struct m2msec_db *db, const struct m2msec_enrolee_rec *r, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql_cert_conflict, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->cert_flavour, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->cert_id, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "looking up", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 1) {
+        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                          "an enrolee with %s certificate identity %s exists", r->cert_flavour,
+                          r->cert_id);
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_stmt(db, sql_cert_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->kpm_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->cert_flavour, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->cert_id, err) == -1 ||
+        m2msec_db_step_done(db, st, "adding enrolee certificate", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_store(db, sql_cert_ca_insert, r->kpm_id, r->cert_cas, r->ncert_cas, err) ==
+                -1 ||
+        m2msec_db_list_store(db, sql_cert_crl_insert, r->kpm_id, r->cert_crls, r->ncert_crls,
+                             err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/*
+ * @spec TS-0003 8.3.2.1 the MEF keeps, per KpmID, the Kpm, Enrolee-ID, targets and expiry;
+ * @spec TS-0003 8.3.2.2 or, for a certificate Enrolee, the certificate information of 8.1.2.4.
+ */
 int
 m2msec_mef_enrolee_add(struct m2msec_db *db, const struct m2msec_enrolee_rec *r,
                        struct m2msec_error *err)
 {
+    /* A certificate Enrolee's kpm: zero-length, non-NULL (see migration 5). */
+    static const uint8_t no_kpm[1];
     sqlite3_stmt *st = NULL;
     uint8_t *blob = NULL;
     size_t bloblen = 0;
@@ -292,9 +425,12 @@ m2msec_mef_enrolee_add(struct m2msec_db *db, const struct m2msec_enrolee_rec *r,
     int rv = -1;
 
     if (db == NULL || r == NULL || !m2msec_db_str_set(r->kpm_id) ||
-        !m2msec_db_str_set(r->enrolee_id) || r->kpm == NULL) {
+        !m2msec_db_str_set(r->enrolee_id)) {
         m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
-                          "enrolee needs a KpmID, an Enrolee-ID and a Kpm");
+                          "enrolee needs a KpmID and an Enrolee-ID");
+        goto out;
+    }
+    if (enrolee_auth_valid(r, err) == -1) {
         goto out;
     }
     if (r->expiry_s > (uint64_t)INT64_MAX) {
@@ -304,7 +440,8 @@ m2msec_mef_enrolee_add(struct m2msec_db *db, const struct m2msec_enrolee_rec *r,
     if (m2msec_db_list_valid(r->targets, r->ntargets, "enrolment target", err) == -1) {
         goto out;
     }
-    if (m2msec_db_seal(db, "kpm", r->kpm_id, r->kpm, &blob, &bloblen, err) == -1) {
+    if (r->kpm != NULL &&
+        m2msec_db_seal(db, "kpm", r->kpm_id, r->kpm, &blob, &bloblen, err) == -1) {
         goto out;
     }
     if (m2msec_db_begin(db, err) == -1) {
@@ -324,12 +461,15 @@ m2msec_mef_enrolee_add(struct m2msec_db *db, const struct m2msec_enrolee_rec *r,
         m2msec_db_bind_int64(db, st, 3, (int64_t)r->expiry_s, err) == -1 ||
         m2msec_db_bind_text(db, st, 4, r->policy_json, err) == -1 ||
         m2msec_db_bind_int64(db, st, 5, r->created, err) == -1 ||
-        m2msec_db_bind_blob(db, st, 6, blob, bloblen, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 6, blob != NULL ? blob : no_kpm, bloblen, err) == -1 ||
         m2msec_db_step_done(db, st, "adding enrolee", NULL, err) == -1) {
         goto out;
     }
     m2msec_db_stmt_done(st);
     st = NULL;
+    if (r->cert_flavour != NULL && cert_store(db, r, err) == -1) {
+        goto out;
+    }
     if (m2msec_db_list_store(db, sql_target_insert, r->kpm_id, r->targets, r->ntargets, err) ==
                 -1 ||
         m2msec_db_commit(db, err) == -1) {
@@ -345,7 +485,43 @@ out:
     return rv;
 }
 
-/* One enrolee row (columns of sql_enrolee_select) and its targets. */
+/* The certificate part of an enrolee, if it has one (r->kpm_id set). */
+static int
+read_cert(struct m2msec_db *db, struct m2msec_enrolee_rec *r, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int rv = -1;
+
+    if (m2msec_db_stmt(db, sql_cert_select, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->kpm_id, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading enrolee certificate", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 1) {
+        if (m2msec_db_column_str(st, 0, 1, &r->cert_flavour, err) == -1 ||
+            m2msec_db_column_str(st, 1, 1, &r->cert_id, err) == -1) {
+            goto out;
+        }
+        m2msec_db_stmt_done(st);
+        st = NULL;
+        if (m2msec_db_list_load(db, sql_cert_ca_select, r->kpm_id, &r->cert_cas, &r->ncert_cas,
+                                err) == -1 ||
+            m2msec_db_list_load(db, sql_cert_crl_select, r->kpm_id, &r->cert_crls, &r->ncert_crls,
+                                err) == -1) {
+            goto out;
+        }
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+/* One enrolee row (columns of sql_enrolee_select), its certificate part and its targets. */
 static int
 read_enrolee(struct m2msec_db *db, sqlite3_stmt *st, int with_kpm, struct m2msec_enrolee_rec **out,
              struct m2msec_error *err)
@@ -369,6 +545,14 @@ read_enrolee(struct m2msec_db *db, sqlite3_stmt *st, int with_kpm, struct m2msec
     expiry = sqlite3_column_int64(st, 2);
     r->expiry_s = expiry < 0 ? 0 : (uint64_t)expiry;
     r->created = sqlite3_column_int64(st, 4);
+    if (read_cert(db, r, err) == -1) {
+        goto out;
+    }
+    if (with_kpm && r->cert_flavour != NULL) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND,
+                          "enrolee %s authenticates with a certificate, not a Kpm", r->kpm_id);
+        goto out;
+    }
     if (with_kpm) {
         blob = sqlite3_column_blob(st, 5);
         if (m2msec_db_unseal(db, "kpm", r->kpm_id, blob, (size_t)sqlite3_column_bytes(st, 5),
@@ -433,6 +617,47 @@ out:
     m2msec_db_stmt_done(st);
     m2msec_db_rollback(db);
     m2msec_enrolee_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_mef_enrolee_get_by_cert(struct m2msec_db *db, const char *flavour, const char *cert_id,
+                               struct m2msec_enrolee_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    char *key = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(flavour) || !m2msec_db_str_set(cert_id)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "certificate identity missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_cert_by_id, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, flavour, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, cert_id, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "looking up enrolee certificate", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND,
+                          "no enrolee with %s certificate identity %s", flavour, cert_id);
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &key, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    /* Removed in between: NOT_FOUND from the read, as if never there. */
+    rv = m2msec_mef_enrolee_get(db, key, 0, out, err);
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_free(key);
     return rv;
 }
 

@@ -47,15 +47,41 @@ struct m2msec_enrolee_rec {
     char *policy_json; /* codec/mef_msg.h m2msec_enrolee_policy, JSON */
     int64_t created;
     struct m2msec_secret *kpm; /* only when asked for */
+    /*
+     * @spec TS-0003 8.3.2.2 a certificate Enrolee (schema v5): cert_flavour is
+     * set (M2MSEC_ENROLEE_CERT_FLAVOURS) and kpm stays NULL. Its kpm_id is
+     * then the key every other table uses for the credential, namely the
+     * Credential-ID of the certificate identity (10.4: "31-<hw id>",
+     * "32-<CSE-ID>", "33-<AE-ID>", "34-<Node-ID>", formed by the caller);
+     * such a row never authenticates a PSK handshake.
+     */
+    char *cert_flavour; /* "device", "node-id", "cse-id", "ae-id"; NULL: a Kpm Enrolee */
+    char *cert_id;      /* the identifier in canonical form */
+    char **cert_cas;    /* trust anchor files (absolute paths), at least one */
+    size_t ncert_cas;
+    char **cert_crls; /* CRL files; may be empty */
+    size_t ncert_crls;
 };
+#define M2MSEC_ENROLEE_CERT_FLAVOURS "device, node-id, cse-id, ae-id"
 void m2msec_enrolee_rec_free(struct m2msec_enrolee_rec *r);
 
-/* M2MSEC_ERR_REFUSED (rsc 4105) when the KpmID exists. */
+/*
+ * M2MSEC_ERR_REFUSED (rsc 4105) when the KpmID exists, or, for a certificate
+ * Enrolee, when its (flavour, identifier) does. Exactly one of kpm and
+ * cert_flavour is set.
+ */
 int m2msec_mef_enrolee_add(struct m2msec_db *db, const struct m2msec_enrolee_rec *r,
                            struct m2msec_error *err);
-/* M2MSEC_ERR_NOT_FOUND when absent. with_kpm: unseal Kpm into r->kpm. */
+/*
+ * M2MSEC_ERR_NOT_FOUND when absent. with_kpm: unseal Kpm into r->kpm; a
+ * certificate Enrolee has none and is then NOT_FOUND too, so a PSK lookup
+ * can never authenticate one.
+ */
 int m2msec_mef_enrolee_get(struct m2msec_db *db, const char *kpm_id, int with_kpm,
                            struct m2msec_enrolee_rec **out, struct m2msec_error *err);
+/* The certificate Enrolee with this flavour and canonical identifier; NOT_FOUND when none. */
+int m2msec_mef_enrolee_get_by_cert(struct m2msec_db *db, const char *flavour, const char *cert_id,
+                                   struct m2msec_enrolee_rec **out, struct m2msec_error *err);
 /* All Enrolees ordered by KpmID, without keys. *out is a NULL-terminated array. */
 int m2msec_mef_enrolee_list(struct m2msec_db *db, struct m2msec_enrolee_rec ***out, size_t *n,
                             struct m2msec_error *err);

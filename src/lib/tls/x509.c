@@ -2291,3 +2291,103 @@ m2msec_tls_peer_credential_id(const struct m2msec_tls_conn *c, enum m2msec_cert_
     }
     return m2msec_x509_credential_id(f, ident, out, outsz, err);
 }
+
+int
+m2msec_tls_peer_chain_verify(const struct m2msec_tls_conn *c, const char *const *ca_files,
+                             size_t n_ca, const char *const *crl_files, size_t n_crl,
+                             struct m2msec_error *err)
+{
+    const struct x509_conn *x = verified_state(c);
+    gnutls_session_t session = NULL;
+    gnutls_x509_trust_list_t list = NULL;
+    gnutls_x509_crt_t *crts = NULL;
+    const gnutls_datum_t *certs = NULL;
+    gnutls_typed_vdata_st vdata;
+    unsigned ncert = 0;
+    unsigned status = 0;
+    unsigned i;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    gnutls_datum_t d;
+    char why[WHY_LEN];
+    int r;
+    int rv = -1;
+
+    if (x == NULL || x->raw_peer || n_ca == 0 || ca_files == NULL ||
+        (n_crl > 0 && crl_files == NULL)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_AUTH,
+                                 "no verified certificate chain on this connection to check");
+    }
+    session = m2msec_tls_conn_session((struct m2msec_tls_conn *)(uintptr_t)c);
+    certs = gnutls_certificate_get_peers(session, &ncert);
+    if (certs == NULL || ncert == 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_AUTH, "the peer presented no certificate");
+    }
+    if (gnutls_x509_trust_list_init(&list, 0) < 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    for (i = 0; i < n_ca; i++) {
+        if (m2msec_x509_read_file(ca_files[i], PEM_FILE_MAX, &buf, &len, err) != 0) {
+            goto out;
+        }
+        d = datum_of(buf, len);
+        r = gnutls_x509_trust_list_add_trust_mem(list, &d, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+        file_free(buf, len);
+        buf = NULL;
+        if (r <= 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "trust anchors %.128s: %s",
+                              ca_files[i], r < 0 ? gnutls_strerror(r) : "no certificate");
+            goto out;
+        }
+    }
+    for (i = 0; i < n_crl; i++) {
+        if (m2msec_x509_read_file(crl_files[i], PEM_FILE_MAX, &buf, &len, err) != 0) {
+            goto out;
+        }
+        d = datum_of(buf, len);
+        r = gnutls_x509_trust_list_add_trust_mem(list, NULL, &d, GNUTLS_X509_FMT_PEM,
+                                                 GNUTLS_TL_VERIFY_CRL, 0);
+        file_free(buf, len);
+        buf = NULL;
+        if (r < 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "CRL %.128s: %s", crl_files[i],
+                              gnutls_strerror(r));
+            goto out;
+        }
+    }
+    crts = m2msec_calloc(ncert, sizeof(*crts));
+    if (crts == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < ncert; i++) {
+        if (crt_from_der(&crts[i], &certs[i], why, sizeof(why)) != 0) {
+            m2msec_error_setx(err, M2MSEC_ERR_AUTH, "%s", why);
+            goto out;
+        }
+    }
+    vdata.type = GNUTLS_DT_KEY_PURPOSE_OID;
+    vdata.data = (unsigned char *)(x->server_side ? kp_client : kp_server);
+    vdata.size = 0;
+    r = gnutls_x509_trust_list_verify_crt2(list, crts, ncert, &vdata, 1, 0, &status, NULL);
+    if (r < 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_AUTH, "cannot verify: %s", gnutls_strerror(r));
+        goto out;
+    }
+    if (status != 0) {
+        (void)status_reason(status, why, sizeof(why));
+        m2msec_error_setx(err, M2MSEC_ERR_AUTH, "%s", why);
+        goto out;
+    }
+    rv = 0;
+out:
+    for (i = 0; crts != NULL && i < ncert; i++) {
+        if (crts[i] != NULL) {
+            gnutls_x509_crt_deinit(crts[i]);
+        }
+    }
+    m2msec_free(crts);
+    file_free(buf, len);
+    gnutls_x509_trust_list_deinit(list, 1);
+    return rv;
+}

@@ -176,6 +176,20 @@ int m2msec_tls_peer_identity_of(const struct m2msec_tls_conn *c, enum m2msec_cer
  */
 int m2msec_tls_peer_credential_id(const struct m2msec_tls_conn *c, enum m2msec_cert_flavour f,
                                   char *out, size_t outsz, struct m2msec_error *err);
+/*
+ * @spec TS-0003 8.1.2.5 path validation against ONE party's trust anchors:
+ * re-verifies the certificate chain the peer presented on c (already accepted
+ * by the handshake, possibly against a wider anchor set) with exactly the PEM
+ * anchors ca_files[0..n_ca) and CRLs crl_files[0..n_crl), for the peer's role
+ * (clientAuth when c is a server connection). For a server that pools the
+ * anchors of many peers: once the peer's identity names one configured party,
+ * its chain must lead to that party's roots. M2MSEC_ERR_AUTH with the reason
+ * (unknown issuer, expired, revoked, ...) when it does not; -1 too on PSK,
+ * raw-key or unverified connections.
+ */
+int m2msec_tls_peer_chain_verify(const struct m2msec_tls_conn *c, const char *const *ca_files,
+                                 size_t n_ca, const char *const *crl_files, size_t n_crl,
+                                 struct m2msec_error *err);
 /* The same from an identifier of flavour f (validated, then in canonical form). */
 int m2msec_x509_credential_id(enum m2msec_cert_flavour f, const char *identity, char *out,
                               size_t outsz, struct m2msec_error *err);
