@@ -638,7 +638,15 @@ struct side {
     char cred_of[M2MSEC_CERT_RAW + 1][M2MSEC_CERT_CRED_ID_MAX]; /* credential_id(flavour) */
     uint8_t boot[M2MSEC_EXPORT_LEN];
     uint8_t conn[M2MSEC_EXPORT_LEN];
+    int chain_rc; /* m2msec_tls_peer_chain_verify against chain_cas (when chain_ncas > 0) */
+    enum m2msec_err chain_code;
+    char chain_why[M2MSEC_ERROR_MSG_LEN];
 };
+
+/* Anchors and CRL for the post-handshake chain check of observe(); none: not run. */
+static const char *chain_cas[2];
+static size_t chain_ncas;
+static const char *chain_crl;
 
 static void
 observe(struct side *s, struct m2msec_tls_conn *c)
@@ -679,6 +687,17 @@ observe(struct side *s, struct m2msec_tls_conn *c)
                                           sizeof(s->cred_of[i]), NULL) != 0) {
             s->cred_of[i][0] = '\0';
         }
+    }
+    if (chain_ncas > 0) {
+        struct m2msec_error e;
+        const char *crls[1];
+
+        m2msec_error_clear(&e);
+        crls[0] = chain_crl;
+        s->chain_rc = m2msec_tls_peer_chain_verify(c, chain_cas, chain_ncas, crls,
+                                                   chain_crl != NULL ? 1 : 0, &e);
+        (void)m2msec_strlcpy(s->chain_why, e.msg, sizeof(s->chain_why));
+        s->chain_code = m2msec_error_code(&e);
     }
     if (m2msec_tls_export(c, M2MSEC_LABEL_BOOTSTRAP, s->boot, sizeof(s->boot), &s->err) != 0 ||
         m2msec_tls_export(c, M2MSEC_LABEL_CONNECTION, s->conn, sizeof(s->conn), &s->err) != 0) {
@@ -2483,6 +2502,80 @@ static const struct canon_case canon_cases[] = {
     { M2MSEC_CERT_ANY, "x", NULL },
 };
 
+/*
+ * m2msec_tls_peer_chain_verify: a server that pools the anchors of several
+ * parties re-validates a peer's chain against one party's roots and CRLs.
+ */
+static void
+test_peer_chain_verify(void **state)
+{
+    struct srv_cfg sc;
+    struct cli_cfg cc;
+    struct side s;
+    struct side c;
+    struct m2msec_error e;
+    const char *one[1];
+
+    (void)state;
+    mutual_cfg(&sc, &cc);
+    sc.flavour = M2MSEC_CERT_ANY;
+    sc.id = NULL;
+    sc.ca = P("mfr.pem");
+    sc.ca_extra = P("ent.pem");
+    cc.cert = P("dev.pem"); /* manufacturer-issued */
+    cc.key = P("dev.key");
+    /* the party's own root: accepted */
+    chain_cas[0] = P("mfr.pem");
+    chain_ncas = 1;
+    chain_crl = NULL;
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    if (s.chain_rc != 0) {
+        fail_msg("own root refused: %s", s.chain_why);
+    }
+    /* another party's root (in the pool, so the handshake passed): refused */
+    chain_cas[0] = P("ent.pem");
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_int_equal(s.chain_rc, -1);
+    assert_int_equal(s.chain_code, M2MSEC_ERR_AUTH);
+    assert_non_null(strstr(s.chain_why, "unknown issuer"));
+    /* two anchor files, one of them right */
+    chain_cas[0] = P("ent.pem");
+    chain_cas[1] = P("mfr.pem");
+    chain_ncas = 2;
+    run_pair(&sc, &cc, &s, &c);
+    assert_int_equal(s.chain_rc, 0);
+    /* the party's CRL revokes a certificate the pool's handshake accepted */
+    chain_cas[0] = P("mfr.pem");
+    chain_ncas = 1;
+    chain_crl = P("mfr.crl");
+    cc.cert = P("devrev.pem");
+    cc.key = P("devrev.key");
+    run_pair(&sc, &cc, &s, &c);
+    assert_ok_pair(&s, &c);
+    assert_int_equal(s.chain_rc, -1);
+    assert_int_equal(s.chain_code, M2MSEC_ERR_AUTH);
+    assert_non_null(strstr(s.chain_why, "revoked"));
+    /* ... and leaves the others alone */
+    cc.cert = P("dev.pem");
+    cc.key = P("dev.key");
+    run_pair(&sc, &cc, &s, &c);
+    assert_int_equal(s.chain_rc, 0);
+    /* a file that holds no anchor is an error of the caller, not a pass */
+    chain_cas[0] = P("mfr.crl");
+    chain_crl = NULL;
+    run_pair(&sc, &cc, &s, &c);
+    assert_int_equal(s.chain_rc, -1);
+    assert_int_equal(s.chain_code, M2MSEC_ERR_INVALID_ARGUMENT);
+    chain_ncas = 0;
+    /* no connection, no anchors */
+    m2msec_error_clear(&e);
+    one[0] = P("mfr.pem");
+    assert_int_equal(m2msec_tls_peer_chain_verify(NULL, one, 1, NULL, 0, &e), -1);
+    assert_int_equal(m2msec_error_code(&e), M2MSEC_ERR_AUTH);
+}
+
 static void
 test_certid_forms(void **state)
 {
@@ -2975,6 +3068,7 @@ main(void)
         cmocka_unit_test(test_flavours),
         cmocka_unit_test(test_flavours_server_side),
         cmocka_unit_test(test_identity_any),
+        cmocka_unit_test(test_peer_chain_verify),
         cmocka_unit_test(test_certid_forms),
         cmocka_unit_test(test_certid_hwid_der),
         cmocka_unit_test(test_credential_ids),
