@@ -13,7 +13,10 @@
  *   (c) m2msec_client_maf_keyget() against the real mafd (one registered MAF
  *       client per thread, each retrieving a key registered for it);
  *   (d) the (a) handshake with a Key Identifier and its Kc against the
- *       reference Entity B (`m2msec cse`), which holds the Kc in its cache.
+ *       reference Entity B (`m2msec cse`), which holds the Kc in its cache;
+ *   (e) a bare mutual ECDHE-ECDSA handshake + export against the baseline
+ *       server in certificate mode, and (f) certificate enrolments (8.3.2.2)
+ *       against mefd with one device certificate per thread.
  * It prints ops/s, p50/p99 latency and the ratios to (a). A ratio is a
  * figure, never a verdict: the exit status is 1 only when something failed
  * (set-up, an operation, a server exit), never because of timing. See
@@ -37,6 +40,7 @@
 #include "enrol.h"
 #include "m2msec.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/encoding.h"
 #include "util/mem.h"
 
@@ -62,6 +66,8 @@ struct options {
     int run_b;
     int run_c;
     int run_d;
+    int run_e;
+    int run_f;
 };
 
 /* Everything that must be undone at the end, whatever happened. */
@@ -99,6 +105,16 @@ struct bench {
     struct m2msec_secret *cse_kpm;
     char saef_id[BENCH_MAX_CLIENTS][BENCH_KEYID_MAX];
     struct m2msec_secret *saef_kc[BENCH_MAX_CLIENTS];
+    /* (e), (f): a manufacturer root, one device certificate per thread, the cert baseline server */
+    char mfr_ca[PATH_MAX];
+    char *dev_cert[BENCH_MAX_CLIENTS]; /* paths (owned) */
+    char *dev_key[BENCH_MAX_CLIENTS];
+    char mef_cert[PATH_MAX]; /* mefd's FQDN certificate, also the (e) server's */
+    char mef_key[PATH_MAX];
+    char mef_ca[PATH_MAX]; /* the development CA that issued it */
+    char cert_addr[128];
+    pid_t cert_pid;
+    int cert_out;
 };
 
 static void
@@ -112,8 +128,9 @@ usage(FILE *f)
             "Measures bare TLS 1.2 PSK handshakes + RFC 5705 export against a minimal GnuTLS\n"
             "server (a), full PPSK enrolments against mefd (b), MAF Key Retrievals against\n"
             "mafd (c) and handshakes with Entity B (m2msec cse) holding the Kc in its cache (d),\n"
-            "with the same client threads, and prints ops/s, p50/p99 latency and the ratios\n"
-            "to (a) per concurrency level.\n"
+            "then bare mutual ECDHE-ECDSA handshakes (e) and certificate enrolments against\n"
+            "mefd (f), with the same client threads, and prints ops/s, p50/p99 latency and the\n"
+            "ratios (b)/(a), (c)/(a), (d)/(a) and (f)/(e) per concurrency level.\n"
             "\n"
             "  --seconds N     measurement length per mode and level (1..%d, default %d)\n"
             "  --clients LIST  comma-separated concurrency levels (default 1,4,16; max %d)\n"
@@ -121,7 +138,7 @@ usage(FILE *f)
             "                  (default $TMPDIR or /tmp; e.g. /dev/shm to take the disk out)\n"
             "  --mefd PATH     mefd binary (default: mefd next to this program)\n"
             "  --keep          keep the temp dir (logs, stores) for inspection\n"
-            "  --only LIST     measure only some of a, b, c, d (e.g. b, or a,d), e.g. while\n"
+            "  --only LIST     measure only some of a..f (e.g. b, or a,d, or e,f), e.g. while\n"
             "                  profiling one server; a ratio needs both of its sides\n"
             "\n"
             "Exit status: 0, or 1 when anything failed (timing never fails the run).\n",
@@ -173,7 +190,7 @@ parse_only(const char *v, struct options *o)
 {
     size_t i, len = strlen(v);
 
-    o->run_a = o->run_b = o->run_c = o->run_d = 0;
+    o->run_a = o->run_b = o->run_c = o->run_d = o->run_e = o->run_f = 0;
     for (i = 0; i < len; i++) {
         if (i % 2 == 1) {
             if (v[i] != ',') {
@@ -194,6 +211,12 @@ parse_only(const char *v, struct options *o)
         case 'd':
             o->run_d = 1;
             break;
+        case 'e':
+            o->run_e = 1;
+            break;
+        case 'f':
+            o->run_f = 1;
+            break;
         default:
             return -1;
         }
@@ -212,6 +235,8 @@ parse_options(int argc, char **argv, struct options *o)
     o->run_b = 1;
     o->run_c = 1;
     o->run_d = 1;
+    o->run_e = 1;
+    o->run_f = 1;
     (void)parse_levels("1,4,16", o);
     o->tmpdir = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] != '\0' ? getenv("TMPDIR") : "/tmp";
     for (i = 1; i < argc; i++) {
@@ -248,7 +273,7 @@ parse_options(int argc, char **argv, struct options *o)
             o->mefd = v;
         } else if (strcmp(a, "--only") == 0) {
             if (parse_only(v, o) == -1) {
-                fprintf(stderr, "bench-enrol: --only wants a list of a, b, c, d, e.g. a,d\n");
+                fprintf(stderr, "bench-enrol: --only wants a list of a, b, c, d, e, f, e.g. a,d\n");
                 return 2;
             }
         } else {
@@ -438,6 +463,58 @@ out:
 }
 
 /*
+ * (e), (f): a manufacturer root and one device certificate per client thread
+ * (M2M Device ID 0.2.481.1.77.1.<i+1>); for (f) each is a certificate Enrolee
+ * /bcert-<i> of mefd with one MAF instruction, as the Kpm Enrolees of (b).
+ */
+static int
+setup_cert_enrolees(struct bench *b, const struct options *o)
+{
+    struct m2msec_error err = { 0 };
+    char key[PATH_MAX], path[PATH_MAX], hw[64], eid[32], name[32];
+    unsigned i;
+    const char *add[] = { b->mefd_bin,      "enrolee",      "add",       "-d",       b->mefdir,
+                          "--cert-flavour", "device",       "--cert-id", hw,         "--cert-ca",
+                          b->mfr_ca,        "--enrolee-id", eid,         "--expiry", BENCH_EXPIRY_S,
+                          "--instruct-maf", BENCH_MAF_URI,  NULL };
+
+    if (path_fmt(b->mfr_ca, sizeof(b->mfr_ca), b->root, "mfr.pem") == -1 ||
+        path_fmt(key, sizeof(key), b->root, "mfr.key") == -1 ||
+        path_fmt(b->mef_cert, sizeof(b->mef_cert), b->mefdir, "mef.pem") == -1 ||
+        path_fmt(b->mef_key, sizeof(b->mef_key), b->mefdir, "mef.key") == -1 ||
+        path_fmt(b->mef_ca, sizeof(b->mef_ca), b->mefdir, "pki/ca.pem") == -1) {
+        return -1;
+    }
+    if (m2msec_pki_ca_create(b->mfr_ca, key, "bench manufacturer root", 30, &err) == -1) {
+        fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
+        return -1;
+    }
+    for (i = 0; i < o->max_clients; i++) {
+        snprintf(hw, sizeof(hw), "0.2.481.1.77.1.%u", i + 1);
+        snprintf(eid, sizeof(eid), "/bcert-%u", i);
+        snprintf(name, sizeof(name), "dev-%u.pem", i);
+        if (path_fmt(path, sizeof(path), b->root, name) == -1 ||
+            (b->dev_cert[i] = m2msec_strdup(path)) == NULL) {
+            return -1;
+        }
+        snprintf(name, sizeof(name), "dev-%u.key", i);
+        if (path_fmt(path, sizeof(path), b->root, name) == -1 ||
+            (b->dev_key[i] = m2msec_strdup(path)) == NULL) {
+            return -1;
+        }
+        if (m2msec_pki_issue_profile(b->mfr_ca, key, M2MSEC_PKI_PROFILE_DEVICE, hw, b->dev_cert[i],
+                                     b->dev_key[i], 30, 0, &err) == -1) {
+            fprintf(stderr, "bench-enrol: device certificate %u: %s\n", i, m2msec_error_msg(&err));
+            return -1;
+        }
+        if (o->run_f && mefd_admin(b, add) == -1) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
  * mefd init, then one Enrolee bench-<i> per client for (b). For (c), also the
  * development PKI and Enrolment Target service, the MAF as a target (SUID 21),
  * its certificate, and the Enrolees kg-<i> and src, provisioned for the MAF.
@@ -457,7 +534,7 @@ setup_mefd_dir(struct bench *b, const struct options *o)
                              b->mefdir,      "--id",   BENCH_MAF_FQDN, "--cert-fqdn",
                              BENCH_MAF_FQDN, "--suid", "21",           NULL };
 
-    if (o->run_c || o->run_d) {
+    if (o->run_c || o->run_d || o->run_e || o->run_f) {
         init[8] = "--dev-pki";
         init[9] = "--target-listen";
         init[10] = "127.0.0.1:0";
@@ -471,6 +548,9 @@ setup_mefd_dir(struct bench *b, const struct options *o)
         if (add_enrolee(b, kpm_id, &b->kpm[i], instr) == -1) {
             return -1;
         }
+    }
+    if ((o->run_e || o->run_f) && setup_cert_enrolees(b, o) == -1) {
+        return -1;
     }
     if (!o->run_c && !o->run_d) {
         return 0;
@@ -538,32 +618,49 @@ field(const char *line, const char *key, char *out, size_t outsz)
     return 0;
 }
 
+/*
+ * A baseline server (`bench-enrol --psk-server`): TLS 1.2 PSK, or with cert
+ * non-zero mutual ECDHE-ECDSA with mefd's own certificate, verifying clients
+ * under the manufacturer root. Its pid, address and stdout go to *pid, addr, *out.
+ */
 static int
-start_psk_server(struct bench *b)
+start_baseline(struct bench *b, int cert, pid_t *pid, char *addr, size_t addrsz, int *out)
 {
     struct m2msec_error err = { 0 };
     char workers[16], line[256];
     int fds[2] = { -1, -1 };
-    const char *argv[] = { b->self, "--psk-server", "--workers", workers, NULL };
+    const char *argv[] = { b->self, "--psk-server", "--workers", workers,   "--cert", b->mef_cert,
+                           "--key", b->mef_key,     "--ca",      b->mfr_ca, NULL };
 
     snprintf(workers, sizeof(workers), "%u", b->workers);
+    if (!cert) {
+        argv[4] = NULL;
+    }
     if (pipe2(fds, O_CLOEXEC) != 0) {
         fprintf(stderr, "bench-enrol: pipe: %s\n", strerror(errno));
         return -1;
     }
-    b->psk_pid = bench_spawn(argv, fds[1], -1, &err);
+    *pid = bench_spawn(argv, fds[1], -1, &err);
     close(fds[1]);
-    b->psk_out = fds[0];
-    if (b->psk_pid < 0) {
+    *out = fds[0];
+    if (*pid < 0) {
+        *pid = 0;
         fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
         return -1;
     }
-    if (read_line(b->psk_out, line, sizeof(line), START_TIMEOUT_MS) == -1 ||
-        field(line, "addr=", b->psk_addr, sizeof(b->psk_addr)) == -1) {
-        fprintf(stderr, "bench-enrol: the baseline psk-server did not start\n");
+    if (read_line(*out, line, sizeof(line), START_TIMEOUT_MS) == -1 ||
+        field(line, "addr=", addr, addrsz) == -1) {
+        fprintf(stderr, "bench-enrol: the %s baseline server did not start\n",
+                cert ? "certificate" : "PSK");
         return -1;
     }
     return 0;
+}
+
+static int
+start_psk_server(struct bench *b)
+{
+    return start_baseline(b, 0, &b->psk_pid, b->psk_addr, sizeof(b->psk_addr), &b->psk_out);
 }
 
 /* Scan a daemon's log for "event=<event> ... addr=IP:PORT". 1 found, 0 not yet. */
@@ -903,6 +1000,32 @@ print_dist(const struct bench_result *ra, const struct bench_result *rc,
     }
 }
 
+/* (e) and (f): the certificate RSPF next to its own handshake. */
+static void
+print_cert(const struct bench_result *re, const struct bench_result *rf, size_t n,
+           const struct options *o)
+{
+    size_t i;
+
+    printf("\nCertificates (same client threads, same run):\n"
+           "  (e) bare mutual ECDHE-ECDSA P-256 handshake + export + close against a minimal\n"
+           "      server with mefd's certificate (any client certificate under the root)\n"
+           "  (f) certificate RSPF (8.3.2.2): m2msec_client_enrol() with a device certificate\n"
+           "      against mefd, one certificate Enrolee per thread, one instruction, as (b)\n");
+    printf("clients |  (e) ops/s  p50 ms  p99 ms errors |  (f) ops/s  p50 ms  p99 ms errors |"
+           " (f)/(e)\n");
+    for (i = 0; i < n; i++) {
+        printf("%7u |", o->levels[i]);
+        print_row_half(&re[i], o->run_e);
+        print_row_half(&rf[i], o->run_f);
+        if (o->run_e && o->run_f) {
+            printf(" %7.3f\n", ratio(&re[i], &rf[i]));
+        } else {
+            printf(" %7s\n", "-");
+        }
+    }
+}
+
 static void
 print_phases(const struct bench_result *res, size_t n)
 {
@@ -934,12 +1057,12 @@ print_phases(const struct bench_result *res, size_t n)
 
 /* Read what the psk-server printed at exit ("served=N failed=M dropped=D"). */
 static void
-psk_server_summary(struct bench *b, char *out, size_t outsz)
+psk_server_summary(int fd, char *out, size_t outsz)
 {
     char line[256];
 
     snprintf(out, outsz, "no summary");
-    while (b->psk_out >= 0 && read_line(b->psk_out, line, sizeof(line), 2000) == 0) {
+    while (fd >= 0 && read_line(fd, line, sizeof(line), 2000) == 0) {
         if (strncmp(line, "served=", 7) == 0) {
             m2msec_strlcpy(out, line, outsz);
         }
@@ -974,10 +1097,11 @@ static int
 run_bench(struct bench *b, const struct options *o)
 {
     struct m2msec_error err = { 0 };
-    struct bench_target ta = { 0 }, tb = { 0 }, tc = { 0 }, td = { 0 };
+    struct bench_target ta = { 0 }, tb = { 0 }, tc = { 0 }, td = { 0 }, te = { 0 }, tf = { 0 };
     struct bench_result ra[BENCH_MAX_LEVELS] = { 0 }, rb[BENCH_MAX_LEVELS] = { 0 };
     struct bench_result rc[BENCH_MAX_LEVELS] = { 0 }, rd[BENCH_MAX_LEVELS] = { 0 };
-    char clients_dir[PATH_MAX], summary[256] = "not run";
+    struct bench_result re[BENCH_MAX_LEVELS] = { 0 }, rf[BENCH_MAX_LEVELS] = { 0 };
+    char clients_dir[PATH_MAX], summary[256] = "not run", csummary[256] = "not run";
     uint64_t errors = 0;
     unsigned problems;
     size_t i, done = 0, at;
@@ -988,7 +1112,10 @@ run_bench(struct bench *b, const struct options *o)
         fprintf(stderr, "bench-enrol: %s: %s\n", clients_dir, strerror(errno));
         return -1;
     }
-    if (setup_mefd_dir(b, o) == -1 || start_psk_server(b) == -1 || start_mefd(b, o) == -1) {
+    if (setup_mefd_dir(b, o) == -1 || start_psk_server(b) == -1 ||
+        (o->run_e && start_baseline(b, 1, &b->cert_pid, b->cert_addr, sizeof(b->cert_addr),
+                                    &b->cert_out) == -1) ||
+        start_mefd(b, o) == -1) {
         return -1;
     }
     b->psk = bench_psk_fixed_key(&err);
@@ -1012,6 +1139,15 @@ run_bench(struct bench *b, const struct options *o)
     tc.maf_hostport = b->maf_addr;
     tc.server_pid = b->mafd_pid;
     tc.state_root = clients_dir;
+    te.mode = BENCH_CERT_TLS;
+    te.hostport = b->cert_addr;
+    te.server_pid = b->cert_pid;
+    te.server_ca = b->mef_ca;
+    tf.mode = BENCH_CERT_ENROL;
+    tf.hostport = b->mefd_addr;
+    tf.server_pid = b->mefd_pid;
+    tf.state_root = clients_dir;
+    tf.server_ca = b->mef_ca;
     td.mode = BENCH_SAEF;
     td.hostport = b->cse_addr;
     td.server_pid = b->cse_pid;
@@ -1020,6 +1156,8 @@ run_bench(struct bench *b, const struct options *o)
         tc.key_id[i] = b->key_id[i];
         td.key_id[i] = b->saef_id[i];
         td.kc[i] = b->saef_kc[i];
+        te.cert[i] = tf.cert[i] = b->dev_cert[i];
+        te.key[i] = tf.key[i] = b->dev_key[i];
     }
     print_context(b, o);
     for (i = 0; i < o->nlevels; i++) {
@@ -1027,13 +1165,16 @@ run_bench(struct bench *b, const struct options *o)
         if ((o->run_a && bench_load_run(&ta, o->levels[i], o->seconds, &ra[i], &err) == -1) ||
             (o->run_b && bench_load_run(&tb, o->levels[i], o->seconds, &rb[i], &err) == -1) ||
             (o->run_c && bench_load_run(&tc, o->levels[i], o->seconds, &rc[i], &err) == -1) ||
-            (o->run_d && bench_load_run(&td, o->levels[i], o->seconds, &rd[i], &err) == -1)) {
+            (o->run_d && bench_load_run(&td, o->levels[i], o->seconds, &rd[i], &err) == -1) ||
+            (o->run_e && bench_load_run(&te, o->levels[i], o->seconds, &re[i], &err) == -1) ||
+            (o->run_f && bench_load_run(&tf, o->levels[i], o->seconds, &rf[i], &err) == -1)) {
             fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
             return -1;
         }
         done++;
         errors += ra[i].failed + ra[i].warmup_failed + rb[i].failed + rb[i].warmup_failed +
-                  rc[i].failed + rc[i].warmup_failed + rd[i].failed + rd[i].warmup_failed;
+                  rc[i].failed + rc[i].warmup_failed + rd[i].failed + rd[i].warmup_failed +
+                  re[i].failed + re[i].warmup_failed + rf[i].failed + rf[i].warmup_failed;
         printf("%7u |", o->levels[i]);
         print_row_half(&ra[i], o->run_a);
         print_row_half(&rb[i], o->run_b);
@@ -1053,9 +1194,14 @@ run_bench(struct bench *b, const struct options *o)
     if (o->run_c || o->run_d) {
         print_dist(ra, rc, rd, done, o);
     }
+    if (o->run_e || o->run_f) {
+        print_cert(re, rf, done, o);
+    }
 
     stop_fail |= stop_child(&b->psk_pid, "bench-enrol --psk-server");
-    psk_server_summary(b, summary, sizeof(summary));
+    psk_server_summary(b->psk_out, summary, sizeof(summary));
+    stop_fail |= stop_child(&b->cert_pid, "bench-enrol --psk-server --cert");
+    psk_server_summary(b->cert_out, csummary, sizeof(csummary));
     stop_fail |= stop_child(&b->cse_pid, "m2msec cse");
     stop_fail |= stop_child(&b->mafd_pid, "mafd serve");
     stop_fail |= stop_child(&b->mefd_pid, "mefd serve");
@@ -1063,7 +1209,11 @@ run_bench(struct bench *b, const struct options *o)
     printf("\nservers: psk-server %s; mefd%s%s exit %s, %u warning/error log lines\n", summary,
            o->run_c || o->run_d ? ", mafd" : "", o->run_d ? ", m2msec cse" : "",
            stop_fail ? "FAILED" : "0", problems);
-    errors += problems + (uint64_t)(o->run_a && psk_server_failed(summary) ? 1 : 0);
+    errors += problems + (uint64_t)(o->run_a && psk_server_failed(summary) ? 1 : 0) +
+              (uint64_t)(o->run_e && psk_server_failed(csummary) ? 1 : 0);
+    if (o->run_e) {
+        printf("certificate baseline server: %s\n", csummary);
+    }
     if (errors > 0 || stop_fail) {
         printf("errors: %llu (see stderr); failed operations are not in the latency figures\n",
                (unsigned long long)errors);
@@ -1089,6 +1239,7 @@ cleanup(struct bench *b, const struct options *o)
 
     (void)stop_child(&b->psk_pid, "bench-enrol --psk-server");
     (void)stop_child(&b->cse_pid, "m2msec cse");
+    (void)stop_child(&b->cert_pid, "bench-enrol --psk-server --cert");
     (void)stop_child(&b->mafd_pid, "mafd serve");
     (void)stop_child(&b->mefd_pid, "mefd serve");
     if (b->psk_out >= 0) {
@@ -1097,12 +1248,17 @@ cleanup(struct bench *b, const struct options *o)
     if (b->cse_out >= 0) {
         close(b->cse_out);
     }
+    if (b->cert_out >= 0) {
+        close(b->cert_out);
+    }
     m2msec_secret_free(b->cse_kpm);
     m2msec_secret_free(b->psk);
     for (i = 0; i < BENCH_MAX_CLIENTS; i++) {
         m2msec_secret_free(b->kpm[i]);
         m2msec_secret_free(b->kg_kpm[i]);
         m2msec_secret_free(b->saef_kc[i]);
+        m2msec_free(b->dev_cert[i]);
+        m2msec_free(b->dev_key[i]);
     }
     m2msec_secret_free(b->src_kpm);
     if (b->root[0] == '\0') {
@@ -1126,12 +1282,29 @@ main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "--psk-server") == 0) {
         unsigned workers = DEFAULT_WORKERS;
 
-        if (argc != 2 && (argc != 4 || strcmp(argv[2], "--workers") != 0 ||
-                          parse_uint(argv[3], 256, &workers) == -1)) {
-            fprintf(stderr, "usage: bench-enrol --psk-server [--workers 1..256]\n");
-            return 2;
+        const char *cert = NULL, *key = NULL, *ca = NULL;
+
+        if (argc != 2 && argc != 4 && argc != 10) {
+            goto server_usage;
         }
-        return bench_psk_server_main(workers);
+        if (argc >= 4 &&
+            (strcmp(argv[2], "--workers") != 0 || parse_uint(argv[3], 256, &workers) == -1)) {
+            goto server_usage;
+        }
+        if (argc == 10) {
+            if (strcmp(argv[4], "--cert") != 0 || strcmp(argv[6], "--key") != 0 ||
+                strcmp(argv[8], "--ca") != 0) {
+                goto server_usage;
+            }
+            cert = argv[5];
+            key = argv[7];
+            ca = argv[9];
+        }
+        return bench_psk_server_main(workers, cert, key, ca);
+    server_usage:
+        fprintf(stderr, "usage: bench-enrol --psk-server [--workers 1..256 [--cert F --key F "
+                        "--ca F]]\n");
+        return 2;
     }
     r = parse_options(argc, argv, &o);
     if (r != 0) {
@@ -1139,6 +1312,7 @@ main(int argc, char **argv)
     }
     b.psk_out = -1;
     b.cse_out = -1;
+    b.cert_out = -1;
     /* Rows and the errors printed on stderr while measuring must interleave in order. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     memset(&sa, 0, sizeof(sa));

@@ -29,12 +29,14 @@
 
 /* What one client operation is. */
 enum bench_mode {
-    BENCH_BASELINE, /* (a) TLS 1.2 PSK handshake + RFC 5705 export + close */
-    BENCH_ENROL,    /* (b) m2msec_client_enrol() against mefd */
-    BENCH_KEYGET,   /* (c) m2msec_client_maf_keyget() against mafd (MAF Handshake + GET) */
-    BENCH_SAEF,     /* (d) TLS 1.2 PSK handshake with a Key Identifier + close, Entity B */
+    BENCH_BASELINE,   /* (a) TLS 1.2 PSK handshake + RFC 5705 export + close */
+    BENCH_ENROL,      /* (b) m2msec_client_enrol() against mefd */
+    BENCH_KEYGET,     /* (c) m2msec_client_maf_keyget() against mafd (MAF Handshake + GET) */
+    BENCH_SAEF,       /* (d) TLS 1.2 PSK handshake with a Key Identifier + close, Entity B */
+    BENCH_CERT_TLS,   /* (e) mutual ECDHE-ECDSA handshake + export + close, minimal server */
+    BENCH_CERT_ENROL, /* (f) m2msec_client_enrol() with a device certificate against mefd */
 };
-#define BENCH_MODES 4
+#define BENCH_MODES 6
 
 /* Phases of one enrolment, timed with the client's step callback. */
 enum bench_phase {
@@ -62,6 +64,10 @@ struct bench_target {
     const char *maf_hostport;
     const char *key_id[BENCH_MAX_CLIENTS];
     const struct m2msec_secret *kc[BENCH_MAX_CLIENTS];
+    /* (e), (f): client i's device certificate and key; the CA of the server's certificate */
+    const char *cert[BENCH_MAX_CLIENTS];
+    const char *key[BENCH_MAX_CLIENTS];
+    const char *server_ca;
 };
 
 /* Result of one measurement (one mode at one concurrency level). */
@@ -114,8 +120,11 @@ int bench_dist_keyreg(const char *state_root, const char *name, const struct m2m
                       char key_id[BENCH_KEYID_MAX], struct m2msec_secret **kc,
                       struct m2msec_error *err);
 
-/* `bench-enrol --psk-server --workers N`: the baseline server's main. Exit status. */
-int bench_psk_server_main(unsigned workers);
+/*
+ * `bench-enrol --psk-server --workers N [--cert F --key F --ca F]`: the
+ * baseline server's main (TLS 1.2 PSK; with --cert, mutual ECDHE-ECDSA). Exit status.
+ */
+int bench_psk_server_main(unsigned workers, const char *cert, const char *key, const char *ca);
 
 /* The fixed key the baseline server gives every identity (a bench, not a secret). */
 struct m2msec_secret *bench_psk_fixed_key(struct m2msec_error *err);

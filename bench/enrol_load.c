@@ -22,6 +22,7 @@
 #include "enrol.h"
 #include "m2msec.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/encoding.h"
 #include "util/mem.h"
 
@@ -66,7 +67,7 @@ struct load_client {
 static const char *
 mode_tag(enum bench_mode m)
 {
-    static const char *const tags[BENCH_MODES] = { "(a)", "(b)", "(c)", "(d)" };
+    static const char *const tags[BENCH_MODES] = { "(a)", "(b)", "(c)", "(d)", "(e)", "(f)" };
 
     return tags[m];
 }
@@ -125,7 +126,24 @@ op_handshake(struct load_client *c, const char *what)
         o.identity = c->identity;
         o.psk = t->psk;
     }
-    conn = m2msec_tls_connect_psk(&o, &err);
+    if (t->mode == BENCH_CERT_TLS) {
+        struct m2msec_tls_cert_client co;
+        const char *cas[1];
+
+        memset(&co, 0, sizeof(co));
+        cas[0] = t->server_ca;
+        co.hostport = t->hostport;
+        co.sni = BENCH_SNI;
+        co.cert_file = t->cert[c->idx];
+        co.key_file = t->key[c->idx];
+        co.server.flavour = M2MSEC_CERT_FQDN;
+        co.server.ca_files = cas;
+        co.server.n_ca_files = 1;
+        co.timeout_ms = CLIENT_TIMEOUT_MS;
+        conn = m2msec_tls_connect_cert(&co, &err);
+    } else {
+        conn = m2msec_tls_connect_psk(&o, &err);
+    }
     if (conn == NULL ||
         m2msec_tls_export(conn, M2MSEC_LABEL_BOOTSTRAP, out, sizeof(out), &err) == -1) {
         report_error(c, what, m2msec_err_name(m2msec_error_code(&err)), m2msec_error_msg(&err));
@@ -233,6 +251,8 @@ enrol_setup(struct load_client *c)
 
     if (t->mode == BENCH_KEYGET) {
         snprintf(dir, sizeof(dir), "%s/kg-%u", t->state_root, c->idx);
+    } else if (t->mode == BENCH_CERT_ENROL) {
+        snprintf(dir, sizeof(dir), "%s/cert-%u", t->state_root, c->idx);
     } else {
         snprintf(dir, sizeof(dir), "%s/state-%u", t->state_root, c->idx);
     }
@@ -242,9 +262,14 @@ enrol_setup(struct load_client *c)
         report_error(c, "setup", "nomem", "out of memory");
         return -1;
     }
-    /* (b) talks to mefd with Kpm; (c) to the MAF with the KmID stored at set-up. */
+    /* (b) talks to mefd with Kpm, (f) with a device certificate; (c) to the MAF with the KmID. */
     if (m2msec_config_set_state_dir(c->cfg, dir) == -1 ||
         m2msec_config_set_timeout_ms(c->cfg, CLIENT_TIMEOUT_MS) == -1 ||
+        (t->mode == BENCH_CERT_ENROL &&
+         (m2msec_config_set_mef(c->cfg, t->hostport) == -1 ||
+          m2msec_config_set_sni(c->cfg, BENCH_SNI) == -1 ||
+          m2msec_config_set_cert(c->cfg, t->cert[c->idx], t->key[c->idx]) == -1 ||
+          m2msec_config_set_mef_ca(c->cfg, t->server_ca) == -1)) ||
         (t->mode == BENCH_ENROL &&
          (m2msec_config_set_mef(c->cfg, t->hostport) == -1 ||
           m2msec_config_set_sni(c->cfg, BENCH_SNI) == -1 ||
@@ -288,11 +313,13 @@ run_op(struct load_client *c, const char *what, int timed)
 {
     switch (c->run->t->mode) {
     case BENCH_ENROL:
+    case BENCH_CERT_ENROL:
         return op_enrol(c, what, timed);
     case BENCH_KEYGET:
         return op_keyget(c, what);
     case BENCH_BASELINE:
     case BENCH_SAEF:
+    case BENCH_CERT_TLS:
         break;
     }
     return op_handshake(c, what);
@@ -305,7 +332,9 @@ client_main(void *arg)
     struct load_run *r = c->run;
     int ready = 1;
 
-    if ((r->t->mode == BENCH_ENROL || r->t->mode == BENCH_KEYGET) && enrol_setup(c) == -1) {
+    if ((r->t->mode == BENCH_ENROL || r->t->mode == BENCH_KEYGET ||
+         r->t->mode == BENCH_CERT_ENROL) &&
+        enrol_setup(c) == -1) {
         ready = 0;
     }
     if (ready && run_op(c, "warm-up", 0) == -1) {

@@ -22,6 +22,7 @@
 #include "crypto/kdf.h"
 #include "enrol.h"
 #include "tls/tls.h"
+#include "tls/x509.h"
 #include "util/mem.h"
 
 #define SRV_QUEUE_MAX      256  /* as mefd's default max_queue */
@@ -40,6 +41,7 @@ static volatile sig_atomic_t stop_requested;
 
 struct psk_server {
     struct m2msec_tls_server *tls;
+    struct m2msec_tls_cert_server *cert; /* certificate mode: mutual ECDHE-ECDSA instead */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int queue[SRV_QUEUE_MAX];
@@ -119,7 +121,9 @@ worker_main(void *arg)
 
     while ((fd = queue_pop(s)) >= 0) {
         struct m2msec_error err = { 0 };
-        struct m2msec_tls_conn *c = m2msec_tls_accept(s->tls, fd, NULL, SRV_HANDSHAKE_MS, &err);
+        struct m2msec_tls_conn *c =
+                s->cert != NULL ? m2msec_tls_accept_cert(s->cert, fd, NULL, SRV_HANDSHAKE_MS, &err)
+                                : m2msec_tls_accept(s->tls, fd, NULL, SRV_HANDSHAKE_MS, &err);
         int ok = 0;
 
         if (c != NULL &&
@@ -153,8 +157,30 @@ queue_push(struct psk_server *s, int fd)
     pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * Certificate mode (cert != NULL): the server presents cert/key, requires a
+ * client certificate and verifies it under the anchors in ca (any end entity,
+ * as mefd's Enrolee listener does before it binds the identity).
+ */
+static struct m2msec_tls_cert_server *
+cert_server_new(const char *cert, const char *key, const char *ca, struct m2msec_error *err)
+{
+    struct m2msec_tls_cert_opts o;
+    const char *cas[1];
+
+    memset(&o, 0, sizeof(o));
+    cas[0] = ca;
+    o.cert_file = cert;
+    o.key_file = key;
+    o.require_client_cert = 1;
+    o.client.flavour = M2MSEC_CERT_ANY;
+    o.client.ca_files = cas;
+    o.client.n_ca_files = 1;
+    return m2msec_tls_cert_server_new(&o, err);
+}
+
 int
-bench_psk_server_main(unsigned workers)
+bench_psk_server_main(unsigned workers, const char *cert, const char *key, const char *ca)
 {
     struct m2msec_error err = { 0 };
     struct psk_server s = { 0 };
@@ -179,7 +205,8 @@ bench_psk_server_main(unsigned workers)
         goto out;
     }
     if (m2msec_tls_global_init(&err) == -1 ||
-        (s.tls = m2msec_tls_server_new_psk(lookup_fixed, NULL, &err)) == NULL ||
+        (cert == NULL && (s.tls = m2msec_tls_server_new_psk(lookup_fixed, NULL, &err)) == NULL) ||
+        (cert != NULL && (s.cert = cert_server_new(cert, key, ca, &err)) == NULL) ||
         (lfd = m2msec_tcp_listen("127.0.0.1:0", SRV_BACKLOG, bound, sizeof(bound), &err)) < 0) {
         fprintf(stderr, "bench-enrol psk-server: %s\n", m2msec_error_msg(&err));
         goto out;
@@ -230,6 +257,7 @@ out:
         close(lfd);
     }
     m2msec_tls_server_free(s.tls);
+    m2msec_tls_cert_server_free(s.cert);
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
     return rv;
