@@ -53,6 +53,14 @@ echo "And the IN-CSE, as Enrolee B, may fetch Kpsa (SUID 22) for the Enrolees th
 run "$BIN/mefd" pki issue -d "$D/mef" --fqdn cse-in.demo.example --cert "$D/cse.pem" --key "$D/cse.key"
 run "$BIN/mefd" target add -d "$D/mef" --id /cse-in-0001 --cert-fqdn cse-in.demo.example --suid 22
 
+step "2c. A second device has a manufacturer certificate instead of a Kpm (certificate RSPF, flow 3)"
+echo "(m2msec-pki makes a development manufacturer root and the device certificate;"
+echo " a real device gets its certificate at manufacture)"
+run "$BIN/m2msec-pki" ca --out "$D/mfr" --name "Demo manufacturer root"
+run "$BIN/m2msec-pki" issue --ca "$D/mfr" --profile device --id 0.2.481.1.42.7.1001 --out "$D/dev2"
+run "$BIN/mefd" enrolee add -d "$D/mef" --cert-flavour device --cert-id 0.2.481.1.42.7.1001 \
+    --cert-ca "$D/mfr/ca.pem" --enrolee-id /cse-gw-0002 --target maf.demo.example --expiry 86400
+
 step "3. mefd starts (foreground daemon; logs as key=value lines)"
 "$BIN/mefd" serve -d "$D/mef" 2>"$D/mefd.log" &
 MEF_PID=$!
@@ -75,6 +83,13 @@ run "$BIN/mefd" enrolee show -d "$D/mef" --kpm-id device-0001
 dev=$("$BIN/m2msec" state --state "$D/device" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kcv"])')
 mef=$("$BIN/mefd" enrolee show -d "$D/mef" --kpm-id device-0001 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ke"]["kcv"])')
 if [ "$dev" = "$mef" ]; then echo "key check values match: $dev"; else echo "MISMATCH"; exit 1; fi
+
+step "5a. The certificate device enrols: mutual certificate TLS on the same port, then the same exchange"
+echo "(each side checks the other's name and root: mefd's FQDN certificate against the development CA,"
+echo " the device's M2M Device ID against the manufacturer root configured for that Enrolee)"
+run "$BIN/m2msec" enrol --mef "$ADDR" --sni mef.demo.example --cert "$D/dev2.pem" --key "$D/dev2.key" \
+    --mef-ca "$D/mef/pki/ca.pem" --state "$D/device2"
+run "$BIN/mefd" enrolee show -d "$D/mef" --cert-id 0.2.481.1.42.7.1001
 
 step "5b. The MAF receives the KeID and fetches Km from mefd (TS-0003 8.3.2.1, flow 2)"
 KEID=$("$BIN/m2msec" state --state "$D/device" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["keid"])')
