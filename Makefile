@@ -34,6 +34,8 @@ demo: build
 
 bench: release
 	@build/release/bin/bench-enrol
+	@echo
+	@build/release/bin/bench-ibc
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
