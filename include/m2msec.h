@@ -144,6 +144,33 @@ M2MSEC_API const char *m2msec_client_instruction_type(const struct m2msec_client
 M2MSEC_API const char *m2msec_client_instruction_uri(const struct m2msec_client *c, size_t i);
 
 /*
+ * PKI-based bootstrap (seed 002; docs/PROTOCOL.md section 13). Needs a
+ * certificate configuration (m2msec_config_set_cert, m2msec_config_set_mef_ca)
+ * and a state directory. Runs mutual-certificate TLS 1.2 with the MEF
+ * (verifying its FQDN certificate), exports RootCredentialWrapKey (RFC 5705,
+ * "EXPORTER-oneM2M-RootCredentialWrap", 32 bytes), asks for the root
+ * credential of its node class (POST /mef/bootstrap), unwraps it (AES-256 key
+ * wrap, RFC 3394: a failed integrity check is M2MSEC_ERR_AUTH and stores
+ * nothing) and stores it sealed, replacing one for the same purpose. A root
+ * credential for "maf:<FQDN>" then acts as the Km of an enrolment for that
+ * MAF (m2msec_client_maf_register: psk_identity = its identifier); one for
+ * "cse:<CSE-ID>" is a Kpsa (m2msec_client_connect with its identifier).
+ */
+M2MSEC_API int m2msec_client_bootstrap(struct m2msec_client *c);
+/** Borrowed results of the last successful bootstrap, or NULL / 0. */
+M2MSEC_API const char *m2msec_client_root_id(const struct m2msec_client *c);
+M2MSEC_API const char *m2msec_client_root_purpose(const struct m2msec_client *c);
+M2MSEC_API int64_t m2msec_client_root_expires(const struct m2msec_client *c);
+/** The EnroleeID the MEF gives the target (the originator towards a MAF). */
+M2MSEC_API const char *m2msec_client_root_enrolee_id(const struct m2msec_client *c);
+/** The Credential-ID the MEF bound the session to ("31-<hw id>", "34-<Node-ID>"). */
+M2MSEC_API const char *m2msec_client_root_node_id(const struct m2msec_client *c);
+/** Key check value (16 hex digits) of the root credential. */
+M2MSEC_API const char *m2msec_client_root_kcv(const struct m2msec_client *c);
+/** The wrapped root credential as received (base64; ciphertext, safe to show). */
+M2MSEC_API const char *m2msec_client_root_wrapped(const struct m2msec_client *c);
+
+/*
  * MEF Client Registration procedures (TS-0003 8.3.5.2.3 - 8.3.5.2.6), each in
  * its own PPSK-authenticated session with the configured MEF.
  */

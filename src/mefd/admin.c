@@ -423,6 +423,12 @@ cert_file_add(char ***list, size_t *n, const char *path, int is_crl)
     return 0;
 }
 
+int
+mefd_cert_file_add(char ***list, size_t *n, const char *path, int is_crl)
+{
+    return cert_file_add(list, n, path, is_crl);
+}
+
 /*
  * The certificate part of `enrolee add`: flavour and identifier checked and
  * canonical, the key (Credential-ID) in key. Exit status.

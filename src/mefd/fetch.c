@@ -19,6 +19,11 @@
  * As on the enrolment service, the identity comes from the session only:
  * X-M2M-Origin must name the bound target.
  *
+ * PKI bootstrap (seed 002, boot.c): a root credential's identifier is in
+ * the KeID namespace. A fetch whose KeID names no Ke but a live root
+ * credential hands out the root credential itself (not derived) to the one
+ * target its node class's purpose names, with the purpose's SUID.
+ *
  * Answers carry the bodies of TS-0003 tables 8.3.2.1-5 / 8.3.2.1-6
  * (codec/mef_msg.h m2msec_fetch_resp), with the oneM2M RSC in X-M2M-RSC; the
  * m2m:dbg body of the other services is not used here. Refusal texts are
@@ -28,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/bootstrap.h"
 #include "codec/mef_msg.h"
 #include "crypto/kdf.h"
 #include "http/http.h"
@@ -425,6 +431,80 @@ authorise(const struct tgt_conn *tc, const struct m2msec_enrolee_rec *e, unsigne
     return 0;
 }
 
+/*
+ * @spec seed 002 x.1.2.1.2 step 4 with TS-0003 8.3.2.1 steps f.i to f.vi: a
+ * root credential (found by rel) served like a provisioned key. The purpose
+ * is the authorisation: "maf:<FQDN>" only to that MAF with SUID 21,
+ * "cse:<CSE-ID>" only to that CSE with SUID 22, and the target must be
+ * allowed the SUID. The credential is the root credential itself (it IS the
+ * Km or Kpsa: PROTOCOL.md 13). 1 when rel names no live root credential.
+ */
+static int
+fetch_root(struct tgt_worker *w, const struct tgt_conn *tc, const uint8_t rel[16], unsigned suid,
+           struct srv_response *resp)
+{
+    const struct m2msec_target_rec *t = tc->target;
+    struct m2msec_error err = { 0 };
+    struct m2msec_rootcred_rec *rc = NULL;
+    struct m2msec_fetch_resp r = { 0 };
+    const char *want = NULL;
+    unsigned want_suid = 0;
+    int64_t now = m2msec_now();
+    int64_t lifetime = 0;
+    char id[M2MSEC_KEID_MAX];
+    char kcv[M2MSEC_KCV_HEX_LEN];
+    char ts[M2MSEC_TIMESTAMP_LEN];
+    char suid_txt[8];
+    size_t i = 0;
+    int allowed = 0;
+    int rv = 1;
+
+    if (m2msec_mef_rootcred_get(w->db, rel, now, 1, &rc, &err) == -1) {
+        if (m2msec_error_code(&err) != M2MSEC_ERR_NOT_FOUND) {
+            rv = refuse_internal(resp, tc, "rootcred_get", &err);
+        }
+        goto out;
+    }
+    for (i = 0; i < tc->nsuids && !allowed; i++) {
+        allowed = tc->suids[i] == suid;
+    }
+    if (m2msec_boot_purpose_parse(rc->purpose, &want_suid, &want) == -1 || want_suid != suid ||
+        !allowed ||
+        !(want_suid == SUID_MAF ? m2msec_fqdn_equal(want, t->id)
+                                : strcmp(want, t->id) == 0 /* public */)) {
+        rv = refuse(resp, tc, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE, TXT_DENIED,
+                    "root credential issued for another target or SUID");
+        goto out;
+    }
+    if (m2msec_key_check_value(rc->key, kcv, &err) == -1 ||
+        m2msec_keid_format(rel, w->svc->d->cfg.fqdn, id, sizeof(id), &err) == -1) {
+        rv = refuse_internal(resp, tc, "rootcred", &err);
+        goto out;
+    }
+    lifetime = rc->expires;
+    if (t->lifetime_s > 0 && t->lifetime_s < (uint64_t)(rc->expires - now)) {
+        lifetime = now + (int64_t)t->lifetime_s;
+    }
+    r.status = 1;
+    r.credential = rc->key;
+    r.enrolee_id = rc->enrolee_id;
+    r.lifetime = lifetime;
+    m2msec_buf_reset(&resp->body);
+    if (m2msec_fetch_resp_encode(&r, &resp->body, &err) == -1) {
+        rv = refuse_internal(resp, tc, "encode", &err);
+        goto out;
+    }
+    resp->rsc = M2MSEC_RSC_OK;
+    (void)m2msec_timestamp_format(lifetime, ts);
+    (void)snprintf(suid_txt, sizeof(suid_txt), "%u", suid);
+    srv_log_event(SRV_LOG_NOTICE, "credential_fetched", "target", t->id, "keid", id, "suid",
+                  suid_txt, "kcv", kcv, "lifetime", ts, "root_credential", rc->node, NULL);
+    rv = 0;
+out:
+    m2msec_rootcred_rec_free(rc);
+    return rv;
+}
+
 /* @spec TS-0003 8.3.2.1 "Use of Remotely Provisioned Credential", steps f.i to f.vi */
 static int
 fetch(struct tgt_worker *w, const struct tgt_conn *tc, const char *keid_s, const char *suid_s,
@@ -465,6 +545,11 @@ fetch(struct tgt_worker *w, const struct tgt_conn *tc, const char *keid_s, const
     if (m2msec_mef_ke_get(w->db, keid.rel, now, 1, &ke, &err) == -1) {
         if (m2msec_error_code(&err) != M2MSEC_ERR_NOT_FOUND) {
             rv = refuse_internal(resp, tc, "ke_get", &err);
+            goto out;
+        }
+        /* Seed 002: a root credential's identifier shares the namespace. */
+        rv = fetch_root(w, tc, keid.rel, (unsigned)suid, resp);
+        if (rv != 1) {
             goto out;
         }
         rv = refuse(resp, tc, M2MSEC_RSC_NOT_FOUND, TXT_UNKNOWN_KEID, "unknown or expired KeID");

@@ -38,6 +38,14 @@ usage(FILE *f)
           "  target list -d DIR [--json]\n"
           "  target show -d DIR --id ID [--json]\n"
           "  target remove -d DIR --id ID\n"
+          "  bootclass add -d DIR --name NAME --cert-flavour device|node-id\n"
+          "        (--id-prefix P | --cert-id ID) --cert-ca FILE... [--crl FILE]...\n"
+          "        --purpose maf:MAF-FQDN|cse:CSE-ID --lifetime SECONDS\n"
+          "        a node class of the PKI bootstrap (seed 002): certificates of that\n"
+          "        flavour and identity under those anchors get a root credential for the\n"
+          "        purpose (POST /mef/bootstrap); no class, nothing issued\n"
+          "  bootclass list -d DIR [--json]\n"
+          "  bootclass remove -d DIR --name NAME   (erases the class's root credentials)\n"
           "  pki issue -d DIR --fqdn FQDN --cert OUT --key OUT [--days N]\n"
           "        certificate (server and client use) from the --dev-pki CA\n"
           "  sweep -d DIR     erase expired keys and registrations now\n"
@@ -83,6 +91,9 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "target") == 0) {
         return mefd_cmd_target(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "bootclass") == 0) {
+        return mefd_cmd_bootclass(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "pki") == 0) {
         return mefd_cmd_pki(argc - 1, argv + 1);

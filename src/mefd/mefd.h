@@ -9,7 +9,8 @@
  * and the start of the target service), fetch.c (the
  * Enrolment Target service: fetchCredentials over certificate or PSK TLS), commit.c
  * (group commit of Enrolment Keys for serve.c), keys.c (MEF Key Registration,
- * Retrieval, Update and De-Registration on serve.c's sessions).
+ * Retrieval, Update and De-Registration on serve.c's sessions), boot.c (the PKI bootstrap of
+ * seed 002: node classes and POST /mef/bootstrap).
  */
 #ifndef MEFD_MEFD_H
 #define MEFD_MEFD_H
@@ -133,6 +134,42 @@ int mefd_keys_handle(struct mefd_key_session *ks, char *const *segs, int n,
                      const struct m2msec_http_msg *req, struct srv_response *resp);
 /* Erase expired key registrations (the sweeper and `mefd sweep`). */
 int mefd_keys_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2msec_error *err);
+
+/*
+ * PKI bootstrap (boot.c, seed 002): node classes (`mefd bootclass ...`), the
+ * match of a verified certificate against them, and POST /mef/bootstrap on
+ * serve.c's certificate sessions.
+ */
+int mefd_cmd_bootclass(int argc, char **argv);
+/* An anchor (is_crl 0) or CRL file, checked, appended as an absolute path (admin.c). Exit status. */
+int mefd_cert_file_add(char ***list, size_t *n, const char *path, int is_crl);
+struct m2msec_tls_conn;
+/* The class a certificate session matched, and the node identity it matched with. */
+struct mefd_boot_match {
+    struct m2msec_bootclass_rec *cls; /* owned */
+    char *node;                       /* owned: Credential-ID, "31-<hw id>" / "34-<Node-ID>" */
+    const char *reason;               /* no match: why (static text, for the log) */
+    char refused_class[64];           /* no match: a class whose name matched but not its chain */
+};
+void mefd_boot_match_clear(struct mefd_boot_match *m);
+/*
+ * @spec seed 002 x.1.2.1.2 step 2.4.2 and the editor's note on authorisation:
+ * the first class (by name) whose flavour and identity (exact or prefix) the
+ * verified certificate carries AND whose own anchors and CRLs its chain leads
+ * to. 0 matched, 1 none (m->reason), -1 store failure (logged).
+ */
+int mefd_boot_match(struct m2msec_db *db, struct m2msec_tls_conn *tls, struct mefd_boot_match *m);
+/* What POST /mef/bootstrap needs from serve.c's session (all borrowed). */
+struct mefd_boot_session {
+    struct m2msec_db *db;
+    struct m2msec_tls_conn *tls;
+    const char *fqdn;
+    const struct mefd_boot_match *match;
+    int *done; /* one bootstrap per TLS session (one exporter value) */
+};
+/* Answer POST /mef/bootstrap (any status goes into resp). Returns 0. */
+int mefd_boot_handle(struct mefd_boot_session *bs, const struct m2msec_http_msg *req,
+                     struct srv_response *resp);
 
 /* `<what> remove -d DIR --<flag> ID` through fn (admin.c). Exit status. */
 int mefd_remove_cmd(int argc, char **argv, const char *flag, const char *what, const char *note,

@@ -28,6 +28,10 @@
  * there the flow is the PPSK one: the same exporter, Ke/KeID, Enrolment
  * Exchange and registrations, owned by that Credential-ID.
  *
+ * PKI bootstrap (seed 002, boot.c): node classes add their anchors to the
+ * same union, and a certificate that names no Enrolee but belongs to a node
+ * class gets a session that may only POST /mef/bootstrap.
+ *
  * With target_listen configured, mefd_cmd_serve also runs the Enrolment Target
  * service (fetch.c) as a second server in certificate mode on its own thread.
  */
@@ -39,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/bootstrap.h"
 #include "codec/json.h"
 #include "codec/mef_msg.h"
 #include "crypto/kdf.h"
@@ -119,6 +124,9 @@ struct mef_conn {
     int exchange_started;
     int kc_exported; /* keys.c: this session's exporter-based key is registered */
     struct m2msec_exchange x;
+    /* PKI bootstrap (boot.c): the node class the certificate matched (cls NULL: none) */
+    struct mefd_boot_match boot;
+    int boot_done;
 };
 
 /*
@@ -199,6 +207,7 @@ conn_state_free(struct mef_conn *mc)
     m2msec_free(mc->kpm_id);
     m2msec_enrolee_rec_free(mc->enrolee);
     m2msec_exchange_clear(&mc->x);
+    mefd_boot_match_clear(&mc->boot);
     m2msec_free(mc);
 }
 
@@ -225,15 +234,17 @@ static const struct {
  * Enrolee's key, and the row must be a certificate Enrolee of that flavour
  * (a Kpm Enrolee whose KpmID happens to look like a Credential-ID never
  * matches). A valid chain without such an Enrolee gets nothing. 0 with
- * mc->kpm_id, mc->enrolee and mc->cred_id set; -1 after logging why.
+ * mc->kpm_id, mc->enrolee and mc->cred_id set; 1 when no Enrolee has the
+ * identities (listed in carried for the caller's log); -1 after logging why.
  */
+#define CARRIED_MAX (4 * (M2MSEC_CERT_CRED_ID_MAX + 1))
 static int
-cert_enrolee_find(struct mef_worker *w, struct srv_conn *c, struct mef_conn *mc)
+cert_enrolee_find(struct mef_worker *w, struct srv_conn *c, struct mef_conn *mc,
+                  char carried[CARRIED_MAX])
 {
     struct m2msec_error err = { 0 };
     struct m2msec_enrolee_rec *r = NULL;
     char cred[M2MSEC_CERT_CRED_ID_MAX];
-    char carried[4 * (M2MSEC_CERT_CRED_ID_MAX + 1)];
     const char *key_id = m2msec_tls_peer_key_id(c->tls);
     size_t i, used = 0;
 
@@ -243,10 +254,10 @@ cert_enrolee_find(struct mef_worker *w, struct srv_conn *c, struct mef_conn *mc)
                                           &err) == -1) {
             continue; /* no identity of this flavour in the certificate */
         }
-        used += (size_t)snprintf(carried + used, sizeof(carried) - used, "%s%s",
-                                 used > 0 ? "," : "", cred);
-        if (used >= sizeof(carried)) {
-            used = sizeof(carried) - 1;
+        used += (size_t)snprintf(carried + used, CARRIED_MAX - used, "%s%s", used > 0 ? "," : "",
+                                 cred);
+        if (used >= CARRIED_MAX) {
+            used = CARRIED_MAX - 1;
         }
         if (m2msec_mef_enrolee_get(w->db, cred, 0, &r, &err) == -1) {
             if (m2msec_error_code(&err) == M2MSEC_ERR_NOT_FOUND) {
@@ -287,27 +298,59 @@ cert_enrolee_find(struct mef_worker *w, struct srv_conn *c, struct mef_conn *mc)
         }
         return 0;
     }
-    srv_log_event(SRV_LOG_NOTICE, "session_refused", "peer", m2msec_tls_peer(c->tls), "reason",
-                  "no certificate Enrolee has the identity this certificate carries", "identities",
-                  used > 0 ? carried : "none of device, node-id, cse-id, ae-id", "key_id", key_id,
-                  NULL);
-    return -1;
+    return 1;
 }
 
-/* A certificate session (no PSK identity): bind it to its Enrolee or drop it. */
+/*
+ * A certificate session (no PSK identity): bind it to its Enrolee, or (seed
+ * 002) to the node class it belongs to for the bootstrap only, or drop it.
+ * An Enrolee's certificate that a class covers may bootstrap too.
+ */
 static int
 conn_open_cert(struct mef_worker *w, struct srv_conn *c)
 {
     struct mef_conn *mc = m2msec_calloc(1, sizeof(*mc));
+    const char *key_id = m2msec_tls_peer_key_id(c->tls);
+    char carried[CARRIED_MAX];
+    int found = -1;
+    int boot = 1;
 
     stash_drop(w);
-    if (mc == NULL || cert_enrolee_find(w, c, mc) == -1) {
+    if (mc == NULL || (found = cert_enrolee_find(w, c, mc, carried)) == -1 ||
+        (boot = mefd_boot_match(w->db, c->tls, &mc->boot)) == -1) {
         conn_state_free(mc);
         return -1;
     }
+    if (found == 1 && boot == 1) {
+        srv_log_event(SRV_LOG_NOTICE, "session_refused", "peer", m2msec_tls_peer(c->tls), "reason",
+                      "no certificate Enrolee or node class has the identity this certificate "
+                      "carries",
+                      "identities",
+                      carried[0] != '\0' ? carried : "none of device, node-id, cse-id, ae-id",
+                      "bootclass",
+                      mc->boot.refused_class[0] != '\0' ? mc->boot.refused_class : NULL,
+                      "bootclass_reason", mc->boot.reason, "key_id", key_id, NULL);
+        conn_state_free(mc);
+        return -1;
+    }
+    if (found == 1) {
+        /* Bootstrap only: bound to the node identity the class matched. */
+        mc->kpm_id = m2msec_strdup(mc->boot.node);
+        if (mc->kpm_id == NULL) {
+            conn_state_free(mc);
+            return -1;
+        }
+        mc->cert = 1;
+        (void)m2msec_strlcpy(mc->cred_id, mc->boot.node, sizeof(mc->cred_id));
+        if (key_id != NULL) {
+            (void)snprintf(mc->key_cred_id, sizeof(mc->key_cred_id), "%d-%s", M2MSEC_CRED_RAW_PK,
+                           key_id);
+        }
+    }
     c->state = mc;
     srv_log_event(SRV_LOG_DEBUG, "session_open", "peer", m2msec_tls_peer(c->tls), "credential_id",
-                  mc->kpm_id, "enrolee_id", mc->enrolee->enrolee_id, "cipher",
+                  mc->kpm_id, "enrolee_id", mc->enrolee != NULL ? mc->enrolee->enrolee_id : NULL,
+                  "bootclass", mc->boot.cls != NULL ? mc->boot.cls->name : NULL, "cipher",
                   m2msec_tls_cipher(c->tls), "sni", m2msec_tls_sni(c->tls), NULL);
     return 0;
 }
@@ -368,7 +411,7 @@ conn_close(void *arg, struct srv_conn *c)
 static int
 origin_matches(const struct mef_conn *mc, const char *origin)
 {
-    return strcmp(origin, mc->enrolee->enrolee_id) == 0 /* public */ ||
+    return (mc->enrolee != NULL && strcmp(origin, mc->enrolee->enrolee_id) == 0 /* public */) ||
            strcmp(origin, mc->cred_id) == 0 /* public */ ||
            (mc->cert && mc->key_cred_id[0] != '\0' &&
             strcmp(origin, mc->key_cred_id) == 0 /* public */);
@@ -767,6 +810,37 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
     if (n < 2 || strcmp(segs[0], M2MSEC_PATH_MEF_BASE) != 0) {
         return srv_response_error(resp, M2MSEC_RSC_NOT_FOUND, "no such resource");
     }
+    /* @spec seed 002 x.1.2.1.2: the PKI bootstrap, on certificate sessions of a node class. */
+    if (strcmp(segs[1], M2MSEC_PATH_BOOTSTRAP) == 0) {
+        struct mefd_boot_session bs = {
+            .db = w->db,
+            .tls = c->tls,
+            .fqdn = mef->d.cfg.fqdn,
+            .match = &mc->boot,
+            .done = &mc->boot_done,
+        };
+
+        if (n != 2 || req->method != M2MSEC_HTTP_POST) {
+            return srv_response_error(
+                    resp, n != 2 ? M2MSEC_RSC_NOT_FOUND : M2MSEC_RSC_OPERATION_NOT_ALLOWED,
+                    "only POST /%s/%s", M2MSEC_PATH_MEF_BASE, M2MSEC_PATH_BOOTSTRAP);
+        }
+        if (!mc->cert || mc->boot.cls == NULL) {
+            srv_log_event(SRV_LOG_NOTICE, "bootstrap_refused",
+                          mc->cert ? "credential_id" : "kpm_id", mc->kpm_id, "reason",
+                          mc->cert ? "no node class covers this certificate"
+                                   : "a PSK session cannot bootstrap",
+                          NULL);
+            return srv_response_error(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                                      "no root credential for this %s",
+                                      mc->cert ? "certificate" : "credential");
+        }
+        return mefd_boot_handle(&bs, req, resp);
+    }
+    if (mc->enrolee == NULL) {
+        return srv_response_error(resp, M2MSEC_RSC_ORIGINATOR_HAS_NO_PRIVILEGE,
+                                  "this certificate is authorised for the bootstrap only");
+    }
     if (strcmp(segs[1], M2MSEC_PATH_ENROLMENT) == 0) {
         if (n == 2 && req->method == M2MSEC_HTTP_POST) {
             return h_enrol_start(mef, c, mc, req, resp);
@@ -891,12 +965,28 @@ enrolee_cert_setup(struct mef *mef, struct m2msec_db *db, struct srv_handlers *h
                    struct m2msec_error *err)
 {
     struct m2msec_enrolee_rec **list = NULL;
-    size_t n = 0, i, j, ncert = 0;
+    struct m2msec_bootclass_rec **classes = NULL;
+    size_t n = 0, i, j, ncert = 0, nclass = 0;
     int rv = -1;
-    char nbuf[3][24];
+    char nbuf[4][24];
 
-    if (m2msec_mef_enrolee_list(db, &list, &n, err) == -1) {
+    if (m2msec_mef_enrolee_list(db, &list, &n, err) == -1 ||
+        m2msec_mef_bootclass_list(db, &classes, &nclass, err) == -1) {
         goto out;
+    }
+    /* Seed 002 node classes: their anchors join the union, checked per class in conn_open. */
+    for (i = 0; i < nclass; i++) {
+        for (j = 0; j < classes[i]->ncert_cas; j++) {
+            if (path_set_add(&mef->cert_cas, &mef->ncert_cas, classes[i]->cert_cas[j], err) == -1) {
+                goto out;
+            }
+        }
+        for (j = 0; j < classes[i]->ncert_crls; j++) {
+            if (path_set_add(&mef->cert_crls, &mef->ncert_crls, classes[i]->cert_crls[j], err) ==
+                -1) {
+                goto out;
+            }
+        }
     }
     for (i = 0; i < n; i++) {
         const struct m2msec_enrolee_rec *r = list[i];
@@ -917,10 +1007,13 @@ enrolee_cert_setup(struct mef *mef, struct m2msec_db *db, struct srv_handlers *h
         }
     }
     snprintf(nbuf[0], sizeof(nbuf[0]), "%zu", ncert);
-    if (ncert == 0 || mef->d.cfg.cert_path == NULL || mef->d.cfg.key_path == NULL) {
-        srv_log_event(ncert == 0 ? SRV_LOG_INFO : SRV_LOG_WARNING, "enrolee_certificates",
-                      "enrolees", nbuf[0], "mode", "psk", "reason",
-                      ncert == 0 ? "no certificate Enrolee" : "no cert/key in mefd.conf", NULL);
+    snprintf(nbuf[3], sizeof(nbuf[3]), "%zu", nclass);
+    if (ncert + nclass == 0 || mef->d.cfg.cert_path == NULL || mef->d.cfg.key_path == NULL) {
+        srv_log_event(ncert + nclass == 0 ? SRV_LOG_INFO : SRV_LOG_WARNING, "enrolee_certificates",
+                      "enrolees", nbuf[0], "bootclasses", nbuf[3], "mode", "psk", "reason",
+                      ncert + nclass == 0 ? "no certificate Enrolee or node class"
+                                          : "no cert/key in mefd.conf",
+                      NULL);
         rv = 0;
         goto out;
     }
@@ -946,9 +1039,10 @@ enrolee_cert_setup(struct mef *mef, struct m2msec_db *db, struct srv_handlers *h
     snprintf(nbuf[2], sizeof(nbuf[2]), "%zu", mef->ncert_crls);
     srv_log_event(SRV_LOG_NOTICE, "enrolee_certificates", "enrolees", nbuf[0], "mode",
                   "psk+certificate", "anchors", nbuf[1], "crls", nbuf[2], "cert",
-                  mef->d.cfg.cert_path, NULL);
+                  mef->d.cfg.cert_path, "bootclasses", nbuf[3], NULL);
     rv = 0;
 out:
+    m2msec_bootclass_list_free(classes);
     m2msec_enrolee_list_free(list);
     return rv;
 }

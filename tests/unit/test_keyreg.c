@@ -1230,8 +1230,11 @@ test_store_migration(void **state)
     struct rec_fx f;
     int newest = m2msec_db_schema_version(fx->db);
 
-    /* The registry came with version 3; later migrations run again on the way back up. */
-    assert_int_equal(newest, 5);
+    /*
+     * The registry came with version 3; later migrations run again on the way
+     * back up (5 and later create their tables only if they are missing).
+     */
+    assert_true(newest >= 6);
     make_reg(fx->db, REG_1, "kpm-a", FUTURE);
     /*
      * Back to what version 2 had: undo 5 (certificate Enrolees), 4 (the target

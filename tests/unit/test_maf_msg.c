@@ -307,7 +307,8 @@ test_dev_maf(void **state)
     char fqdn[] = "maf.example", kmid[] = REL_A "@maf.example", keid[] = REL_B "@mef.example";
 
     assert_non_null(db);
-    assert_int_equal(m2msec_db_schema_version(db), 4);
+    /* v4 brought what this test uses (pre-provisioned Km, client ids); later versions add tables. */
+    assert_true(m2msec_db_schema_version(db) >= 4);
     r.maf_fqdn = fqdn;
     r.kmid = kmid;
     r.keid = keid;

@@ -4,7 +4,8 @@
  * Covers opening (file mode, WAL and the other pragmas, reopen, schema kind
  * and version checks, foreign files, migration from version 1), the MEF
  * tables (Enrolees, Ke, registrations, Enrolment Targets, expiry, sweeping,
- * cascades), the device enrolment, sealing
+ * cascades), the PKI bootstrap's node classes and root credentials (MEF and
+ * device), the device enrolment, sealing
  * at rest (no key in clear in the file, tampered or moved blobs, wrong KEK)
  * and two connections writing at once. Tests never include sqlite3.h: raw SQL
  * goes through the M2MSEC_TESTING hooks of store.h.
@@ -36,7 +37,7 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 /* The newest MEF schema version (store/mef.c migrations). */
-#define MEF_SCHEMA_VERSION 5
+#define MEF_SCHEMA_VERSION 6
 /* Drops what migration 5 adds, to rebuild an older file. */
 #define DROP_V5 "DROP TABLE enrolee_cert_file; DROP TABLE enrolee_cert;"
 
@@ -395,10 +396,10 @@ test_future_version_refused(void **state)
     struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
 
     /* The version this code knows reopens; one more is refused. */
-    exec(db, "PRAGMA user_version = 5");
+    exec(db, "PRAGMA user_version = 6");
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    exec(db, "PRAGMA user_version = 6");
+    exec(db, "PRAGMA user_version = 7");
     m2msec_db_close(db);
     assert_null(m2msec_db_open(fx->path, M2MSEC_SCHEMA_MEF, fx->kek, &err));
     assert_int_equal(err.code, M2MSEC_ERR_STORE);
@@ -2830,6 +2831,263 @@ test_ke_batch_alloc_failures(void **state)
     m2msec_db_close(db);
 }
 
+/* ---- PKI bootstrap (seed 002): node classes and root credentials ---- */
+
+static void
+make_class(struct m2msec_bootclass_rec *k, const char *name, char **cas, size_t ncas)
+{
+    memset(k, 0, sizeof(*k));
+    k->name = mut(name);
+    k->flavour = mut("device");
+    k->id_prefix = mut("0.2.481.1.7.8.");
+    k->purpose = mut("maf:maf.example.com");
+    k->lifetime_s = 3600;
+    k->created = 1000;
+    k->cert_cas = cas;
+    k->ncert_cas = ncas;
+}
+
+static void
+test_bootclass(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_bootclass_rec k;
+    struct m2msec_bootclass_rec **list = NULL;
+    char *cas[] = { mut("/pki/b.pem"), mut("/pki/a.pem"), NULL };
+    char *crls[] = { mut("/pki/a.crl"), NULL };
+    char *empty[] = { mut(""), NULL };
+    size_t n = 0;
+
+    make_class(&k, "mfr", cas, 2);
+    k.cert_crls = crls;
+    k.ncert_crls = 1;
+    assert_ok(m2msec_mef_bootclass_add(db, &k, &err), &err);
+    make_class(&k, "ent", cas + 1, 1);
+    k.flavour = mut("node-id");
+    k.id_prefix = NULL;
+    k.cert_id = mut("1.3.6.1.4.1.59999.9");
+    k.purpose = mut("cse:/cse-b");
+    assert_ok(m2msec_mef_bootclass_add(db, &k, &err), &err);
+    /* Ordered by name, files in their order, exactly one of prefix and id. */
+    assert_ok(m2msec_mef_bootclass_list(db, &list, &n, &err), &err);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0]->name, "ent");
+    assert_null(list[0]->id_prefix);
+    assert_string_equal(list[0]->cert_id, "1.3.6.1.4.1.59999.9");
+    assert_int_equal(list[0]->ncert_crls, 0);
+    assert_string_equal(list[1]->name, "mfr");
+    assert_string_equal(list[1]->id_prefix, "0.2.481.1.7.8.");
+    assert_int_equal(list[1]->ncert_cas, 2);
+    assert_string_equal(list[1]->cert_cas[0], "/pki/b.pem");
+    assert_string_equal(list[1]->cert_cas[1], "/pki/a.pem");
+    assert_string_equal(list[1]->cert_crls[0], "/pki/a.crl");
+    assert_int_equal(list[1]->lifetime_s, 3600);
+    m2msec_bootclass_list_free(list);
+    list = NULL;
+
+    /* Rejected neighbours: nothing is added. */
+    make_class(&k, "mfr", cas, 1);
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_REFUSED, 4105);
+    make_class(&k, "x", cas, 1);
+    k.cert_id = mut("0.2.481.1.7.8.1"); /* both prefix and id */
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_class(&k, "x", cas, 1);
+    k.id_prefix = NULL; /* neither */
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_class(&k, "x", cas, 1);
+    k.flavour = mut("cse-id");
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_class(&k, "x", cas, 0);
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_class(&k, "x", empty, 1);
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_class(&k, "x", cas, 1);
+    k.lifetime_s = 0;
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_class(&k, "x", cas, 1);
+    k.purpose = mut("");
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_class(&k, "", cas, 1);
+    assert_fails(m2msec_mef_bootclass_add(db, &k, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_int_equal(query(db, "SELECT count(*) FROM bootclass"), 2);
+    assert_int_equal(query(db, "SELECT count(*) FROM bootclass_file"), 4);
+
+    assert_ok(m2msec_mef_bootclass_remove(db, "mfr", &err), &err);
+    assert_fails(m2msec_mef_bootclass_remove(db, "mfr", &err), &err, M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_int_equal(query(db, "SELECT count(*) FROM bootclass_file"), 1);
+    m2msec_db_close(db);
+}
+
+static void
+make_root(struct m2msec_rootcred_rec *r, uint8_t relbyte, const char *node, const char *cls,
+          struct m2msec_secret *key)
+{
+    memset(r, 0, sizeof(*r));
+    memset(r->rel, relbyte, sizeof(r->rel));
+    r->node = mut(node);
+    r->class_name = mut(cls);
+    r->enrolee_id = mut("C0123");
+    r->purpose = mut("maf:maf.example.com");
+    r->created = 1000;
+    r->expires = 2000;
+    r->key = key;
+}
+
+static void
+test_rootcred(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
+    struct m2msec_bootclass_rec k;
+    struct m2msec_rootcred_rec r;
+    struct m2msec_rootcred_rec *got = NULL;
+    struct m2msec_secret *k1 = m2msec_secret_random(32, &err);
+    struct m2msec_secret *k2 = m2msec_secret_random(32, &err);
+    char *cas[] = { mut("/pki/a.pem"), NULL };
+    uint8_t rel1[16], rel2[16], rel3[16];
+    size_t erased = 0;
+
+    memset(rel1, 0x11, sizeof(rel1));
+    memset(rel2, 0x22, sizeof(rel2));
+    memset(rel3, 0x33, sizeof(rel3));
+    make_class(&k, "mfr", cas, 1);
+    assert_ok(m2msec_mef_bootclass_add(db, &k, &err), &err);
+    make_root(&r, 0x11, "31-0.2.481.1.7.8.1", "mfr", k1);
+    assert_ok(m2msec_mef_rootcred_put(db, &r, &err), &err);
+    /* By identifier, with the key; the key is sealed (not in clear in the row). */
+    assert_ok(m2msec_mef_rootcred_get(db, rel1, 1500, 1, &got, &err), &err);
+    assert_true(m2msec_secret_equal(got->key, k1));
+    assert_string_equal(got->node, "31-0.2.481.1.7.8.1");
+    assert_string_equal(got->class_name, "mfr");
+    assert_string_equal(got->enrolee_id, "C0123");
+    assert_string_equal(got->purpose, "maf:maf.example.com");
+    assert_int_equal(got->expires, 2000);
+    m2msec_rootcred_rec_free(got);
+    got = NULL;
+    assert_int_equal(query(db, "SELECT count(*) FROM rootcred WHERE length(key) > 32"), 1);
+    /* Expired and unknown are absent alike. */
+    assert_fails(m2msec_mef_rootcred_get(db, rel1, 2000, 1, &got, &err), &err, M2MSEC_ERR_NOT_FOUND,
+                 4004);
+    assert_fails(m2msec_mef_rootcred_get(db, rel3, 1500, 0, &got, &err), &err, M2MSEC_ERR_NOT_FOUND,
+                 4004);
+    assert_ok(m2msec_mef_rootcred_get_by_node(db, "31-0.2.481.1.7.8.1", 1500, 0, &got, &err), &err);
+    assert_null(got->key);
+    m2msec_rootcred_rec_free(got);
+    got = NULL;
+
+    /* Re-bootstrap of the same node replaces (and erases) the previous credential. */
+    make_root(&r, 0x22, "31-0.2.481.1.7.8.1", "mfr", k2);
+    assert_ok(m2msec_mef_rootcred_put(db, &r, &err), &err);
+    assert_fails(m2msec_mef_rootcred_get(db, rel1, 1500, 0, &got, &err), &err, M2MSEC_ERR_NOT_FOUND,
+                 4004);
+    assert_ok(m2msec_mef_rootcred_get(db, rel2, 1500, 1, &got, &err), &err);
+    assert_true(m2msec_secret_equal(got->key, k2));
+    m2msec_rootcred_rec_free(got);
+    got = NULL;
+    assert_int_equal(query(db, "SELECT count(*) FROM rootcred"), 1);
+
+    /* Rejected neighbours: unknown class, same rel for another node, no key, no lifetime. */
+    make_root(&r, 0x33, "31-0.2.481.1.7.8.2", "nope", k1);
+    assert_fails(m2msec_mef_rootcred_put(db, &r, &err), &err, M2MSEC_ERR_NOT_FOUND, 4004);
+    make_root(&r, 0x22, "31-0.2.481.1.7.8.2", "mfr", k1);
+    assert_int_equal(m2msec_mef_rootcred_put(db, &r, &err), -1);
+    make_root(&r, 0x33, "31-0.2.481.1.7.8.2", "mfr", NULL);
+    assert_fails(m2msec_mef_rootcred_put(db, &r, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_root(&r, 0x33, "31-0.2.481.1.7.8.2", "mfr", k1);
+    r.expires = r.created;
+    assert_fails(m2msec_mef_rootcred_put(db, &r, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    make_root(&r, 0x33, "", "mfr", k1);
+    assert_fails(m2msec_mef_rootcred_put(db, &r, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_int_equal(query(db, "SELECT count(*) FROM rootcred"), 1);
+
+    /* A sealed key moved to another identifier fails to open (AAD "root:<hex rel>"). */
+    exec(db, "UPDATE rootcred SET rel = x'33333333333333333333333333333333'");
+    assert_fails(m2msec_mef_rootcred_get(db, rel3, 1500, 1, &got, &err), &err, M2MSEC_ERR_AUTH, 0);
+    assert_null(got);
+
+    /* The sweep erases expired credentials; removing a class erases the rest. */
+    make_root(&r, 0x44, "34-1.2.3", "mfr", k1);
+    r.expires = 1200;
+    assert_ok(m2msec_mef_rootcred_put(db, &r, &err), &err);
+    assert_ok(m2msec_mef_sweep(db, 1300, &erased, &err), &err);
+    assert_int_equal(erased, 1);
+    assert_int_equal(query(db, "SELECT count(*) FROM rootcred"), 1);
+    assert_ok(m2msec_mef_bootclass_remove(db, "mfr", &err), &err);
+    assert_int_equal(query(db, "SELECT count(*) FROM rootcred"), 0);
+    m2msec_secret_free(k1);
+    m2msec_secret_free(k2);
+    m2msec_db_close(db);
+}
+
+static void
+test_dev_root(void **state)
+{
+    struct fx *fx = *state;
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_DEVICE);
+    struct m2msec_dev_root_rec r = { 0 };
+    struct m2msec_dev_root_rec *got = NULL;
+    struct m2msec_secret *k1 = m2msec_secret_random(32, &err);
+    struct m2msec_secret *k2 = m2msec_secret_random(32, &err);
+
+    r.id = mut("00112233445566778899aabbccddeeff@mef.example.com");
+    r.mef = mut("127.0.0.1:1");
+    r.purpose = mut("maf:maf.example.com");
+    r.enrolee_id = mut("C0123");
+    r.node = mut("31-0.2.481.1.7.8.1");
+    r.created = 1000;
+    r.expires = 2000;
+    r.key = k1;
+    assert_ok(m2msec_dev_root_put(db, &r, &err), &err);
+    /* By identifier (case-insensitive) and by purpose (case-insensitive). */
+    assert_ok(m2msec_dev_root_get(db, "00112233445566778899AABBCCDDEEFF@MEF.example.com", 1500, 1,
+                                  &got, &err),
+              &err);
+    assert_true(m2msec_secret_equal(got->key, k1));
+    assert_string_equal(got->enrolee_id, "C0123");
+    assert_string_equal(got->node, "31-0.2.481.1.7.8.1");
+    m2msec_dev_root_rec_free(got);
+    got = NULL;
+    assert_ok(m2msec_dev_root_get_by_purpose(db, "maf:MAF.example.com", 1500, 0, &got, &err), &err);
+    assert_null(got->key);
+    m2msec_dev_root_rec_free(got);
+    got = NULL;
+    assert_fails(m2msec_dev_root_get(db, r.id, 2000, 0, &got, &err), &err, M2MSEC_ERR_NOT_FOUND,
+                 4004);
+    assert_fails(m2msec_dev_root_get_by_purpose(db, "cse:/cse-b", 1500, 0, &got, &err), &err,
+                 M2MSEC_ERR_NOT_FOUND, 4004);
+    /* A new credential for the same purpose replaces the old one. */
+    r.id = mut("ffeeddccbbaa99887766554433221100@mef.example.com");
+    r.key = k2;
+    assert_ok(m2msec_dev_root_put(db, &r, &err), &err);
+    assert_fails(m2msec_dev_root_get(db, "00112233445566778899aabbccddeeff@mef.example.com", 1500,
+                                     0, &got, &err),
+                 &err, M2MSEC_ERR_NOT_FOUND, 4004);
+    assert_ok(m2msec_dev_root_get_by_purpose(db, "maf:maf.example.com", 1500, 1, &got, &err), &err);
+    assert_true(m2msec_secret_equal(got->key, k2));
+    m2msec_dev_root_rec_free(got);
+    got = NULL;
+    /* Rejected: no key, no purpose, a lifetime that ends before it starts; a moved blob. */
+    r.key = NULL;
+    assert_fails(m2msec_dev_root_put(db, &r, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    r.key = k1;
+    r.purpose = NULL;
+    assert_fails(m2msec_dev_root_put(db, &r, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    r.purpose = mut("cse:/cse-b");
+    r.expires = 900;
+    assert_fails(m2msec_dev_root_put(db, &r, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);
+    assert_int_equal(query(db, "SELECT count(*) FROM dev_root"), 1);
+    exec(db, "UPDATE dev_root SET id = 'aa@mef.example.com'");
+    assert_fails(m2msec_dev_root_get(db, "aa@mef.example.com", 1500, 1, &got, &err), &err,
+                 M2MSEC_ERR_AUTH, 0);
+    m2msec_secret_free(k1);
+    m2msec_secret_free(k2);
+    m2msec_db_close(db);
+}
+
 int
 main(void)
 {
@@ -2870,6 +3128,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_ke_batch_same_kpm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ke_batch_after_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ke_batch_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bootclass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rootcred, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dev_root, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,6 +56,7 @@ m2msec_client_free(struct m2msec_client *c)
         return;
     }
     client_reset_result(c);
+    client_root_free(c->root);
     m2msec_db_close(c->db);
     m2msec_config_unref(c->cfg);
     m2msec_free(c);

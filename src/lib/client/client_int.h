@@ -69,7 +69,13 @@ struct m2msec_client {
      * of GET / ("" for GET). A fixed array: client.c's free needs no change.
      */
     char saef_app_id[M2MSEC_ID_MAX + 1];
+    /* last PKI bootstrap (client/bootstrap.c), NULL before one succeeded */
+    struct client_root *root;
 };
+
+/* The result of a PKI bootstrap (seed 002; client/bootstrap.c). NULL is accepted. */
+struct client_root;
+void client_root_free(struct client_root *r);
 
 struct m2msec_mef_reg {
     char *reg_id;

@@ -8,7 +8,9 @@
  * of a MAF Key Registration, psk = Kc. @spec TS-0003 8.2.2.1 (PSK SAEF) with
  * a Kpsa provisioned through the MEF (8.3.2.1): psk_identity = the device's
  * KeID, psk = 10.3.7 (Ke, SUID 22, IdB), the key the MEF gives Entity B; or a
- * pre-provisioned KpsaID and its key. A key past its lifetime is not used:
+ * pre-provisioned KpsaID and its key; or (seed 002) the identifier of a root
+ * credential from the PKI bootstrap whose purpose is "cse:<IdB>", psk = that
+ * credential. A key past its lifetime is not used:
  * the caller is told to re-provision (SPEC-DIGEST 5 rule 4), never to retry.
  *
  * @spec TS-0003 8.2.2.2 (certificate SAEF): TLS 1.2 ECDHE-ECDSA with Entity
@@ -495,6 +497,39 @@ out:
     return rv;
 }
 
+/*
+ * @spec seed 002 x.1.2.1.2 step 4: a root credential of the PKI bootstrap
+ * whose purpose is "cse:<CSE-ID>" IS the Kpsa for that CSE (used as is; the
+ * CSE fetches it from the MEF with SUID 22 like a KeID's key). root->key
+ * moves to k.
+ */
+static int
+key_from_root(struct m2msec_dev_root_rec *root, const char *peer_id, struct saef_key *k,
+              struct m2msec_error *err)
+{
+    char ts[M2MSEC_TIMESTAMP_LEN];
+
+    if (root->expires <= m2msec_now()) {
+        time_text(root->expires, ts);
+        return m2msec_error_setx(err, M2MSEC_ERR_EXPIRED,
+                                 "root credential %s expired at %s: re-provision (bootstrap "
+                                 "again)",
+                                 root->id, ts);
+    }
+    if (strncmp(root->purpose, "cse:", 4) != 0 ||
+        (peer_id != NULL && strcmp(peer_id, root->purpose + 4) != 0 /* public */)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "root credential %s is for %s, not an SAEF with %s", root->id,
+                                 root->purpose, peer_id != NULL ? peer_id : "this CSE");
+    }
+    k->key = root->key;
+    root->key = NULL;
+    k->source = M2MSEC_PSK_SOURCE_MEF;
+    k->suid = SUID_SAEF_MEF;
+    k->expires = root->expires;
+    return 0;
+}
+
 /* 1 when key_id is the KeID of the stored enrolment. */
 static int
 is_own_keid(struct m2msec_client *c, const char *key_id)
@@ -519,6 +554,7 @@ do_connect(struct m2msec_client *c, const char *hostport, const char *key_id, co
            const char *origin, struct m2msec_saef **out, struct m2msec_error *err)
 {
     struct m2msec_dev_kc_rec *kc = NULL;
+    struct m2msec_dev_root_rec *root = NULL;
     struct saef_key k = { 0 };
     char from[M2MSEC_ID_MAX + 8];
     int rc = 0;
@@ -545,6 +581,16 @@ do_connect(struct m2msec_client *c, const char *hostport, const char *key_id, co
         if (key_from_ke(c, peer_id, &k, err) == -1) {
             goto out;
         }
+    } else if (m2msec_dev_root_get(c->db, key_id, 0, 1, &root, err) == 0) {
+        if (key_from_root(root, peer_id, &k, err) == -1) {
+            goto out;
+        }
+        /* Its EnroleeID is what the MEF tells Entity B: the natural originator. */
+        if (origin == NULL) {
+            origin = root->enrolee_id;
+        }
+    } else if (m2msec_error_code(err) != M2MSEC_ERR_NOT_FOUND) {
+        goto out;
     } else {
         m2msec_error_setx(err, M2MSEC_ERR_NOT_FOUND,
                           "no key for %s in the state (neither a registered Kc nor this "
@@ -562,6 +608,7 @@ do_connect(struct m2msec_client *c, const char *hostport, const char *key_id, co
 out:
     m2msec_secret_free(k.key);
     m2msec_dev_kc_rec_free(kc);
+    m2msec_dev_root_rec_free(root);
     return rv;
 }
 

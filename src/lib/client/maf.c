@@ -161,11 +161,63 @@ maf_cred_client_id(const struct maf_cred *k)
     return k->enr != NULL ? k->enr->enrolee_id : NULL;
 }
 
+/*
+ * @spec seed 002 x.1.2.1.2 step 4: a root credential from the PKI bootstrap
+ * whose purpose is this MAF ("maf:<FQDN>") stands in for an enrolment: it IS
+ * the Km (used as is, not derived; docs/PROTOCOL.md 12), its identifier is
+ * the psk_identity of the first contact (the MAF fetches it from the MEF like
+ * a KeID) and the EnroleeID the MEF returned with it is the originator. 0 with
+ * k->enr (standing in) and, on first contact, k->derived set; 1 when there is
+ * no live root credential for this MAF; -1 on error.
+ */
+static int
+maf_cred_root(struct m2msec_client *c, struct maf_cred *k, int64_t now, struct m2msec_error *err)
+{
+    struct m2msec_dev_root_rec *root = NULL;
+    struct m2msec_enrolment_rec *enr = NULL;
+    char purpose[4 + M2MSEC_FQDN_MAX + 1];
+    int rv = -1;
+
+    (void)snprintf(purpose, sizeof(purpose), "maf:%s", c->cfg->maf_fqdn);
+    if (m2msec_dev_root_get_by_purpose(c->db, purpose, now, 1, &root, err) == -1) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
+            m2msec_error_clear(err);
+            rv = 1;
+        }
+        goto out;
+    }
+    enr = m2msec_calloc(1, sizeof(*enr));
+    if (enr == NULL || (enr->keid = m2msec_strdup(root->id)) == NULL ||
+        (enr->enrolee_id = m2msec_strdup(root->enrolee_id)) == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    enr->expires = root->expires;
+    enr->created = root->created;
+    k->enr = enr;
+    enr = NULL;
+    /* A KmID of an earlier credential is left behind, as after re-enrolment. */
+    if (k->km != NULL && strcmp(k->km->keid, root->id) != 0 /* public */) {
+        k->prev = k->km;
+        k->km = NULL;
+    }
+    if (k->km == NULL) {
+        k->derived = root->key;
+        root->key = NULL;
+    }
+    rv = 0;
+out:
+    m2msec_enrolment_rec_free(enr);
+    m2msec_dev_root_rec_free(root);
+    return rv;
+}
+
 static int
 maf_cred_load(struct m2msec_client *c, struct maf_cred *k, struct m2msec_error *err)
 {
     const char *fqdn = c->cfg->maf_fqdn;
     int64_t now = m2msec_now();
+    int rc = 0;
 
     if (m2msec_dev_maf_get(c->db, fqdn, now, 1, &k->km, err) == -1) {
         if (m2msec_error_code(err) != M2MSEC_ERR_NOT_FOUND) {
@@ -176,6 +228,10 @@ maf_cred_load(struct m2msec_client *c, struct maf_cred *k, struct m2msec_error *
     /* @spec TS-0003 8.8.3.1: a pre-provisioned Km does not depend on an enrolment. */
     if (k->km != NULL && k->km->suid == M2MSEC_MAF_SUID_PREPROV) {
         return 0;
+    }
+    rc = maf_cred_root(c, k, now, err);
+    if (rc != 1) {
+        return rc;
     }
     if (m2msec_dev_enrolment_get(c->db, 1, &k->enr, err) == -1) {
         if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {

@@ -1,9 +1,11 @@
 /*
- * store/device.c - libm2msec's device state: the current enrolment and its sealed Ke.
+ * store/device.c - libm2msec's device state: the current enrolment and its sealed Ke, and the
+ * root credentials of the PKI bootstrap (seed 002).
  *
  * Layer: store. Depends on util and crypto only. The table holds at most one
  * row; putting a new enrolment erases the previous one (and its Ke) in the
- * same transaction. The Ke is sealed with AAD "dev-ke:<KeID>".
+ * same transaction. The Ke is sealed with AAD "dev-ke:<KeID>", a root
+ * credential with "dev-root:<id>".
  */
 #include <stdint.h>
 
@@ -59,6 +61,17 @@ const char *const m2msec_db_dev_migrations[] = {
     "ALTER TABLE dev_maf ADD COLUMN client_id TEXT;"
     "ALTER TABLE dev_kc ADD COLUMN reg_id TEXT;"
     "PRAGMA user_version = 4;",
+    /* 5: root credentials from the PKI bootstrap (seed 002), one per purpose */
+    "CREATE TABLE dev_root ("
+    " id TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+    " mef TEXT NOT NULL,"
+    " purpose TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    " enrolee_id TEXT NOT NULL,"
+    " node TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " key BLOB NOT NULL);"
+    "PRAGMA user_version = 5;",
     NULL,
 };
 
@@ -245,4 +258,157 @@ out:
         m2msec_db_rollback(db);
     }
     return rv;
+}
+
+/*
+ * Root credentials (PKI bootstrap, seed 002)
+ */
+
+static const char sql_root_delete[] = "DELETE FROM dev_root WHERE id = ?1 OR purpose = ?2";
+static const char sql_root_insert[] =
+        "INSERT INTO dev_root (id, mef, purpose, enrolee_id, node, created, expires, key)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char sql_root_by_id[] =
+        "SELECT id, mef, purpose, enrolee_id, node, created, expires, key"
+        " FROM dev_root WHERE id = ?1 AND expires > ?2";
+static const char sql_root_by_purpose[] =
+        "SELECT id, mef, purpose, enrolee_id, node, created, expires, key"
+        " FROM dev_root WHERE purpose = ?1 AND expires > ?2";
+
+void
+m2msec_dev_root_rec_free(struct m2msec_dev_root_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->id);
+    m2msec_free(r->mef);
+    m2msec_free(r->purpose);
+    m2msec_free(r->enrolee_id);
+    m2msec_free(r->node);
+    m2msec_secret_free(r->key);
+    m2msec_free(r);
+}
+
+/* @spec seed 002 x.1.2.1.2 step 4: the field node keeps the root credential it unwrapped. */
+int
+m2msec_dev_root_put(struct m2msec_db *db, const struct m2msec_dev_root_rec *r,
+                    struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    int rv = -1;
+
+    if (db == NULL || r == NULL || !m2msec_db_str_set(r->id) || !m2msec_db_str_set(r->mef) ||
+        !m2msec_db_str_set(r->purpose) || !m2msec_db_str_set(r->enrolee_id) ||
+        !m2msec_db_str_set(r->node) || r->key == NULL || r->expires <= r->created) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "root credential needs an id, MEF, purpose, EnroleeID, node, key and a "
+                          "lifetime");
+        goto out;
+    }
+    if (m2msec_db_seal(db, "dev-root", r->id, r->key, &blob, &bloblen, err) == -1 ||
+        m2msec_db_begin(db, err) == -1 || m2msec_db_stmt(db, sql_root_delete, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->purpose, err) == -1 ||
+        m2msec_db_step_done(db, st, "erasing previous root credential", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_stmt(db, sql_root_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->mef, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->purpose, err) == -1 ||
+        m2msec_db_bind_text(db, st, 4, r->enrolee_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 5, r->node, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 6, r->created, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 7, r->expires, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 8, blob, bloblen, err) == -1 ||
+        m2msec_db_step_done(db, st, "storing root credential", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+static int
+root_get(struct m2msec_db *db, const char *sql, const char *key, int64_t now, int with_key,
+         struct m2msec_dev_root_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_dev_root_rec *r = NULL;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(key)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "root credential key missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql, &st, err) == -1 || m2msec_db_bind_text(db, st, 1, key, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1) {
+        goto out;
+    }
+    rc = m2msec_db_step_row(db, st, "reading root credential", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND,
+                          "no live root credential %s", key);
+        goto out;
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading root credential");
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &r->id, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->mef, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->purpose, err) == -1 ||
+        m2msec_db_column_str(st, 3, 1, &r->enrolee_id, err) == -1 ||
+        m2msec_db_column_str(st, 4, 1, &r->node, err) == -1) {
+        goto out;
+    }
+    r->created = sqlite3_column_int64(st, 5);
+    r->expires = sqlite3_column_int64(st, 6);
+    if (with_key && m2msec_db_unseal(db, "dev-root", r->id, sqlite3_column_blob(st, 7),
+                                     (size_t)sqlite3_column_bytes(st, 7), &r->key, err) == -1) {
+        m2msec_error_wrap(err, "root credential %s", r->id);
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_dev_root_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_dev_root_get(struct m2msec_db *db, const char *id, int64_t now, int with_key,
+                    struct m2msec_dev_root_rec **out, struct m2msec_error *err)
+{
+    return root_get(db, sql_root_by_id, id, now, with_key, out, err);
+}
+
+int
+m2msec_dev_root_get_by_purpose(struct m2msec_db *db, const char *purpose, int64_t now, int with_key,
+                               struct m2msec_dev_root_rec **out, struct m2msec_error *err)
+{
+    return root_get(db, sql_root_by_purpose, purpose, now, with_key, out, err);
 }

@@ -1,11 +1,12 @@
 /*
  * store/mef.c - the MEF's tables: Enrolees, Enrolment Keys, MEF Client Registrations,
- * Enrolment Targets (and the schema of the key registry, whose queries are store/keyreg.c's).
+ * Enrolment Targets, PKI bootstrap node classes and root credentials (and the schema of the
+ * key registry, whose queries are store/keyreg.c's).
  *
  * Layer: store. Depends on util and crypto only. Each public function is one
  * transaction: a write either fully happens or leaves nothing behind. Kpm and
  * Ke are stored only as sealed blobs whose AAD names the row
- * ("kpm:<KpmID>", "ke:<hex RelativeKeID>"); so is the key of a PSK-authenticated
+ * ("kpm:<KpmID>", "ke:<hex RelativeKeID>", "root:<hex rel>" for a root credential); so is the key of a PSK-authenticated
  * Enrolment Target ("target-psk:<target id>"), with its key check value beside it.
  */
 #include <stdint.h>
@@ -132,6 +133,41 @@ const char *const m2msec_db_mef_migrations[] = {
     " path TEXT NOT NULL,"
     " PRIMARY KEY (kpm_id, kind, pos));"
     "PRAGMA user_version = 5;",
+    /*
+     * 6: PKI bootstrap (seed 002). Node classes with their anchor and CRL
+     * files, and the root credentials issued to nodes: one live credential
+     * per node (UNIQUE node), erased with its class (ON DELETE CASCADE). rel
+     * shares the KeID namespace (a random 16 bytes, like a RelativeKeID).
+     * IF NOT EXISTS: a file taken back to an older version by hand (tests
+     * do) keeps these tables, and must still migrate up again.
+     */
+    "CREATE TABLE IF NOT EXISTS bootclass ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " flavour TEXT NOT NULL CHECK (flavour IN ('device', 'node-id')),"
+    " id_prefix TEXT,"
+    " cert_id TEXT,"
+    " purpose TEXT NOT NULL,"
+    " lifetime_s INTEGER NOT NULL CHECK (lifetime_s > 0),"
+    " created INTEGER NOT NULL,"
+    " CHECK ((id_prefix IS NULL) <> (cert_id IS NULL)));"
+    "CREATE TABLE IF NOT EXISTS bootclass_file ("
+    " name TEXT NOT NULL REFERENCES bootclass (name) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL CHECK (kind IN ('ca', 'crl')),"
+    " pos INTEGER NOT NULL,"
+    " path TEXT NOT NULL,"
+    " PRIMARY KEY (name, kind, pos));"
+    "CREATE TABLE IF NOT EXISTS rootcred ("
+    " rel BLOB PRIMARY KEY NOT NULL CHECK (length(rel) = 16),"
+    " node TEXT NOT NULL UNIQUE,"
+    " class TEXT NOT NULL REFERENCES bootclass (name) ON DELETE CASCADE,"
+    " enrolee_id TEXT NOT NULL,"
+    " purpose TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " key BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS rootcred_expires ON rootcred (expires);"
+    "CREATE INDEX IF NOT EXISTS rootcred_class ON rootcred (class);"
+    "PRAGMA user_version = 6;",
     NULL,
 };
 
@@ -166,6 +202,7 @@ static const char sql_target_insert[] =
 static const char sql_target_select[] =
         "SELECT target FROM enrolee_target WHERE kpm_id = ?1 ORDER BY pos";
 
+static const char sql_root_sweep[] = "DELETE FROM rootcred WHERE expires <= ?1";
 static const char sql_ke_delete_owner[] = "DELETE FROM ke WHERE kpm_id = ?1";
 static const char sql_ke_insert[] =
         "INSERT INTO ke (rel, kpm_id, created, expires, ke) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -1092,6 +1129,7 @@ m2msec_mef_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2mse
 {
     size_t nke = 0;
     size_t nreg = 0;
+    size_t nroot = 0;
     int rv = -1;
 
     if (erased != NULL) {
@@ -1104,16 +1142,17 @@ m2msec_mef_sweep(struct m2msec_db *db, int64_t now, size_t *erased, struct m2mse
     if (m2msec_db_begin(db, err) == -1 ||
         write_num(db, sql_ke_sweep, now, "erasing expired Ke", &nke, err) == -1 ||
         write_num(db, sql_reg_sweep, now, "erasing expired registrations", &nreg, err) == -1 ||
+        write_num(db, sql_root_sweep, now, "erasing expired root credentials", &nroot, err) == -1 ||
         m2msec_db_commit(db, err) == -1) {
         goto out;
     }
-    if (nke + nreg > 0) {
+    if (nke + nreg + nroot > 0) {
         /* Best effort: copy the overwritten pages into the main file and empty the WAL,
          * which still holds the erased rows' old page images. */
         (void)sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     }
     if (erased != NULL) {
-        *erased = nke + nreg;
+        *erased = nke + nreg + nroot;
     }
     rv = 0;
 out:
@@ -1737,5 +1776,480 @@ out:
     if (rv == -1 && db != NULL) {
         m2msec_db_rollback(db);
     }
+    return rv;
+}
+
+/*
+ * PKI bootstrap (seed 002): node classes and the root credentials issued to nodes
+ */
+
+static const char sql_bc_exists[] = "SELECT 1 FROM bootclass WHERE name = ?1";
+static const char sql_bc_insert[] =
+        "INSERT INTO bootclass (name, flavour, id_prefix, cert_id, purpose, lifetime_s, created)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char sql_bc_list[] =
+        "SELECT name, flavour, id_prefix, cert_id, purpose, lifetime_s, created"
+        " FROM bootclass ORDER BY name";
+static const char sql_bc_delete[] = "DELETE FROM bootclass WHERE name = ?1";
+static const char sql_bc_ca_insert[] =
+        "INSERT INTO bootclass_file (name, kind, pos, path) VALUES (?1, 'ca', ?2, ?3)";
+static const char sql_bc_crl_insert[] =
+        "INSERT INTO bootclass_file (name, kind, pos, path) VALUES (?1, 'crl', ?2, ?3)";
+static const char sql_bc_ca_select[] =
+        "SELECT path FROM bootclass_file WHERE name = ?1 AND kind = 'ca' ORDER BY pos";
+static const char sql_bc_crl_select[] =
+        "SELECT path FROM bootclass_file WHERE name = ?1 AND kind = 'crl' ORDER BY pos";
+static const char sql_root_delete_node[] = "DELETE FROM rootcred WHERE node = ?1";
+static const char sql_root_insert[] =
+        "INSERT INTO rootcred (rel, node, class, enrolee_id, purpose, created, expires, key)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+#define ROOT_COLUMNS "SELECT rel, node, class, enrolee_id, purpose, created, expires, key"
+static const char sql_root_by_rel[] = ROOT_COLUMNS " FROM rootcred WHERE rel = ?1 AND expires > ?2";
+static const char sql_root_by_node[] =
+        ROOT_COLUMNS " FROM rootcred WHERE node = ?1 AND expires > ?2";
+
+void
+m2msec_bootclass_rec_free(struct m2msec_bootclass_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->name);
+    m2msec_free(r->flavour);
+    m2msec_free(r->id_prefix);
+    m2msec_free(r->cert_id);
+    m2msec_free(r->purpose);
+    m2msec_db_list_free(r->cert_cas);
+    m2msec_db_list_free(r->cert_crls);
+    m2msec_free(r);
+}
+
+void
+m2msec_bootclass_list_free(struct m2msec_bootclass_rec **list)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; list[i] != NULL; i++) {
+        m2msec_bootclass_rec_free(list[i]);
+    }
+    m2msec_free(list);
+}
+
+static int
+bootclass_valid(const struct m2msec_bootclass_rec *r, struct m2msec_error *err)
+{
+    if (r == NULL || !m2msec_db_str_set(r->name) || !m2msec_db_str_set(r->purpose)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "node class needs a name and a purpose");
+    }
+    if (r->flavour == NULL ||
+        (strcmp(r->flavour, "device") != 0 && strcmp(r->flavour, "node-id") != 0)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "node class flavour must be one of %s", M2MSEC_BOOTCLASS_FLAVOURS);
+    }
+    if (m2msec_db_str_set(r->id_prefix) == m2msec_db_str_set(r->cert_id) ||
+        (r->id_prefix != NULL && r->cert_id != NULL)) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "node class needs exactly one of an identity prefix and an "
+                                 "exact identity");
+    }
+    if (r->lifetime_s == 0 || r->lifetime_s > (uint64_t)INT64_MAX / 2) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "root credential lifetime out of range");
+    }
+    if (r->ncert_cas == 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                                 "node class needs a trust anchor");
+    }
+    if (m2msec_db_list_valid(r->cert_cas, r->ncert_cas, "trust anchor file", err) == -1 ||
+        m2msec_db_list_valid(r->cert_crls, r->ncert_crls, "CRL file", err) == -1) {
+        return -1;
+    }
+    return 0;
+}
+
+/* @spec seed 002 x.1.2.1.2 pre-condition 2: the field-node roots the infrastructure node trusts. */
+int
+m2msec_mef_bootclass_add(struct m2msec_db *db, const struct m2msec_bootclass_rec *r,
+                         struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    int rv = -1;
+
+    if (db == NULL || bootclass_valid(r, err) == -1) {
+        if (db == NULL) {
+            m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no store");
+        }
+        goto out;
+    }
+    if (m2msec_db_begin(db, err) == -1 ||
+        exists(db, sql_bc_exists, r->name, 0, 0, &found, err) == -1) {
+        goto out;
+    }
+    if (found) {
+        m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT, "node class %s exists",
+                          r->name);
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_bc_insert, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, r->name, err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->flavour, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->id_prefix, err) == -1 ||
+        m2msec_db_bind_text(db, st, 4, r->cert_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 5, r->purpose, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 6, (int64_t)r->lifetime_s, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 7, r->created, err) == -1 ||
+        m2msec_db_step_done(db, st, "adding node class", NULL, err) == -1) {
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_list_store(db, sql_bc_ca_insert, r->name, r->cert_cas, r->ncert_cas, err) == -1 ||
+        m2msec_db_list_store(db, sql_bc_crl_insert, r->name, r->cert_crls, r->ncert_crls, err) ==
+                -1 ||
+        m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+/* One class row (columns of sql_bc_list); its files are loaded by the caller. */
+static int
+bootclass_read(sqlite3_stmt *st, struct m2msec_bootclass_rec **out, struct m2msec_error *err)
+{
+    struct m2msec_bootclass_rec *r = m2msec_calloc(1, sizeof(*r));
+    int rv = -1;
+
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading node class");
+        goto out;
+    }
+    if (m2msec_db_column_str(st, 0, 1, &r->name, err) == -1 ||
+        m2msec_db_column_str(st, 1, 1, &r->flavour, err) == -1 ||
+        m2msec_db_column_str(st, 2, 0, &r->id_prefix, err) == -1 ||
+        m2msec_db_column_str(st, 3, 0, &r->cert_id, err) == -1 ||
+        m2msec_db_column_str(st, 4, 1, &r->purpose, err) == -1) {
+        goto out;
+    }
+    r->lifetime_s = (uint64_t)sqlite3_column_int64(st, 5);
+    r->created = sqlite3_column_int64(st, 6);
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_bootclass_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_mef_bootclass_list(struct m2msec_db *db, struct m2msec_bootclass_rec ***out, size_t *n,
+                          struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct m2msec_bootclass_rec **list = NULL;
+    struct m2msec_bootclass_rec **grown = NULL;
+    size_t count = 0;
+    size_t cap = 8;
+    size_t i;
+    int rc;
+    int rv = -1;
+
+    *out = NULL;
+    if (n != NULL) {
+        *n = 0;
+    }
+    if (db == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no store");
+        goto out;
+    }
+    list = m2msec_calloc(cap, sizeof(*list));
+    if (list == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "listing node classes");
+        goto out;
+    }
+    if (m2msec_db_begin_read(db, err) == -1 || m2msec_db_stmt(db, sql_bc_list, &st, err) == -1) {
+        goto out;
+    }
+    for (;;) {
+        rc = m2msec_db_step_row(db, st, "listing node classes", err);
+        if (rc == -1) {
+            goto out;
+        }
+        if (rc == 0) {
+            break;
+        }
+        /* One free slot is kept so the array is always NULL-terminated. */
+        if (count + 1 == cap) {
+            if (cap > SIZE_MAX / (2 * sizeof(*list))) {
+                m2msec_error_setx(err, M2MSEC_ERR_TOO_LARGE, "too many node classes");
+                goto out;
+            }
+            grown = m2msec_realloc(list, 2 * cap * sizeof(*list));
+            if (grown == NULL) {
+                m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "listing node classes");
+                goto out;
+            }
+            list = grown;
+            memset(list + cap, 0, cap * sizeof(*list));
+            cap *= 2;
+        }
+        if (bootclass_read(st, &list[count], err) == -1) {
+            goto out;
+        }
+        count++;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    /* The files after the rows: one statement at a time on the cached statements. */
+    for (i = 0; i < count; i++) {
+        if (m2msec_db_list_load(db, sql_bc_ca_select, list[i]->name, &list[i]->cert_cas,
+                                &list[i]->ncert_cas, err) == -1 ||
+            m2msec_db_list_load(db, sql_bc_crl_select, list[i]->name, &list[i]->cert_crls,
+                                &list[i]->ncert_crls, err) == -1) {
+            goto out;
+        }
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    *out = list;
+    if (n != NULL) {
+        *n = count;
+    }
+    list = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_db_rollback(db);
+    m2msec_bootclass_list_free(list);
+    return rv;
+}
+
+int
+m2msec_mef_bootclass_remove(struct m2msec_db *db, const char *name, struct m2msec_error *err)
+{
+    size_t changes = 0;
+    int rv = -1;
+
+    if (db == NULL || !m2msec_db_str_set(name)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "node class name missing");
+        goto out;
+    }
+    /* Files and issued root credentials go by ON DELETE CASCADE (secure_delete overwrites). */
+    if (m2msec_db_begin(db, err) == -1 ||
+        write_key(db, sql_bc_delete, name, 0, 0, "removing node class", &changes, err) == -1) {
+        goto out;
+    }
+    if (changes == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no node class %s",
+                          name);
+        goto out;
+    }
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    return rv;
+}
+
+void
+m2msec_rootcred_rec_free(struct m2msec_rootcred_rec *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    m2msec_free(r->node);
+    m2msec_free(r->class_name);
+    m2msec_free(r->enrolee_id);
+    m2msec_free(r->purpose);
+    m2msec_secret_free(r->key);
+    m2msec_free(r);
+}
+
+/*
+ * @spec seed 002 x.1.2.1.2 step 4: the infrastructure node keeps the root
+ * credential it sends; durable before the response that carries it.
+ */
+int
+m2msec_mef_rootcred_put(struct m2msec_db *db, const struct m2msec_rootcred_rec *r,
+                        struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t *blob = NULL;
+    size_t bloblen = 0;
+    char hex[33];
+    int found = 0;
+    int rv = -1;
+
+    if (db == NULL || r == NULL || !m2msec_db_str_set(r->node) ||
+        !m2msec_db_str_set(r->class_name) || !m2msec_db_str_set(r->enrolee_id) ||
+        !m2msec_db_str_set(r->purpose) || r->key == NULL || r->expires <= r->created) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT,
+                          "root credential needs a node, class, EnroleeID, purpose, key and a "
+                          "lifetime");
+        goto out;
+    }
+    rel_hex(r->rel, hex);
+    if (m2msec_db_seal(db, "root", hex, r->key, &blob, &bloblen, err) == -1 ||
+        m2msec_db_begin(db, err) == -1 ||
+        exists(db, sql_bc_exists, r->class_name, 0, 0, &found, err) == -1) {
+        goto out;
+    }
+    if (!found) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND, "no node class %s",
+                          r->class_name);
+        goto out;
+    }
+    /* One credential per node: re-bootstrap replaces (and erases) the previous one. */
+    if (write_key(db, sql_root_delete_node, r->node, 0, 0, "erasing previous root credential", NULL,
+                  err) == -1 ||
+        m2msec_db_stmt(db, sql_root_insert, &st, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 1, r->rel, sizeof(r->rel), err) == -1 ||
+        m2msec_db_bind_text(db, st, 2, r->node, err) == -1 ||
+        m2msec_db_bind_text(db, st, 3, r->class_name, err) == -1 ||
+        m2msec_db_bind_text(db, st, 4, r->enrolee_id, err) == -1 ||
+        m2msec_db_bind_text(db, st, 5, r->purpose, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 6, r->created, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 7, r->expires, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 8, blob, bloblen, err) == -1) {
+        goto out;
+    }
+    if (m2msec_db_step_done(db, st, "storing root credential", NULL, err) == -1) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_STORE &&
+            sqlite3_extended_errcode(db->sql) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+            m2msec_error_setr(err, M2MSEC_ERR_REFUSED, M2MSEC_RSC_CONFLICT,
+                              "root credential %s exists", hex);
+        }
+        goto out;
+    }
+    m2msec_db_stmt_done(st);
+    st = NULL;
+    if (m2msec_db_commit(db, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    if (rv == -1 && db != NULL) {
+        m2msec_db_rollback(db);
+    }
+    m2msec_free(blob);
+    return rv;
+}
+
+/* Run a root credential query (ROOT_COLUMNS) whose parameters are bound. */
+static int
+root_read(struct m2msec_db *db, sqlite3_stmt *st, int with_key, struct m2msec_rootcred_rec **out,
+          struct m2msec_error *err)
+{
+    struct m2msec_rootcred_rec *r = NULL;
+    const void *rel = NULL;
+    char hex[33];
+    int rc;
+    int rv = -1;
+
+    rc = m2msec_db_step_row(db, st, "reading root credential", err);
+    if (rc == -1) {
+        goto out;
+    }
+    if (rc == 0) {
+        m2msec_error_setr(err, M2MSEC_ERR_NOT_FOUND, M2MSEC_RSC_NOT_FOUND,
+                          "no such root credential");
+        goto out;
+    }
+    r = m2msec_calloc(1, sizeof(*r));
+    if (r == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "reading root credential");
+        goto out;
+    }
+    rel = sqlite3_column_blob(st, 0);
+    if (rel == NULL || sqlite3_column_bytes(st, 0) != (int)sizeof(r->rel)) {
+        m2msec_error_setx(err, M2MSEC_ERR_STORE, "root credential with a malformed identifier");
+        goto out;
+    }
+    memcpy(r->rel, rel, sizeof(r->rel));
+    if (m2msec_db_column_str(st, 1, 1, &r->node, err) == -1 ||
+        m2msec_db_column_str(st, 2, 1, &r->class_name, err) == -1 ||
+        m2msec_db_column_str(st, 3, 1, &r->enrolee_id, err) == -1 ||
+        m2msec_db_column_str(st, 4, 1, &r->purpose, err) == -1) {
+        goto out;
+    }
+    r->created = sqlite3_column_int64(st, 5);
+    r->expires = sqlite3_column_int64(st, 6);
+    if (with_key) {
+        rel_hex(r->rel, hex);
+        if (m2msec_db_unseal(db, "root", hex, sqlite3_column_blob(st, 7),
+                             (size_t)sqlite3_column_bytes(st, 7), &r->key, err) == -1) {
+            m2msec_error_wrap(err, "root credential %s", hex);
+            goto out;
+        }
+    }
+    *out = r;
+    r = NULL;
+    rv = 0;
+out:
+    m2msec_rootcred_rec_free(r);
+    return rv;
+}
+
+int
+m2msec_mef_rootcred_get(struct m2msec_db *db, const uint8_t rel[16], int64_t now, int with_key,
+                        struct m2msec_rootcred_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || rel == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "root credential id missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_root_by_rel, &st, err) == -1 ||
+        m2msec_db_bind_blob(db, st, 1, rel, 16, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+        root_read(db, st, with_key, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    return rv;
+}
+
+int
+m2msec_mef_rootcred_get_by_node(struct m2msec_db *db, const char *node, int64_t now, int with_key,
+                                struct m2msec_rootcred_rec **out, struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rv = -1;
+
+    *out = NULL;
+    if (db == NULL || !m2msec_db_str_set(node)) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "node identity missing");
+        goto out;
+    }
+    if (m2msec_db_stmt(db, sql_root_by_node, &st, err) == -1 ||
+        m2msec_db_bind_text(db, st, 1, node, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 2, now, err) == -1 ||
+        root_read(db, st, with_key, out, err) == -1) {
+        goto out;
+    }
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
     return rv;
 }

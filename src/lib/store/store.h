@@ -237,6 +237,74 @@ int m2msec_mef_target_list(struct m2msec_db *db, struct m2msec_target_rec ***out
 int m2msec_mef_target_remove(struct m2msec_db *db, const char *id, struct m2msec_error *err);
 
 /*
+ * MEF: PKI bootstrap (seed 002, schema v6). A node class says which verified
+ * certificate identities get a root credential and what it is for. flavour
+ * is "device" or "node-id"; exactly one of id_prefix (a plain prefix of the
+ * canonical identifier, the Credential-ID's value part) and cert_id (exact,
+ * canonical) is set. purpose is "maf:<MAF-FQDN>" or "cse:<CSE-ID>" (checked
+ * by the caller; the store requires a non-empty string). Anchor and CRL
+ * files as for certificate Enrolees. Removing a class erases the root
+ * credentials issued under it.
+ */
+#define M2MSEC_BOOTCLASS_FLAVOURS "device, node-id"
+struct m2msec_bootclass_rec {
+    char *name;
+    char *flavour;
+    char *id_prefix; /* NULL: cert_id */
+    char *cert_id;   /* NULL: id_prefix */
+    char *purpose;
+    uint64_t lifetime_s; /* root credential lifetime, > 0 */
+    int64_t created;
+    char **cert_cas; /* at least one */
+    size_t ncert_cas;
+    char **cert_crls; /* may be empty */
+    size_t ncert_crls;
+};
+void m2msec_bootclass_rec_free(struct m2msec_bootclass_rec *r);
+void m2msec_bootclass_list_free(struct m2msec_bootclass_rec **list);
+/* REFUSED (rsc 4105) when the name is taken; INVALID_ARGUMENT for a malformed record. */
+int m2msec_mef_bootclass_add(struct m2msec_db *db, const struct m2msec_bootclass_rec *r,
+                             struct m2msec_error *err);
+/* All classes ordered by name, with their files. *out is NULL-terminated. */
+int m2msec_mef_bootclass_list(struct m2msec_db *db, struct m2msec_bootclass_rec ***out, size_t *n,
+                              struct m2msec_error *err);
+/* NOT_FOUND when absent. Erases the class's root credentials in the same transaction. */
+int m2msec_mef_bootclass_remove(struct m2msec_db *db, const char *name, struct m2msec_error *err);
+
+/*
+ * MEF: root credentials issued by the PKI bootstrap. rel is the relative part
+ * of the identifier "<hex rel>@<MEF-FQDN>" (the KeID namespace, so targets
+ * fetch it like a KeID); node is the Credential-ID of the node's certificate
+ * identity, one live credential per node. The key is sealed with AAD
+ * "root:<hex rel>".
+ */
+struct m2msec_rootcred_rec {
+    uint8_t rel[16];
+    char *node;
+    char *class_name;
+    char *enrolee_id; /* the EnroleeID handed to targets */
+    char *purpose;
+    int64_t created;
+    int64_t expires;
+    struct m2msec_secret *key; /* only when asked for */
+};
+void m2msec_rootcred_rec_free(struct m2msec_rootcred_rec *r);
+/*
+ * Store r (key required, expires > created), durable on return, replacing
+ * (erasing) the node's previous credential in the same transaction. NOT_FOUND
+ * when the class is gone; REFUSED when rel is taken.
+ */
+int m2msec_mef_rootcred_put(struct m2msec_db *db, const struct m2msec_rootcred_rec *r,
+                            struct m2msec_error *err);
+/* By rel; NOT_FOUND when absent or expires <= now. with_key unseals the key. */
+int m2msec_mef_rootcred_get(struct m2msec_db *db, const uint8_t rel[16], int64_t now, int with_key,
+                            struct m2msec_rootcred_rec **out, struct m2msec_error *err);
+/* The live credential of a node (Credential-ID); NOT_FOUND when none. */
+int m2msec_mef_rootcred_get_by_node(struct m2msec_db *db, const char *node, int64_t now,
+                                    int with_key, struct m2msec_rootcred_rec **out,
+                                    struct m2msec_error *err);
+
+/*
  * Device state (libm2msec): the current enrolment.
  */
 struct m2msec_enrolment_rec {
@@ -263,6 +331,33 @@ int m2msec_dev_enrolment_get(struct m2msec_db *db, int with_key, struct m2msec_e
                              struct m2msec_error *err);
 /* Erase an expired enrolment's Ke (record kept with ke erased); *erased = 1 if done. */
 int m2msec_dev_sweep(struct m2msec_db *db, int64_t now, int *erased, struct m2msec_error *err);
+
+/*
+ * Device state: root credentials received by the PKI bootstrap (seed 002),
+ * by identifier "<hex>@<MEF-FQDN>" (ASCII case-insensitive), at most one per
+ * purpose ("maf:<FQDN>" / "cse:<CSE-ID>", case-insensitive): a new one for
+ * the same purpose or identifier replaces the old. Sealed with AAD
+ * "dev-root:<id>".
+ */
+struct m2msec_dev_root_rec {
+    char *id;
+    char *mef; /* host:port used */
+    char *purpose;
+    char *enrolee_id; /* the EnroleeID the MEF hands to the target; the originator */
+    char *node;       /* our identity as the MEF read it (Credential-ID) */
+    int64_t created;
+    int64_t expires;
+    struct m2msec_secret *key; /* only when asked for */
+};
+void m2msec_dev_root_rec_free(struct m2msec_dev_root_rec *r);
+int m2msec_dev_root_put(struct m2msec_db *db, const struct m2msec_dev_root_rec *r,
+                        struct m2msec_error *err);
+/* NOT_FOUND when absent or expires <= now. */
+int m2msec_dev_root_get(struct m2msec_db *db, const char *id, int64_t now, int with_key,
+                        struct m2msec_dev_root_rec **out, struct m2msec_error *err);
+int m2msec_dev_root_get_by_purpose(struct m2msec_db *db, const char *purpose, int64_t now,
+                                   int with_key, struct m2msec_dev_root_rec **out,
+                                   struct m2msec_error *err);
 
 /*
  * MAF: clients and their Km (TS-0003 8.8.3.1). A client is keyed by its
