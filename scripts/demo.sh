@@ -61,6 +61,14 @@ run "$BIN/m2msec-pki" issue --ca "$D/mfr" --profile device --id 0.2.481.1.42.7.1
 run "$BIN/mefd" enrolee add -d "$D/mef" --cert-flavour device --cert-id 0.2.481.1.42.7.1001 \
     --cert-ca "$D/mfr/ca.pem" --enrolee-id /cse-gw-0002 --target maf.demo.example --expiry 86400
 
+step "2d. Field nodes with enterprise Node-ID certificates get a root credential for the MAF (PKI bootstrap, seed 002)"
+echo "(a node class says which certificate identities get which credential; no class, nothing)"
+run "$BIN/m2msec-pki" ca --out "$D/ent" --name "Demo enterprise root"
+run "$BIN/m2msec-pki" issue --ca "$D/ent" --profile node-id --id 1.3.6.1.4.1.59999.1.7 --out "$D/node"
+run "$BIN/mefd" bootclass add -d "$D/mef" --name plant-nodes --cert-flavour node-id \
+    --id-prefix urn:oid:1.3.6.1.4.1.59999.1. --cert-ca "$D/ent/ca.pem" \
+    --purpose maf:maf.demo.example --lifetime 86400
+
 step "3. mefd starts (foreground daemon; logs as key=value lines)"
 "$BIN/mefd" serve -d "$D/mef" 2>"$D/mefd.log" &
 MEF_PID=$!
@@ -124,6 +132,14 @@ if [ "$MAF_KCV" = "$DEV_KCV" ]; then echo "Km held by mafd matches the device's 
 echo "A second registration uses the assigned KmID as psk_identity (MAF Handshake):"
 run "$BIN/m2msec" maf register --maf "$MADDR" --sni maf.demo.example --admin-fqdn other-sp.demo.example \
     --state "$D/device"
+
+step "5d. The field node bootstraps: mutual certificate TLS, RootCredentialWrapKey exported, key unwrapped"
+echo "(mefd sends a fresh 32-byte root credential AES-256 key-wrapped (RFC 3394) under the exported key;"
+echo " the node checks the wrap's integrity, stores it sealed, and uses it as its Km with the MAF)"
+run "$BIN/m2msec" bootstrap --mef "$ADDR" --sni mef.demo.example --cert "$D/node.pem" \
+    --key "$D/node.key" --mef-ca "$D/mef/pki/ca.pem" --state "$D/node"
+run "$BIN/m2msec" maf register --maf "$MADDR" --sni maf.demo.example --admin-fqdn sp.demo.example \
+    --state "$D/node"
 
 step "6. MAF Key Registration and Retrieval (flow 6, TS-0003 8.8.2.7 / 8.8.2.8)"
 echo "Entity B enrols and registers with the MAF like any device:"

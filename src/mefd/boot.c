@@ -363,6 +363,15 @@ bootclass_add(int argc, char **argv)
         }
         rec.cert_id = m2msec_strdup(canon + 3);
     } else {
+        /*
+         * Prefixes match the canonical identity, in which an OID Node-ID is the
+         * bare dotted OID (tls/certid.h): accept the "urn:oid:" form an operator
+         * copies from a certificate, rather than keep a prefix that never matches.
+         */
+        if (strcmp(flavour, "node-id") == 0 && strncmp(prefix, "urn:oid:", 8) == 0 &&
+            prefix[8] >= '0' && prefix[8] <= '9') {
+            prefix += 8;
+        }
         if (prefix[0] == '\0' || strlen(prefix) > M2MSEC_CERT_ID_MAX) {
             mefd_fail("--id-prefix: 1..%d characters", M2MSEC_CERT_ID_MAX);
             goto out;

@@ -45,6 +45,12 @@ roots() { sqlite_count "$MEF/mef.db" "SELECT count(*) FROM rootcred ${1:-}"; }
     --cert-ca "$T/ent/ca.pem" --purpose maf:maf.test.example --lifetime 600 >"$T/bc.out" \
     || fail "bootclass add node-id: $(cat "$T/bc.out")"
 grep -q "cert-id=$NODE " "$T/bc.out" || fail "Node-ID not canonical: $(cat "$T/bc.out")"
+# A Node-ID prefix is kept in the canonical (bare OID) form it is matched against.
+"$MEFD" bootclass add -d "$MEF" --name urn-prefix --cert-flavour node-id --id-prefix "urn:oid:1.3.6.1.4.1.55555." \
+    --cert-ca "$T/ent/ca.pem" --purpose maf:maf.test.example --lifetime 60 >"$T/bc.out" \
+    || fail "bootclass add urn:oid prefix: $(cat "$T/bc.out")"
+grep -q "id-prefix=1.3.6.1.4.1.55555. " "$T/bc.out" || fail "urn:oid: prefix not canonical: $(cat "$T/bc.out")"
+"$MEFD" bootclass remove -d "$MEF" --name urn-prefix >/dev/null || fail "bootclass remove"
 "$MEFD" bootclass add -d "$MEF" --name mfr-model9 --cert-flavour device --id-prefix 0.2.481.1.7.9. \
     --cert-ca "$T/mfr/ca.pem" --purpose cse:/cse-b --lifetime 3600 >/dev/null || fail "bootclass add cse"
 bad_class() { # bad_class WHY ARGS...: must fail and add nothing
