@@ -750,6 +750,98 @@ M2MSEC_API const char *m2msec_saef_api(const struct m2msec_saef *a);
 M2MSEC_API const char *m2msec_saef_body(const struct m2msec_saef *a);
 M2MSEC_API void m2msec_saef_free(struct m2msec_saef *a);
 
+/*
+ * IBC credentials and decentralised authentication [PROJECT; seed 000,
+ * IBC-DESIGN 3.5 and 4.2; docs/PROTOCOL.md 12].
+ */
+/**
+ * Ask for an IBC credential in the Enrolment Exchange (ibcEnrolmentInd) for
+ * id1 (a CSE-ID or AE-ID; NULL: the Enrolee-ID the MEF returns). The MEF
+ * refuses an ID1 it did not configure for this credential. The credential
+ * (ID2, SSK, PVT) is validated, then kept sealed in the state directory with
+ * the MEF's published MPKs (the trust store).
+ */
+M2MSEC_API int m2msec_config_set_ibc(struct m2msec_config *cfg, const char *id1);
+/** After an enrolment that obtained an IBC credential: its ID1 (else NULL) and expiry. */
+M2MSEC_API const char *m2msec_client_ibc_id1(const struct m2msec_client *c);
+M2MSEC_API int64_t m2msec_client_ibc_expires(const struct m2msec_client *c);
+/**
+ * GET /mef/pkg on a session with the configured MEF: replace the trust
+ * store's MPKs of that MEF with the ones it publishes now (after a rotation).
+ * *n (may be NULL) gets how many.
+ */
+M2MSEC_API int m2msec_client_ibc_refresh(struct m2msec_client *c, size_t *n);
+
+/**
+ * Decentralised authentication between two enrolled devices: IBC-SIGMA
+ * (three messages over TCP, each party signs the transcript with ECCSI,
+ * ephemeral P-256 ECDH, HKDF) gives Kpsa/KpsaID; then TLS 1.2 PSK with that
+ * key, on which the initiator sends one oneM2M request (GET / with
+ * X-M2M-Origin its ID1) and the responder answers. The object holds the
+ * device's credential and trust store (its MEF's MPKs plus any added with
+ * m2msec_ibc_add_trust). Not thread-safe.
+ */
+struct m2msec_ibc;
+/** A new, empty object (NULL when out of memory); then m2msec_ibc_load. */
+M2MSEC_API struct m2msec_ibc *m2msec_ibc_new(void);
+M2MSEC_API void m2msec_ibc_free(struct m2msec_ibc *b);
+M2MSEC_API const char *m2msec_ibc_error(const struct m2msec_ibc *b);
+M2MSEC_API enum m2msec_err m2msec_ibc_error_code(const struct m2msec_ibc *b);
+/** Load the IBC credential (sealed SSK) and the stored MPKs of a device state directory. */
+M2MSEC_API int m2msec_ibc_load(struct m2msec_ibc *b, const char *state_dir);
+/** Trust another PKG: "FQDN:KPAKHEX" or "FQDN:KPAKHEX:NOTAFTER" (Unix seconds). */
+M2MSEC_API int m2msec_ibc_add_trust(struct m2msec_ibc *b, const char *spec);
+/** Clock skew accepted on peer times and expiries (0..300 s; default 60). */
+M2MSEC_API int m2msec_ibc_set_skew(struct m2msec_ibc *b, unsigned seconds);
+/** Longest credential lifetime accepted from a peer (default 400 days). */
+M2MSEC_API int m2msec_ibc_set_max_lifetime(struct m2msec_ibc *b, uint64_t seconds);
+/** Deadline of every step (connect, each message, TLS handshake, request), ms (default 10000). */
+M2MSEC_API int m2msec_ibc_set_timeout_ms(struct m2msec_ibc *b, unsigned ms);
+/** Borrowed: own ID1 and FQDN, and the own credential's expiry (after m2msec_ibc_load). */
+M2MSEC_API const char *m2msec_ibc_own_id1(const struct m2msec_ibc *b);
+M2MSEC_API const char *m2msec_ibc_own_fqdn(const struct m2msec_ibc *b);
+M2MSEC_API int64_t m2msec_ibc_own_expires(const struct m2msec_ibc *b);
+/** Trust store entries (after load and add_trust). */
+M2MSEC_API size_t m2msec_ibc_trust_count(const struct m2msec_ibc *b);
+
+/**
+ * Initiator: authenticate the responder at hostport, which must hold an ID2
+ * for peer_id1, then send the request. On success the getters below describe
+ * the session; on failure the error says who refused what.
+ */
+M2MSEC_API int m2msec_ibc_connect(struct m2msec_ibc *b, const char *hostport, const char *peer_id1);
+/** Borrowed, after a connect or a listener session: KpsaID, peer ID1, session expiry. */
+M2MSEC_API const char *m2msec_ibc_kpsa_id(const struct m2msec_ibc *b);
+M2MSEC_API const char *m2msec_ibc_peer_id1(const struct m2msec_ibc *b);
+M2MSEC_API int64_t m2msec_ibc_session_expires(const struct m2msec_ibc *b);
+/** Initiator: the responder's answer (X-M2M-RSC and JSON body). */
+M2MSEC_API int m2msec_ibc_answer_rsc(const struct m2msec_ibc *b);
+M2MSEC_API const char *m2msec_ibc_answer(const struct m2msec_ibc *b);
+
+/** One line per listener event ("listening", "session", "refused", "request", "closed"). */
+typedef void (*m2msec_ibc_event_cb)(void *arg, const char *event, const char *detail);
+/**
+ * Responder: accept initiators on addr ("ip:port", port 0 picks one) one at a
+ * time until *stop becomes non-zero (checked a few times a second) or, with
+ * once, after the first session that reached the request. peers (npeers > 0):
+ * the only initiator ID1s accepted. A refused initiator does not end the
+ * loop. The replay cache of M1s lives as long as the call.
+ */
+M2MSEC_API int m2msec_ibc_listen(struct m2msec_ibc *b, const char *addr, const char *const *peers,
+                                 size_t npeers, int once, const volatile int *stop,
+                                 m2msec_ibc_event_cb cb, void *arg);
+
+/**
+ * Diagnostics and tests: write each connect's M1, M2 and M3 to dir/m1.bin,
+ * m2.bin, m3.bin; send the M1 and/or M3 of such files instead of fresh ones
+ * (a replay the responder must refuse); send origin instead of the own ID1
+ * in the request. NULL clears each.
+ */
+M2MSEC_API int m2msec_ibc_set_capture(struct m2msec_ibc *b, const char *dir);
+M2MSEC_API int m2msec_ibc_set_replay(struct m2msec_ibc *b, const char *m1_file,
+                                     const char *m3_file);
+M2MSEC_API int m2msec_ibc_set_origin(struct m2msec_ibc *b, const char *origin);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,5 +8,7 @@
 
 /* `m2msec connect` (Entity A) and `m2msec cse` (reference Entity B); cli/sa.c. */
 int cli_sa_main(int argc, char **argv);
+/* `m2msec ibc listen|connect|show|refresh` (IBC-SIGMA between two devices); cli/ibc.c. */
+int cli_ibc_main(int argc, char **argv);
 
 #endif

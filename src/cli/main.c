@@ -32,6 +32,8 @@ struct common {
     int json;
     int quiet;
     int show_wrapped; /* bootstrap: print the wrapped root credential (ciphertext) */
+    int ibc;          /* enrol --ibc [ID1]: ask for an IBC credential (seed 000) */
+    const char *ibc_id1;
 };
 
 enum {
@@ -63,6 +65,7 @@ enum {
     OPT_KEY_FILE,
     OPT_MEF_CA,
     OPT_SHOW_WRAPPED,
+    OPT_IBC,
 };
 
 static const struct option common_opts[] = {
@@ -94,6 +97,7 @@ static const struct option common_opts[] = {
     { "key", required_argument, NULL, OPT_KEY_FILE },
     { "mef-ca", required_argument, NULL, OPT_MEF_CA },
     { "show-wrapped", no_argument, NULL, OPT_SHOW_WRAPPED },
+    { "ibc", optional_argument, NULL, OPT_IBC },
     { NULL, 0, NULL, 0 },
 };
 
@@ -107,8 +111,9 @@ usage(FILE *f)
           "commands:\n"
           "  enrol --mef HOST:PORT --kpm-id ID (--kpm-file F | --kpm HEX) --state DIR\n"
           "        [--sni FQDN] [--json] [--quiet] [--timeout MS]\n"
-          "        [--no-maf] [--no-rm] [--cert-enrolment]\n"
-          "        run the PPSK RSPF and the Enrolment Exchange; store Ke/KeID sealed in DIR\n"
+          "        [--no-maf] [--no-rm] [--cert-enrolment] [--ibc [ID1]]\n"
+          "        run the PPSK RSPF and the Enrolment Exchange; store Ke/KeID sealed in DIR;\n"
+          "        --ibc: also obtain an IBC credential for ID1 (default: the Enrolee-ID)\n"
           "  enrol --mef HOST:PORT --cert F --key F --mef-ca F [--sni FQDN] --state DIR\n"
           "        [--json] [--quiet] [--timeout MS] [--no-maf] [--no-rm] [--cert-enrolment]\n"
           "        the same with the certificate-based RSPF (TS-0003 8.3.2.2): our certificate\n"
@@ -161,6 +166,9 @@ usage(FILE *f)
           "        registered: new expiry (the MAF may shorten it) and/or targets\n"
           "  maf keydel --key-id ID (+ --maf, --sni, --state, [--json])\n"
           "        MAF Key De-Registration (TS-0003 8.8.2.10); erases the stored Kc too\n"
+          "  ibc listen|connect|show|refresh ...   (m2msec ibc help)\n"
+          "        decentralised authentication with IBC credentials (IBC-SIGMA, then\n"
+          "        TLS-PSK) between two enrolled devices, with no server running\n"
           "  help | --help\n"
           "\n"
           "Keys given with --kpm are visible in the process list: prefer --kpm-file.\n"
@@ -275,7 +283,8 @@ make_client(const struct common *o, int ind_cert, int ind_maf, int ind_rm, int n
         (o->sni != NULL && m2msec_config_set_sni(cfg, o->sni) == -1) ||
         (o->state != NULL && m2msec_config_set_state_dir(cfg, o->state) == -1) ||
         (o->timeout_ms != 0 && m2msec_config_set_timeout_ms(cfg, o->timeout_ms) == -1) ||
-        m2msec_config_set_indications(cfg, ind_cert, ind_maf, ind_rm) == -1) {
+        m2msec_config_set_indications(cfg, ind_cert, ind_maf, ind_rm) == -1 ||
+        (o->ibc && m2msec_config_set_ibc(cfg, o->ibc_id1) == -1)) {
         fprintf(stderr, "m2msec: %s\n", m2msec_config_error(cfg));
         goto out;
     }
@@ -365,10 +374,27 @@ cmd_enrol(const struct common *o, int ind_cert, int ind_maf, int ind_rm)
             json_str(stdout, m2msec_client_instruction_uri(c, i));
             printf("}");
         }
-        printf("]}\n");
+        printf("]");
+        if (m2msec_client_ibc_id1(c) != NULL) {
+            printf(",\"ibc\":{\"id1\":");
+            json_str(stdout, m2msec_client_ibc_id1(c));
+            printf(",\"expires_epoch\":%lld}", (long long)m2msec_client_ibc_expires(c));
+        }
+        printf("}\n");
     } else {
         printf("enrolled: keid=%s expires=%s enrolee-id=%s\n", m2msec_client_keid(c), ts,
                m2msec_client_enrolee_id(c) != NULL ? m2msec_client_enrolee_id(c) : "-");
+        if (m2msec_client_ibc_id1(c) != NULL) {
+            fmt_time(m2msec_client_ibc_expires(c), ts);
+            printf("ibc credential: id1=%s expires=%s\n", m2msec_client_ibc_id1(c), ts);
+        }
+    }
+    /* Ke is enrolled either way; the IBC credential that was asked for is not. */
+    if (o->ibc && m2msec_client_ibc_id1(c) == NULL) {
+        fprintf(stderr, "m2msec: no IBC credential was issued (the ibcEnrolment report says "
+                        "why; without an instruction the MEF has no PKG)\n");
+        m2msec_client_free(c);
+        return 1;
     }
     m2msec_client_free(c);
     return 0;
@@ -882,6 +908,9 @@ main(int argc, char **argv)
     if (argc > 1 && (strcmp(argv[1], "connect") == 0 || strcmp(argv[1], "cse") == 0)) {
         return cli_sa_main(argc, argv);
     }
+    if (argc > 1 && strcmp(argv[1], "ibc") == 0) {
+        return cli_ibc_main(argc, argv);
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -1004,6 +1033,14 @@ main(int argc, char **argv)
             break;
         case OPT_SHOW_WRAPPED:
             o.show_wrapped = 1;
+            break;
+        case OPT_IBC:
+            /* "--ibc ID1", "--ibc=ID1", or "--ibc" alone for the Enrolee-ID. */
+            o.ibc = 1;
+            o.ibc_id1 = optarg;
+            if (optarg == NULL && optind < argc - skip && argv[skip + optind][0] != '-') {
+                o.ibc_id1 = argv[skip + optind++];
+            }
             break;
         default:
             usage(stderr);

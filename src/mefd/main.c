@@ -46,6 +46,12 @@ usage(FILE *f)
           "        purpose (POST /mef/bootstrap); no class, nothing issued\n"
           "  bootclass list -d DIR [--json]\n"
           "  bootclass remove -d DIR --name NAME   (erases the class's root credentials)\n"
+          "  pkg init -d DIR [--key-period S] [--key-period-offset S] [--mpk-lifetime S]\n"
+          "        the PKG of IBC credentials (seed 000): a sealed KSAK and MPK (KPAK)\n"
+          "        version 1; Enrolees indicating IBC enrolment then get (ID2, SSK, PVT)\n"
+          "  pkg show -d DIR [--json]   versions, KPAKs, validity, the current one\n"
+          "  pkg rotate -d DIR          a new current MPK; the old one stays valid until\n"
+          "        the last credential issued under it expires\n"
           "  pki issue -d DIR --fqdn FQDN --cert OUT --key OUT [--days N]\n"
           "        certificate (server and client use) from the --dev-pki CA\n"
           "  sweep -d DIR     erase expired keys and registrations now\n"
@@ -94,6 +100,9 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "bootclass") == 0) {
         return mefd_cmd_bootclass(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "pkg") == 0) {
+        return mefd_cmd_pkg(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "pki") == 0) {
         return mefd_cmd_pki(argc - 1, argv + 1);

@@ -10,7 +10,8 @@
  * Enrolment Target service: fetchCredentials over certificate or PSK TLS), commit.c
  * (group commit of Enrolment Keys for serve.c), keys.c (MEF Key Registration,
  * Retrieval, Update and De-Registration on serve.c's sessions), boot.c (the PKI bootstrap of
- * seed 002: node classes and POST /mef/bootstrap).
+ * seed 002: node classes and POST /mef/bootstrap), pkg.c (the PKG of IBC
+ * credentials, seed 000: `pkg ...`, IBC enrolment, GET /mef/pkg).
  */
 #ifndef MEFD_MEFD_H
 #define MEFD_MEFD_H
@@ -170,6 +171,30 @@ struct mefd_boot_session {
 /* Answer POST /mef/bootstrap (any status goes into resp). Returns 0. */
 int mefd_boot_handle(struct mefd_boot_session *bs, const struct m2msec_http_msg *req,
                      struct srv_response *resp);
+
+/*
+ * The PKG of IBC credentials (pkg.c, seed 000 [PROJECT]): `mefd pkg
+ * init|show|rotate`, the IBC enrolment step of the Enrolment Exchange
+ * (POST /mef/enrolment/<exchangeID>/ibc) and GET /mef/pkg.
+ */
+int mefd_cmd_pkg(int argc, char **argv);
+/* 1 when the store has a PKG whose current MPK is valid at now (the exchange may offer IBC). */
+int mefd_pkg_ready(struct m2msec_db *db, int64_t now);
+struct m2msec_exchange;
+/* What the IBC enrolment step needs from serve.c's session (all borrowed). */
+struct mefd_ibc_session {
+    struct m2msec_db *db;
+    const char *fqdn;          /* this MEF (lowercased into ID2) */
+    const char *kpm_id;        /* the session's credential, for the log */
+    const char *enrolee_id;    /* the only ID1 this session may be issued for */
+    struct m2msec_exchange *x; /* the session's exchange; NULL: none with that id */
+};
+/* Answer POST /mef/enrolment/<exchangeID>/ibc (any status goes into resp). Returns 0. */
+int mefd_ibc_handle(struct mefd_ibc_session *is, const struct m2msec_http_msg *req,
+                    struct srv_response *resp);
+/* Answer /mef/pkg: GET gives the published MPK set. Returns 0. */
+int mefd_pkg_handle(struct m2msec_db *db, const char *fqdn, const struct m2msec_http_msg *req,
+                    struct srv_response *resp);
 
 /* `<what> remove -d DIR --<flag> ID` through fn (admin.c). Exit status. */
 int mefd_remove_cmd(int argc, char **argv, const char *flag, const char *what, const char *note,

@@ -463,6 +463,8 @@ h_enrol_start(struct mef *mef, struct srv_conn *c, struct mef_conn *mc,
         err.rsc = M2MSEC_RSC_INTERNAL_SERVER_ERROR;
         goto fail;
     }
+    /* @spec seed 000 step 6 [PROJECT]: IBC enrolment is offered when the PKG can issue. */
+    policy.ibc = ind.ibc_enrolment && mefd_pkg_ready(((struct mef_worker *)c->wctx)->db, now);
     expires = now + (int64_t)mc->enrolee->expiry_s;
     if (m2msec_tls_export(c->tls, M2MSEC_LABEL_BOOTSTRAP, exported, sizeof(exported), &err) == -1 ||
         m2msec_export_split(exported, rel, &ke, &err) == -1 ||
@@ -848,6 +850,23 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
         if (n == 3 && req->method == M2MSEC_HTTP_POST) {
             return h_enrol_report(c, mc, segs[2], req, resp);
         }
+        /* @spec seed 000 step 8 [PROJECT]: the IBC credential request of the exchange (pkg.c). */
+        if (n == 4 && strcmp(segs[3], M2MSEC_PATH_IBC) == 0 && req->method == M2MSEC_HTTP_POST) {
+            struct mefd_ibc_session is = {
+                .db = w->db,
+                .fqdn = mef->d.cfg.fqdn,
+                .kpm_id = mc->kpm_id,
+                .enrolee_id = mc->enrolee->enrolee_id,
+                .x = mc->exchange_started && strcmp(segs[2], mc->x.id) == 0 /* public */
+                             ? &mc->x
+                             : NULL,
+            };
+
+            return mefd_ibc_handle(&is, req, resp);
+        }
+    } else if (strcmp(segs[1], M2MSEC_PATH_PKG) == 0 && n == 2) {
+        /* The published MPKs, for a device refreshing its trust store (pkg.c). */
+        return mefd_pkg_handle(w->db, mef->d.cfg.fqdn, req, resp);
     } else if (mefd_keys_route(segs, n)) {
         struct mefd_key_session ks = {
             .db = w->db,

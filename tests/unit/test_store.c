@@ -37,7 +37,10 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 /* The newest MEF schema version (store/mef.c migrations). */
-#define MEF_SCHEMA_VERSION 6
+#define MEF_SCHEMA_VERSION 7
+#define MEF_SCHEMA_NEXT    8 /* one more than this code knows */
+#define M2MSEC_STR_(x)     #x
+#define M2MSEC_STR(x)      M2MSEC_STR_(x)
 /* Drops what migration 5 adds, to rebuild an older file. */
 #define DROP_V5 "DROP TABLE enrolee_cert_file; DROP TABLE enrolee_cert;"
 
@@ -396,10 +399,10 @@ test_future_version_refused(void **state)
     struct m2msec_db *db = open_kind(fx, M2MSEC_SCHEMA_MEF);
 
     /* The version this code knows reopens; one more is refused. */
-    exec(db, "PRAGMA user_version = 6");
+    exec(db, "PRAGMA user_version = " M2MSEC_STR(MEF_SCHEMA_VERSION));
     m2msec_db_close(db);
     db = open_kind(fx, M2MSEC_SCHEMA_MEF);
-    exec(db, "PRAGMA user_version = 7");
+    exec(db, "PRAGMA user_version = " M2MSEC_STR(MEF_SCHEMA_NEXT));
     m2msec_db_close(db);
     assert_null(m2msec_db_open(fx->path, M2MSEC_SCHEMA_MEF, fx->kek, &err));
     assert_int_equal(err.code, M2MSEC_ERR_STORE);

@@ -47,6 +47,9 @@ client_reset_result(struct m2msec_client *c)
     c->enrolee_id = NULL;
     c->ke_expires = 0;
     c->ninstr = 0;
+    c->ibc_id1[0] = '\0';
+    c->ibc_expires = 0;
+    c->ibc_mpk_version = 0;
 }
 
 M2MSEC_API void
@@ -319,12 +322,22 @@ enrol(struct m2msec_client *c, struct m2msec_error *err)
             m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "too many instructions");
             goto out;
         }
-        if (m2msec_exchange_answer(&cfg->ind, &er.instr, er.step, &rep, err) == -1 ||
-            record_instruction(c, instrs, &er.instr, &rep, err) == -1) {
+        if (er.instr.type == M2MSEC_INSTR_IBC_ENROLMENT && cfg->ind.ibc_enrolment) {
+            /* @spec seed 000 steps 8-9 [PROJECT]: request, validate and keep (client/ibc.c). */
+            if (client_ibc_enrol(c, &s, er.exchange_id, er.step, &er.instr, c->enrolee_id, &rep,
+                                 err) == -1) {
+                goto out;
+            }
+        } else if (m2msec_exchange_answer(&cfg->ind, &er.instr, er.step, &rep, err) == -1) {
+            goto out;
+        }
+        if (record_instruction(c, instrs, &er.instr, &rep, err) == -1) {
             goto out;
         }
         client_step(c, "instruction", "%s %s -> %s%s%s", m2msec_instr_type_name(er.instr.type),
-                    er.instr.uri != NULL ? er.instr.uri : er.instr.key_reg_uri,
+                    er.instr.uri != NULL           ? er.instr.uri
+                    : er.instr.key_reg_uri != NULL ? er.instr.key_reg_uri
+                                                   : "(this MEF)",
                     rep.success ? "success" : "failure", rep.reason != NULL ? ": " : "",
                     rep.reason != NULL ? rep.reason : "");
         snprintf(target, sizeof(target), "%s/%s", ENROL_TARGET, er.exchange_id);

@@ -21,6 +21,7 @@
 #include "util/secret.h"
 
 #define M2MSEC_DEFAULT_TIMEOUT_MS 10000
+#define M2MSEC_CLIENT_ID1_MAX     200 /* proto/id2.h M2MSEC_ID2_ID1_MAX */
 #define M2MSEC_STATE_DB           "state.db"
 #define M2MSEC_STATE_KEK          "kek.hex"
 
@@ -45,6 +46,12 @@ struct m2msec_config {
     unsigned timeout_ms;
     struct m2msec_enrol_req ind;
     struct m2msec_error err;
+    /*
+     * IBC enrolment (client/ibc.c; seed 000): the ID1 to ask for, "" for the
+     * Enrolee-ID the MEF returns (ind.ibc_enrolment says whether to ask).
+     * A fixed array: config.c's free needs no change.
+     */
+    char ibc_id1[M2MSEC_CLIENT_ID1_MAX + 1];
 };
 
 struct m2msec_client_instr {
@@ -71,6 +78,10 @@ struct m2msec_client {
     char saef_app_id[M2MSEC_ID_MAX + 1];
     /* last PKI bootstrap (client/bootstrap.c), NULL before one succeeded */
     struct client_root *root;
+    /* IBC credential of the last enrolment (client/ibc.c): ID1 ("" none) and expiry */
+    char ibc_id1[M2MSEC_CLIENT_ID1_MAX + 1];
+    int64_t ibc_expires;
+    unsigned ibc_mpk_version;
 };
 
 /* The result of a PKI bootstrap (seed 002; client/bootstrap.c). NULL is accepted. */
@@ -229,5 +240,17 @@ const char *resolver_cse_id(const struct m2msec_resolver *r);
  */
 enum m2msec_cert_flavour client_cert_flavour(const char *name);
 const char *client_cert_flavour_name(enum m2msec_cert_flavour f);
+
+/*
+ * IBC enrolment (client/ibc.c, seed 000 step 8-9 [PROJECT]): answer the
+ * ibcEnrolment instruction `in` of step `step` in exchange xid on session s:
+ * request the credential for the configured ID1 (or enrolee_id), validate it
+ * (ID2, RFC 6507 5.1.2, the MPK it names) and store it sealed with the MPKs.
+ * *report says success, or failure with the reason (nothing stored); -1 only
+ * for a failure of the session itself (err set).
+ */
+int client_ibc_enrol(struct m2msec_client *c, struct client_session *s, const char *xid,
+                     unsigned step, const struct m2msec_instruction *in, const char *enrolee_id,
+                     struct m2msec_enrol_report *report, struct m2msec_error *err);
 
 #endif

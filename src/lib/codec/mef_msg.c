@@ -171,6 +171,8 @@ enrol_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
     m2msec_jr_bool(&jr, "certEnrolmentInd", 1, &out->cert_enrolment, NULL);
     m2msec_jr_bool(&jr, "mafEnrolmentInd", 1, &out->maf_enrolment, NULL);
     m2msec_jr_bool(&jr, "remoteMgmtInd", 1, &out->remote_mgmt, NULL);
+    /* @spec seed 000 step 5 [PROJECT]: optional, so Enrolees that predate it still parse. */
+    m2msec_jr_bool(&jr, "ibcEnrolmentInd", 0, &out->ibc_enrolment, NULL);
     if (m2msec_jr_finish(&jr, err) == -1) {
         memset(out, 0, sizeof(*out));
         return -1;
@@ -196,6 +198,9 @@ m2msec_enrol_req_encode(const struct m2msec_enrol_req *m, struct m2msec_buf *out
     m2msec_jw_bool(&w, "certEnrolmentInd", m->cert_enrolment);
     m2msec_jw_bool(&w, "mafEnrolmentInd", m->maf_enrolment);
     m2msec_jw_bool(&w, "remoteMgmtInd", m->remote_mgmt);
+    if (m->ibc_enrolment) {
+        m2msec_jw_bool(&w, "ibcEnrolmentInd", 1);
+    }
     return m2msec_jw_finish(&w, enrol_req_check, out, err);
 }
 
@@ -220,6 +225,7 @@ static const struct {
     { M2MSEC_INSTR_CERT_ENROLMENT, "certificateEnrolment" },
     { M2MSEC_INSTR_MAF_ENROLMENT, "mafEnrolment" },
     { M2MSEC_INSTR_REMOTE_MGMT, "remoteManagement" },
+    { M2MSEC_INSTR_IBC_ENROLMENT, "ibcEnrolment" },
 };
 
 /* Members only a MAF Enrolment instruction carries, and the one it must not. */
@@ -231,6 +237,14 @@ static const char *const instr_maf_members[] = { "credentialType",
                                                  "lifetime",
                                                  NULL };
 static const char *const instr_uri_members[] = { "uri", NULL };
+/* An IBC enrolment instruction carries at most its lifetime cap. */
+static const char *const instr_ibc_members[] = { "uri",
+                                                 "credentialType",
+                                                 "keyRegistrationURI",
+                                                 "keyRetrievalURI",
+                                                 "clientRegistrationURI",
+                                                 "trustAnchors",
+                                                 NULL };
 
 const char *
 m2msec_instr_type_name(enum m2msec_instr_type t)
@@ -314,6 +328,11 @@ instruction_from_json(const json_t *v, struct m2msec_instruction *out, struct m2
         if (!jr.failed && out->trust_anchors != NULL && !msg_pem_ok(out->trust_anchors)) {
             m2msec_jr_fail(&jr, "trustAnchors", "not PEM text");
         }
+        m2msec_jr_time(&jr, "lifetime", 0, &out->lifetime, NULL);
+        break;
+    case M2MSEC_INSTR_IBC_ENROLMENT:
+        /* @spec seed 000 step 7 [PROJECT]: the request goes to the exchange's own URI. */
+        jr_forbid(&jr, instr_ibc_members, context);
         m2msec_jr_time(&jr, "lifetime", 0, &out->lifetime, NULL);
         break;
     case M2MSEC_INSTR_NONE:
@@ -1340,4 +1359,433 @@ m2msec_dbg_decode(const uint8_t *buf, size_t len, char **msg, struct m2msec_erro
 {
     *msg = NULL;
     return msg_decode(buf, len, dbg_from_json, msg, err);
+}
+
+/*
+ * IBC credential enrolment [PROJECT; seed 000 steps 7-9, IBC-DESIGN 3.5].
+ */
+
+/* A fixed-length (exact != 0) or bounded base64 member into out; -1 with a 4000 error. */
+static int
+ibc_b64_member(const char *name, const char *b64, uint8_t *out, size_t outsz, size_t exact,
+               size_t *outlen, struct m2msec_error *err)
+{
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    int rv = -1;
+
+    if (m2msec_b64_decode(b64, strlen(b64), &raw, &rawlen, err) == -1) {
+        if (m2msec_error_code(err) != M2MSEC_ERR_NOMEM) {
+            m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST,
+                              "member '%s': not canonical base64", name);
+        }
+        goto out;
+    }
+    if ((exact != 0 && rawlen != exact) || rawlen == 0 || rawlen > outsz) {
+        m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST,
+                          "member '%s': %zu bytes, expected %zu", name, rawlen,
+                          exact != 0 ? exact : outsz);
+        goto out;
+    }
+    memcpy(out, raw, rawlen);
+    if (outlen != NULL) {
+        *outlen = rawlen;
+    }
+    rv = 0;
+out:
+    if (raw != NULL) {
+        m2msec_wipe(raw, rawlen);
+        m2msec_free(raw);
+    }
+    return rv;
+}
+
+/* Lowercase LDH labels as ID2 carries them (proto/id2.h; codec cannot include proto). */
+static int
+mpk_fqdn_ok(const char *s)
+{
+    size_t i, label = 0;
+
+    if (s[0] == '\0' || strlen(s) > M2MSEC_MPK_FQDN_MAX) {
+        return 0;
+    }
+    for (i = 0; s[i] != '\0'; i++) {
+        char c = s[i];
+
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-') {
+                return 0;
+            }
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') ||
+            (c == '-' && label == 0) || ++label > 63) {
+            return 0;
+        }
+    }
+    return label > 0 && s[i - 1] != '-';
+}
+
+static int
+mpk_info_from_json(const json_t *v, struct m2msec_mpk_info *out, struct m2msec_error *err)
+{
+    struct m2msec_jr jr;
+    char *fqdn = NULL, *kpak = NULL;
+    uint64_t version = 0;
+    int rv = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(v)) {
+        return m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST, "not an object");
+    }
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_str(&jr, "fqdn", 1, M2MSEC_MPK_FQDN_MAX, &fqdn);
+    if (!jr.failed && !mpk_fqdn_ok(fqdn)) {
+        m2msec_jr_fail(&jr, "fqdn", "not a lowercase FQDN");
+    }
+    m2msec_jr_u64(&jr, "version", 1, 1, M2MSEC_MPK_VERSION_MAX, &version, NULL);
+    m2msec_jr_str(&jr, "kpak", 1, 4 * ((M2MSEC_MSG_POINT_LEN + 2) / 3), &kpak);
+    m2msec_jr_time(&jr, "validFrom", 1, &out->valid_from, NULL);
+    m2msec_jr_time(&jr, "validTo", 1, &out->valid_to, NULL);
+    m2msec_jr_u64(&jr, "keyPeriod", 1, 1, M2MSEC_KEY_PERIOD_MAX, &out->key_period, NULL);
+    m2msec_jr_u64(&jr, "keyPeriodOffset", 1, 0, M2MSEC_KEY_PERIOD_MAX, &out->key_period_offset,
+                  NULL);
+    if (!jr.failed && out->valid_to <= out->valid_from) {
+        m2msec_jr_fail(&jr, "validTo", "not after validFrom");
+    }
+    if (!jr.failed && out->key_period_offset >= out->key_period) {
+        m2msec_jr_fail(&jr, "keyPeriodOffset", "not below keyPeriod");
+    }
+    if (m2msec_jr_finish(&jr, err) == -1 ||
+        ibc_b64_member("kpak", kpak, out->kpak, sizeof(out->kpak), M2MSEC_MSG_POINT_LEN, NULL,
+                       err) == -1) {
+        goto out;
+    }
+    if (out->kpak[0] != 0x04) {
+        m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST,
+                          "member 'kpak': not an uncompressed point");
+        goto out;
+    }
+    (void)m2msec_strlcpy(out->fqdn, fqdn, sizeof(out->fqdn));
+    out->version = (unsigned)version;
+    rv = 0;
+out:
+    m2msec_free(fqdn);
+    m2msec_free(kpak);
+    if (rv == -1) {
+        memset(out, 0, sizeof(*out));
+    }
+    return rv;
+}
+
+static int
+mpk_set_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_mpk_set *out = vout;
+    const json_t *arr;
+    struct m2msec_jr jr;
+    uint64_t current = 0;
+    size_t i, j;
+    int has_current = 0;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_u64(&jr, "current", 1, 1, M2MSEC_MPK_VERSION_MAX, &current, NULL);
+    arr = json_object_get(v, "mpk");
+    if (!jr.failed && (arr == NULL || !json_is_array(arr))) {
+        m2msec_jr_fail(&jr, "mpk", arr == NULL ? "missing" : "not an array");
+    }
+    if (!jr.failed && (json_array_size(arr) == 0 || json_array_size(arr) > M2MSEC_MPK_SET_MAX)) {
+        m2msec_jr_fail(&jr, "mpk", "must hold 1 to 8 entries");
+    }
+    if (!jr.failed && jr.nseen < M2MSEC_JSON_MAX_MEMBERS) {
+        /* Read below as an array of objects (the reader has no such member type). */
+        jr.seen[jr.nseen++] = "mpk";
+    }
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        goto fail;
+    }
+    for (i = 0; i < json_array_size(arr); i++) {
+        if (mpk_info_from_json(json_array_get(arr, i), &out->mpk[i], err) == -1) {
+            m2msec_error_wrap(err, "member 'mpk' entry %zu", i);
+            goto fail;
+        }
+        out->n++;
+        for (j = 0; j < i; j++) {
+            if (out->mpk[j].version == out->mpk[i].version ||
+                strcmp(out->mpk[j].fqdn, out->mpk[i].fqdn) != 0) { /* public */
+                m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST,
+                                  "member 'mpk' entry %zu: %s", i,
+                                  out->mpk[j].version == out->mpk[i].version ? "duplicate version"
+                                                                             : "another FQDN");
+                goto fail;
+            }
+        }
+        if (out->mpk[i].version == current) {
+            has_current = 1;
+        }
+    }
+    if (!has_current) {
+        m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST,
+                          "member 'current': version %llu is not in 'mpk'",
+                          (unsigned long long)current);
+        goto fail;
+    }
+    out->current = (unsigned)current;
+    return 0;
+fail:
+    memset(out, 0, sizeof(*out));
+    return -1;
+}
+
+static int
+mpk_set_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_mpk_set tmp;
+
+    return mpk_set_from_json(v, &tmp, err);
+}
+
+static void
+mpk_set_to_json(const struct m2msec_mpk_set *m, struct m2msec_jw *w)
+{
+    json_t *arr = json_array();
+    size_t i;
+
+    m2msec_jw_init(w);
+    m2msec_jw_u64(w, "current", m->current);
+    if (arr == NULL) {
+        m2msec_jw_fail(w, "mpk", "out of memory");
+        return;
+    }
+    for (i = 0; i < m->n && i < M2MSEC_MPK_SET_MAX && !w->failed; i++) {
+        const struct m2msec_mpk_info *e = &m->mpk[i];
+        struct m2msec_jw ew;
+        char *kpak = NULL;
+        struct m2msec_error e2 = { 0 };
+
+        m2msec_jw_init(&ew);
+        m2msec_jw_str(&ew, "fqdn", e->fqdn);
+        m2msec_jw_u64(&ew, "version", e->version);
+        if (m2msec_b64_encode(e->kpak, sizeof(e->kpak), &kpak, &e2) == -1) {
+            m2msec_jw_fail(&ew, "kpak", "out of memory");
+        }
+        m2msec_jw_str(&ew, "kpak", kpak);
+        m2msec_free(kpak);
+        m2msec_jw_time(&ew, "validFrom", e->valid_from);
+        m2msec_jw_time(&ew, "validTo", e->valid_to);
+        m2msec_jw_u64(&ew, "keyPeriod", e->key_period);
+        m2msec_jw_u64(&ew, "keyPeriodOffset", e->key_period_offset);
+        if (ew.failed) {
+            m2msec_jw_fail(w, "mpk", m2msec_error_msg(&ew.err));
+            json_decref(ew.obj);
+        } else if (json_array_append_new(arr, ew.obj) == -1) {
+            m2msec_jw_fail(w, "mpk", "out of memory");
+        }
+    }
+    m2msec_jw_set(w, "mpk", arr);
+}
+
+int
+m2msec_mpk_set_encode(const struct m2msec_mpk_set *m, struct m2msec_buf *out,
+                      struct m2msec_error *err)
+{
+    struct m2msec_jw w;
+
+    mpk_set_to_json(m, &w);
+    return m2msec_jw_finish(&w, mpk_set_check, out, err);
+}
+
+int
+m2msec_mpk_set_decode(const uint8_t *buf, size_t len, struct m2msec_mpk_set *out,
+                      struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, mpk_set_from_json, out, err);
+}
+
+void
+m2msec_ibc_cred_req_clear(struct m2msec_ibc_cred_req *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_free(m->id1);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+ibc_cred_req_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_ibc_cred_req *out = vout;
+    struct m2msec_jr jr;
+    uint64_t step = 0;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_u64(&jr, "step", 1, 1, MSG_STEP_MAX, &step, NULL);
+    m2msec_jr_str(&jr, "id1", 1, M2MSEC_MSG_ID1_MAX, &out->id1);
+    if (!jr.failed && !msg_host_ok(out->id1)) {
+        m2msec_jr_fail(&jr, "id1", "not printable ASCII without spaces");
+    }
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        m2msec_ibc_cred_req_clear(out);
+        return -1;
+    }
+    out->step = (unsigned)step;
+    return 0;
+}
+
+static int
+ibc_cred_req_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_ibc_cred_req tmp;
+    int rv = ibc_cred_req_from_json(v, &tmp, err);
+
+    m2msec_ibc_cred_req_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_ibc_cred_req_encode(const struct m2msec_ibc_cred_req *m, struct m2msec_buf *out,
+                           struct m2msec_error *err)
+{
+    struct m2msec_jw w;
+
+    m2msec_jw_init(&w);
+    m2msec_jw_u64(&w, "step", m->step);
+    m2msec_jw_str(&w, "id1", m->id1);
+    return m2msec_jw_finish(&w, ibc_cred_req_check, out, err);
+}
+
+int
+m2msec_ibc_cred_req_decode(const uint8_t *buf, size_t len, struct m2msec_ibc_cred_req *out,
+                           struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, ibc_cred_req_from_json, out, err);
+}
+
+void
+m2msec_ibc_cred_resp_clear(struct m2msec_ibc_cred_resp *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    m2msec_secret_free(m->ssk);
+    memset(m, 0, sizeof(*m));
+}
+
+static int
+ibc_cred_resp_from_json(const json_t *v, void *vout, struct m2msec_error *err)
+{
+    struct m2msec_ibc_cred_resp *out = vout;
+    const json_t *set = NULL;
+    struct m2msec_jr jr;
+    uint8_t ssk[M2MSEC_MSG_SCALAR_LEN];
+    char *suite = NULL, *id2 = NULL, *sskb = NULL, *pvt = NULL;
+    uint64_t version = 0;
+    size_t i;
+    int rv = -1, listed = 0;
+
+    memset(out, 0, sizeof(*out));
+    m2msec_jr_init(&jr, v);
+    m2msec_jr_str(&jr, "suite", 1, MSG_ENUM_MAX, &suite);
+    if (!jr.failed && strcmp(suite, M2MSEC_IBC_SUITE_NAME) != 0) { /* public */
+        m2msec_jr_fail(&jr, "suite", "unknown suite");
+    }
+    m2msec_jr_str(&jr, "id2", 1, 4 * ((M2MSEC_MSG_ID2_MAX + 2) / 3), &id2);
+    m2msec_jr_str(&jr, "ssk", 1, 4 * ((M2MSEC_MSG_SCALAR_LEN + 2) / 3), &sskb);
+    m2msec_jr_str(&jr, "pvt", 1, 4 * ((M2MSEC_MSG_POINT_LEN + 2) / 3), &pvt);
+    m2msec_jr_u64(&jr, "mpkVersion", 1, 1, M2MSEC_MPK_VERSION_MAX, &version, NULL);
+    m2msec_jr_object(&jr, "mpkSet", 1, &set);
+    if (m2msec_jr_finish(&jr, err) == -1) {
+        goto out;
+    }
+    if (ibc_b64_member("id2", id2, out->id2, sizeof(out->id2), 0, &out->id2_len, err) == -1 ||
+        ibc_b64_member("pvt", pvt, out->pvt, sizeof(out->pvt), M2MSEC_MSG_POINT_LEN, NULL, err) ==
+                -1 ||
+        ibc_b64_member("ssk", sskb, ssk, sizeof(ssk), M2MSEC_MSG_SCALAR_LEN, NULL, err) == -1) {
+        goto out;
+    }
+    out->ssk = m2msec_secret_from(ssk, sizeof(ssk), err);
+    if (out->ssk == NULL) {
+        goto out;
+    }
+    if (mpk_set_from_json(set, &out->mpks, err) == -1) {
+        m2msec_error_wrap(err, "member 'mpkSet'");
+        goto out;
+    }
+    for (i = 0; i < out->mpks.n; i++) {
+        listed |= out->mpks.mpk[i].version == version;
+    }
+    if (!listed) {
+        m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, MSG_RSC_BAD_REQUEST,
+                          "member 'mpkVersion': version %llu is not in 'mpkSet'",
+                          (unsigned long long)version);
+        goto out;
+    }
+    out->mpk_version = (unsigned)version;
+    rv = 0;
+out:
+    m2msec_wipe(ssk, sizeof(ssk));
+    m2msec_free(suite);
+    m2msec_free(id2);
+    m2msec_free_wipe_str(sskb);
+    m2msec_free(pvt);
+    if (rv == -1) {
+        m2msec_ibc_cred_resp_clear(out);
+    }
+    return rv;
+}
+
+static int
+ibc_cred_resp_check(const json_t *v, struct m2msec_error *err)
+{
+    struct m2msec_ibc_cred_resp tmp;
+    int rv = ibc_cred_resp_from_json(v, &tmp, err);
+
+    m2msec_ibc_cred_resp_clear(&tmp);
+    return rv;
+}
+
+int
+m2msec_ibc_cred_resp_encode(const struct m2msec_ibc_cred_resp *m, struct m2msec_buf *out,
+                            struct m2msec_error *err)
+{
+    struct m2msec_jw w, sw;
+    char *id2 = NULL, *pvt = NULL;
+    int rv;
+
+    m2msec_jw_init(&w);
+    m2msec_jw_str(&w, "suite", M2MSEC_IBC_SUITE_NAME);
+    if (m->id2_len == 0 || m->id2_len > sizeof(m->id2) ||
+        m2msec_b64_encode(m->id2, m->id2_len, &id2, err) == -1) {
+        m2msec_jw_fail(&w, "id2", "missing or too long");
+    }
+    m2msec_jw_str(&w, "id2", id2);
+    if (m->ssk == NULL) {
+        m2msec_jw_fail(&w, "ssk", "missing");
+    }
+    m2msec_jw_key(&w, "ssk", m->ssk);
+    if (m2msec_b64_encode(m->pvt, sizeof(m->pvt), &pvt, err) == -1) {
+        m2msec_jw_fail(&w, "pvt", "out of memory");
+    }
+    m2msec_jw_str(&w, "pvt", pvt);
+    m2msec_jw_u64(&w, "mpkVersion", m->mpk_version);
+    mpk_set_to_json(&m->mpks, &sw);
+    m2msec_jw_child(&w, "mpkSet", &sw);
+    rv = m2msec_jw_finish(&w, ibc_cred_resp_check, out, err);
+    m2msec_free(id2);
+    m2msec_free(pvt);
+    return rv;
+}
+
+int
+m2msec_ibc_cred_resp_decode(const uint8_t *buf, size_t len, struct m2msec_ibc_cred_resp *out,
+                            struct m2msec_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return msg_decode(buf, len, ibc_cred_resp_from_json, out, err);
 }

@@ -28,6 +28,11 @@ struct m2msec_enrol_req {
     int cert_enrolment;
     int maf_enrolment;
     int remote_mgmt;
+    /*
+     * @spec seed 000 step 5 [PROJECT] "ibcEnrolmentInd": the Enrolee asks for
+     * an IBC credential (optional member; absent reads as false).
+     */
+    int ibc_enrolment;
 };
 
 /* @spec TS-0003 8.3.2.1 tables 8.3.2.1-2, -3, -4: instructions */
@@ -36,6 +41,7 @@ enum m2msec_instr_type {
     M2MSEC_INSTR_CERT_ENROLMENT, /* "certificateEnrolment" */
     M2MSEC_INSTR_MAF_ENROLMENT,  /* "mafEnrolment" */
     M2MSEC_INSTR_REMOTE_MGMT,    /* "remoteManagement" */
+    M2MSEC_INSTR_IBC_ENROLMENT,  /* "ibcEnrolment" [PROJECT, seed 000 step 7] */
 };
 
 struct m2msec_instruction {
@@ -47,7 +53,8 @@ struct m2msec_instruction {
     char *key_ret_uri;
     char *client_reg_uri; /* optional */
     char *trust_anchors;  /* optional, PEM */
-    int64_t lifetime;     /* optional absolute expiry of the MAF key, 0 = absent */
+    int64_t lifetime;     /* optional absolute expiry of the MAF key, 0 = absent;
+                           * IBC enrolment: the latest expiry the credential may get */
 };
 
 /* MEF -> Enrolee: every Enrolment Exchange response. */
@@ -132,6 +139,11 @@ struct m2msec_enrolee_policy {
     char **maf_uris; /* MAF base URIs, one MAF Enrolment instruction each */
     size_t nmaf;
     char *rm_uri; /* remote management server, optional */
+    /*
+     * Not encoded (not part of the stored policy): set by mefd before planning
+     * when its PKG can issue IBC credentials (seed 000 step 6).
+     */
+    int ibc;
 };
 
 int m2msec_enrol_req_encode(const struct m2msec_enrol_req *m, struct m2msec_buf *out,
@@ -247,5 +259,79 @@ void m2msec_fetch_resp_clear(struct m2msec_fetch_resp *m);
 /* oneM2M error body {"m2m:dbg": "<message>"}. Decode gives an allocated string. */
 int m2msec_dbg_encode(const char *msg, struct m2msec_buf *out, struct m2msec_error *err);
 int m2msec_dbg_decode(const uint8_t *buf, size_t len, char **msg, struct m2msec_error *err);
+
+/*
+ * IBC credential enrolment [PROJECT; seed 000 steps 7-9, IBC-DESIGN 3.5;
+ * docs/PROTOCOL.md 12.4]. On an ibcEnrolment instruction the Enrolee posts
+ * its ID1 to POST /mef/enrolment/<exchangeID>/ibc; the MEF answers with the
+ * credential (ID2, SSK, PVT) and the MPKs it publishes. GET /mef/pkg answers
+ * with the MPK set alone. Binary values travel as base64; SSK is a secret
+ * (the encoder writes it through m2msec_jw_key, the decoder wipes its copies).
+ */
+#define M2MSEC_IBC_SUITE_NAME  "ECCSI-P256-SHA256"
+#define M2MSEC_MSG_POINT_LEN   65  /* KPAK, PVT: 0x04 || x || y */
+#define M2MSEC_MSG_SCALAR_LEN  32  /* SSK */
+#define M2MSEC_MSG_ID2_MAX     476 /* proto/id2.h M2MSEC_ID2_MAX */
+#define M2MSEC_MSG_ID1_MAX     200 /* proto/id2.h M2MSEC_ID2_ID1_MAX */
+#define M2MSEC_MPK_SET_MAX     8
+#define M2MSEC_MPK_FQDN_MAX    253
+#define M2MSEC_MPK_VERSION_MAX 1000000u
+#define M2MSEC_KEY_PERIOD_MAX  (400ULL * 24 * 3600)
+
+/* One published MPK (KPAK) of a PKG, with its validity and key-period policy. */
+struct m2msec_mpk_info {
+    char fqdn[M2MSEC_MPK_FQDN_MAX + 1]; /* "fqdn": the PKG (MEF), lowercase as in ID2 */
+    unsigned version;                   /* "version": 1..M2MSEC_MPK_VERSION_MAX */
+    uint8_t kpak[M2MSEC_MSG_POINT_LEN]; /* "kpak" */
+    int64_t valid_from;                 /* "validFrom", m2m:timestamp */
+    int64_t valid_to;                   /* "validTo", after validFrom */
+    uint64_t key_period;                /* "keyPeriod" seconds, 1..M2MSEC_KEY_PERIOD_MAX */
+    uint64_t key_period_offset;         /* "keyPeriodOffset", below keyPeriod */
+};
+
+/* {"current": n, "mpk": [...]}: 1..M2MSEC_MPK_SET_MAX entries, distinct versions, one FQDN. */
+struct m2msec_mpk_set {
+    unsigned current; /* the version new credentials are issued under; must be listed */
+    struct m2msec_mpk_info mpk[M2MSEC_MPK_SET_MAX];
+    size_t n;
+};
+
+/* Enrolee -> MEF: {"step": n, "id1": "..."} */
+struct m2msec_ibc_cred_req {
+    unsigned step; /* the ibcEnrolment instruction being answered */
+    char *id1;     /* CSE-ID or AE-ID, 1..M2MSEC_MSG_ID1_MAX */
+};
+
+/*
+ * MEF -> Enrolee: {"suite", "id2", "ssk", "pvt", "mpkVersion", "mpkSet"}.
+ * mpkVersion (the KPAK the credential was issued under) must be in mpkSet.
+ */
+struct m2msec_ibc_cred_resp {
+    uint8_t id2[M2MSEC_MSG_ID2_MAX];
+    size_t id2_len;
+    struct m2msec_secret *ssk; /* 32 bytes */
+    uint8_t pvt[M2MSEC_MSG_POINT_LEN];
+    unsigned mpk_version;
+    struct m2msec_mpk_set mpks;
+};
+
+int m2msec_ibc_cred_req_encode(const struct m2msec_ibc_cred_req *m, struct m2msec_buf *out,
+                               struct m2msec_error *err);
+int m2msec_ibc_cred_req_decode(const uint8_t *buf, size_t len, struct m2msec_ibc_cred_req *out,
+                               struct m2msec_error *err);
+void m2msec_ibc_cred_req_clear(struct m2msec_ibc_cred_req *m);
+
+int m2msec_ibc_cred_resp_encode(const struct m2msec_ibc_cred_resp *m, struct m2msec_buf *out,
+                                struct m2msec_error *err);
+int m2msec_ibc_cred_resp_decode(const uint8_t *buf, size_t len, struct m2msec_ibc_cred_resp *out,
+                                struct m2msec_error *err);
+/* Frees (wipes) the SSK; accepts a zeroed struct. */
+void m2msec_ibc_cred_resp_clear(struct m2msec_ibc_cred_resp *m);
+
+/* GET /mef/pkg response: the MPK set alone. */
+int m2msec_mpk_set_encode(const struct m2msec_mpk_set *m, struct m2msec_buf *out,
+                          struct m2msec_error *err);
+int m2msec_mpk_set_decode(const uint8_t *buf, size_t len, struct m2msec_mpk_set *out,
+                          struct m2msec_error *err);
 
 #endif

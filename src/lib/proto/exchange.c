@@ -128,6 +128,19 @@ m2msec_exchange_plan(struct m2msec_exchange *x, const char *id,
         }
         x->ninstr++;
     }
+    /*
+     * @spec seed 000 steps 6-7 [PROJECT]: IBC enrolment last; its lifetime caps
+     * the credential at the Ke expiry (the Enrolment Expiry of the seed).
+     */
+    if (ind->ibc_enrolment && policy->ibc) {
+        if (x->ninstr >= M2MSEC_EXCHANGE_MAX_INSTR) {
+            m2msec_error_setx(err, M2MSEC_ERR_TOO_LARGE, "too many instructions");
+            goto fail;
+        }
+        x->instr[x->ninstr].type = M2MSEC_INSTR_IBC_ENROLMENT;
+        x->instr[x->ninstr].lifetime = ke_expires;
+        x->ninstr++;
+    }
     return 0;
 fail:
     m2msec_exchange_clear(x);
@@ -178,6 +191,36 @@ m2msec_exchange_report(struct m2msec_exchange *x, const struct m2msec_enrol_repo
     return 0;
 }
 
+int
+m2msec_exchange_ibc_claim(struct m2msec_exchange *x, unsigned step, struct m2msec_error *err)
+{
+    if (x->ended) {
+        return m2msec_error_setr(err, M2MSEC_ERR_INVALID_STATE, 4005,
+                                 "the enrolment exchange has ended");
+    }
+    if (x->step == 0 || step != x->step || x->step > x->ninstr) {
+        return m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, 4000,
+                                 "IBC credential request for step %u, current step %u", step,
+                                 x->step);
+    }
+    if (x->instr[x->step - 1].type != M2MSEC_INSTR_IBC_ENROLMENT) {
+        return m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, 4000,
+                                 "step %u is not an IBC enrolment instruction", step);
+    }
+    if (x->ibc_issued == x->step) {
+        return m2msec_error_setr(err, M2MSEC_ERR_REFUSED, 4105,
+                                 "the IBC credential of step %u was already issued", step);
+    }
+    x->ibc_issued = x->step;
+    return 0;
+}
+
+void
+m2msec_exchange_ibc_unmark(struct m2msec_exchange *x)
+{
+    x->ibc_issued = 0;
+}
+
 void
 m2msec_exchange_clear(struct m2msec_exchange *x)
 {
@@ -218,6 +261,12 @@ m2msec_exchange_answer(const struct m2msec_enrol_req *ind, const struct m2msec_i
     case M2MSEC_INSTR_REMOTE_MGMT:
         if (!ind->remote_mgmt) {
             return fail_report(report, step, "remote management was not indicated", err);
+        }
+        break;
+    case M2MSEC_INSTR_IBC_ENROLMENT:
+        /* The credential request itself is the client's (client/ibc.c). */
+        if (!ind->ibc_enrolment) {
+            return fail_report(report, step, "IBC enrolment was not indicated", err);
         }
         break;
     case M2MSEC_INSTR_NONE:

@@ -12,6 +12,11 @@
  * MEF signals the end and closes the session. Which instructions are sent is
  * the intersection of the Enrolee's indications and the MEF's per-Enrolee
  * policy (the processing is left open by NOTE 4 of 8.3.2.1).
+ *
+ * @spec seed 000 steps 5-10 [PROJECT]: an IBC enrolment instruction comes
+ * last, when the Enrolee indicated ibcEnrolmentInd and the MEF has a PKG
+ * (policy->ibc); the Enrolee then requests its credential in the same step
+ * (m2msec_exchange_ibc_claim) before it reports.
  */
 #ifndef M2MSEC_PROTO_EXCHANGE_H
 #define M2MSEC_PROTO_EXCHANGE_H
@@ -31,6 +36,8 @@
 #define M2MSEC_PATH_REG       "reg"
 #define M2MSEC_PATH_REG_CFG   "cfg"
 #define M2MSEC_PATH_MAF_BASE  "maf"
+#define M2MSEC_PATH_IBC       "ibc" /* POST /mef/enrolment/<exchangeID>/ibc [PROJECT] */
+#define M2MSEC_PATH_PKG       "pkg" /* GET /mef/pkg [PROJECT] */
 
 struct m2msec_exchange {
     char id[M2MSEC_EXCHANGE_ID_LEN + 1];
@@ -39,6 +46,7 @@ struct m2msec_exchange {
     unsigned step;     /* 1-based step of the last response sent */
     unsigned failures; /* instructions the Enrolee reported as failed */
     int ended;
+    unsigned ibc_issued; /* step whose IBC credential was issued (0: none yet) */
 };
 
 /*
@@ -71,6 +79,16 @@ void m2msec_exchange_clear(struct m2msec_exchange *x);
 int m2msec_exchange_answer(const struct m2msec_enrol_req *ind, const struct m2msec_instruction *in,
                            unsigned step, struct m2msec_enrol_report *report,
                            struct m2msec_error *err);
+
+/*
+ * MEF side, IBC enrolment [PROJECT; seed 000 step 8]: 0 when step is the
+ * current step and its instruction is an IBC enrolment not yet answered with a
+ * credential (then marked issued); -1 otherwise (rsc 4000 wrong step or not an
+ * IBC enrolment, 4105 already issued, 4005 after the end). A failed issuance
+ * can be retried with m2msec_exchange_ibc_unmark.
+ */
+int m2msec_exchange_ibc_claim(struct m2msec_exchange *x, unsigned step, struct m2msec_error *err);
+void m2msec_exchange_ibc_unmark(struct m2msec_exchange *x);
 
 /* Build the three MAF URIs of a MAF Enrolment instruction from a MAF base URI. */
 int m2msec_maf_instruction(const char *maf_base_uri, int64_t lifetime,

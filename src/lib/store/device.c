@@ -72,6 +72,33 @@ const char *const m2msec_db_dev_migrations[] = {
     " expires INTEGER NOT NULL,"
     " key BLOB NOT NULL);"
     "PRAGMA user_version = 5;",
+    /*
+     * 6: the IBC credential (seed 000, store/pkg.c): one row, SSK sealed
+     * ("dev-ibc:<ID1>"), and the trust store of MPKs received from the MEF
+     * (per FQDN and version, replaced as a set).
+     */
+    "CREATE TABLE IF NOT EXISTS dev_ibc ("
+    " one INTEGER PRIMARY KEY CHECK (one = 1),"
+    " id2 BLOB NOT NULL,"
+    " id1 TEXT NOT NULL,"
+    " fqdn TEXT NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " mpk_version INTEGER NOT NULL,"
+    " kpak BLOB NOT NULL CHECK (length(kpak) = 65),"
+    " pvt BLOB NOT NULL CHECK (length(pvt) = 65),"
+    " mef TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " ssk BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS dev_mpk ("
+    " fqdn TEXT NOT NULL COLLATE NOCASE,"
+    " version INTEGER NOT NULL,"
+    " kpak BLOB NOT NULL CHECK (length(kpak) = 65),"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " key_period INTEGER NOT NULL,"
+    " period_offset INTEGER NOT NULL,"
+    " PRIMARY KEY (fqdn, version));"
+    "PRAGMA user_version = 6;",
     NULL,
 };
 

@@ -168,6 +168,30 @@ const char *const m2msec_db_mef_migrations[] = {
     "CREATE INDEX IF NOT EXISTS rootcred_expires ON rootcred (expires);"
     "CREATE INDEX IF NOT EXISTS rootcred_class ON rootcred (class);"
     "PRAGMA user_version = 6;",
+    /*
+     * 7: the PKG of IBC credentials (seed 000, store/pkg.c): one policy row
+     * (key period, MPK lifetime, current version) and one row per MPK version
+     * with its KSAK sealed ("pkg-ksak:<version>"), its published validity and
+     * the latest expiry of a credential issued under it (kept valid that long
+     * after a rotation). The MEF never stores an SSK.
+     */
+    "CREATE TABLE IF NOT EXISTS pkg ("
+    " one INTEGER PRIMARY KEY CHECK (one = 1),"
+    " key_period INTEGER NOT NULL CHECK (key_period > 0),"
+    " period_offset INTEGER NOT NULL CHECK (period_offset >= 0 AND period_offset < key_period),"
+    " mpk_lifetime INTEGER NOT NULL CHECK (mpk_lifetime > 0),"
+    " current INTEGER NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS pkg_mpk ("
+    " version INTEGER PRIMARY KEY NOT NULL CHECK (version > 0),"
+    " kpak BLOB NOT NULL CHECK (length(kpak) = 65),"
+    " ksak BLOB NOT NULL,"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " max_issued INTEGER NOT NULL DEFAULT 0,"
+    " retired INTEGER,"
+    " created INTEGER NOT NULL);"
+    "PRAGMA user_version = 7;",
     NULL,
 };
 

@@ -651,4 +651,115 @@ int m2msec_cse_expired_get(struct m2msec_db *db, const char *key_id, int64_t *ex
                            struct m2msec_error *err);
 int m2msec_cse_key_count(struct m2msec_db *db, size_t *n, struct m2msec_error *err);
 
+/*
+ * MEF: the PKG of IBC credentials (seed 000, IBC-DESIGN 1.2 and 3.4; schema v7;
+ * store/pkg.c). One policy (key period and offset, MPK lifetime, current
+ * version) and one row per MPK version: KPAK, KSAK sealed with AAD
+ * "pkg-ksak:<version>", validity [not_before, not_after] and max_issued, the
+ * latest expiry of a credential issued under it. A rotation makes a new
+ * version current and ends the old one's validity at its max_issued (or now,
+ * when it issued nothing), so the old MPK stays valid exactly as long as a
+ * credential needs it.
+ */
+#define M2MSEC_PKG_KPAK_LEN 65
+struct m2msec_pkg_rec {
+    uint64_t key_period;        /* seconds, > 0 */
+    uint64_t key_period_offset; /* < key_period */
+    uint64_t mpk_lifetime;      /* seconds, > 0: validity of a new MPK */
+    unsigned current;           /* version issuing now (set by the store) */
+    int64_t created;
+};
+struct m2msec_pkg_mpk_rec {
+    unsigned version;
+    uint8_t kpak[M2MSEC_PKG_KPAK_LEN];
+    int64_t not_before;
+    int64_t not_after;
+    int64_t max_issued; /* 0: nothing issued */
+    int64_t retired;    /* 0: current */
+    int64_t created;
+    struct m2msec_secret *ksak; /* only when asked for */
+};
+/* Frees the KSAK; the record itself is the caller's. */
+void m2msec_pkg_mpk_rec_clear(struct m2msec_pkg_mpk_rec *r);
+/*
+ * Create the PKG with version 1 (kpak, ksak) valid [now, now + mpk_lifetime].
+ * REFUSED (rsc 4105) when it exists; INVALID_ARGUMENT for a bad policy.
+ */
+int m2msec_pkg_init(struct m2msec_db *db, const struct m2msec_pkg_rec *policy,
+                    const uint8_t kpak[M2MSEC_PKG_KPAK_LEN], const struct m2msec_secret *ksak,
+                    int64_t now, struct m2msec_error *err);
+/* The policy; NOT_FOUND when no PKG was initialised. */
+int m2msec_pkg_get(struct m2msec_db *db, struct m2msec_pkg_rec *out, struct m2msec_error *err);
+/* Every version, oldest first, without KSAK; *out m2msec_malloc'd (m2msec_free). */
+int m2msec_pkg_mpk_list(struct m2msec_db *db, struct m2msec_pkg_mpk_rec **out, size_t *n,
+                        struct m2msec_error *err);
+/* One version; with_key unseals the KSAK (AUTH when it does not open). NOT_FOUND when absent. */
+int m2msec_pkg_mpk_get(struct m2msec_db *db, unsigned version, int with_key,
+                       struct m2msec_pkg_mpk_rec *out, struct m2msec_error *err);
+/*
+ * Make (kpak, ksak) the new current version (highest + 1) valid [now, now +
+ * mpk_lifetime]; the previous current one is retired at now and stays valid
+ * until max(max_issued, now) (never beyond its own not_after). NOT_FOUND
+ * without a PKG. *version (may be NULL) gets the new version.
+ */
+int m2msec_pkg_rotate(struct m2msec_db *db, const uint8_t kpak[M2MSEC_PKG_KPAK_LEN],
+                      const struct m2msec_secret *ksak, int64_t now, unsigned *version,
+                      struct m2msec_error *err);
+/*
+ * Before a credential expiring at expires leaves the MEF: raise max_issued
+ * of version, durable on return. INVALID_STATE when the version is no longer
+ * current (rotated meanwhile: issue again under the new one) or expires is
+ * past its not_after; NOT_FOUND when absent.
+ */
+int m2msec_pkg_note_issued(struct m2msec_db *db, unsigned version, int64_t expires,
+                           struct m2msec_error *err);
+
+/*
+ * Device state: the IBC credential (schema v6; store/pkg.c), one per device
+ * (a new one replaces the old), SSK sealed with AAD "dev-ibc:<ID1>"; and the
+ * trust store of MPKs received from MEFs, per FQDN (ASCII case-insensitive)
+ * and version, replaced as a set per FQDN.
+ */
+#define M2MSEC_DEV_ID2_MAX 476
+struct m2msec_dev_ibc_rec {
+    uint8_t id2[M2MSEC_DEV_ID2_MAX];
+    size_t id2_len;
+    char *id1;
+    char *fqdn;
+    int64_t expires;
+    unsigned mpk_version;
+    uint8_t kpak[M2MSEC_PKG_KPAK_LEN];
+    uint8_t pvt[M2MSEC_PKG_KPAK_LEN];
+    char *mef; /* host:port enrolled with */
+    int64_t created;
+    struct m2msec_secret *ssk; /* only when asked for */
+};
+void m2msec_dev_ibc_rec_free(struct m2msec_dev_ibc_rec *r);
+struct m2msec_dev_mpk_rec {
+    char fqdn[254];
+    unsigned version;
+    uint8_t kpak[M2MSEC_PKG_KPAK_LEN];
+    int64_t not_before;
+    int64_t not_after;
+    uint64_t key_period;
+    uint64_t key_period_offset;
+};
+/*
+ * One transaction: store r (ssk required) replacing the previous credential,
+ * and replace the MPKs of r->fqdn with mpks[0..nmpk) (nmpk 0: keep them).
+ */
+int m2msec_dev_ibc_put(struct m2msec_db *db, const struct m2msec_dev_ibc_rec *r,
+                       const struct m2msec_dev_mpk_rec *mpks, size_t nmpk,
+                       struct m2msec_error *err);
+/* The credential even when expired (callers check); NOT_FOUND when none. */
+int m2msec_dev_ibc_get(struct m2msec_db *db, int with_key, struct m2msec_dev_ibc_rec **out,
+                       struct m2msec_error *err);
+/* Replace the MPKs of fqdn with mpks[0..n) (n >= 1, all of that FQDN). */
+int m2msec_dev_mpk_replace(struct m2msec_db *db, const char *fqdn,
+                           const struct m2msec_dev_mpk_rec *mpks, size_t n,
+                           struct m2msec_error *err);
+/* The whole trust store by FQDN, version; *out m2msec_malloc'd (NULL when empty). */
+int m2msec_dev_mpk_list(struct m2msec_db *db, struct m2msec_dev_mpk_rec **out, size_t *n,
+                        struct m2msec_error *err);
+
 #endif

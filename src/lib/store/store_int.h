@@ -19,7 +19,7 @@
 #include "util/secret.h"
 
 /* Enough for every static statement of one schema kind plus the transaction verbs. */
-#define M2MSEC_DB_STMT_CACHE 96
+#define M2MSEC_DB_STMT_CACHE 128
 
 #define M2MSEC_RSC_NOT_FOUND 4004
 #define M2MSEC_RSC_CONFLICT  4105
