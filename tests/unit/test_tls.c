@@ -615,6 +615,55 @@ test_sni(void **state)
     assert_int_equal(err.code, M2MSEC_ERR_INVALID_ARGUMENT);
 }
 
+/* A socket the caller already connected (e.g. after IBC-SIGMA): TLS runs on it. */
+static void
+test_connect_on_fd(void **state)
+{
+    struct fx *f = *state;
+    struct m2msec_error err;
+    struct srv_job j;
+    struct m2msec_tls_conn *c;
+    struct m2msec_tls_psk_client o;
+    int fd;
+
+    srv_start(f, &j, ACT_CLOSE, 5000);
+    m2msec_error_clear(&err);
+    fd = m2msec_tcp_connect(f->hostport, 5000, &err);
+    assert_true(fd >= 0);
+    memset(&o, 0, sizeof(o));
+    o.hostport = f->hostport;
+    o.identity = ID_KNOWN;
+    o.psk = f->key;
+    o.timeout_ms = 5000;
+    o.has_fd = 1;
+    o.fd = fd;
+    c = m2msec_tls_connect_psk(&o, &err);
+    if (c == NULL) {
+        fail_msg("TLS on a connected socket: %s", err.msg);
+    }
+    m2msec_tls_conn_free(c); /* closes fd */
+    srv_join(&j);
+    assert_true(j.accepted);
+    assert_int_equal(fcntl(fd, F_GETFD), -1); /* the connection owned and closed it */
+
+    /* no socket: refused, nothing to close */
+    o.fd = -1;
+    m2msec_error_clear(&err);
+    assert_null(m2msec_tls_connect_psk(&o, &err));
+    assert_int_equal(err.code, M2MSEC_ERR_INVALID_ARGUMENT);
+    /* refused before the handshake: the socket is closed all the same */
+    fd = m2msec_tcp_connect(f->hostport, 5000, &err);
+    assert_true(fd >= 0);
+    o.fd = fd;
+    o.identity = "";
+    assert_null(m2msec_tls_connect_psk(&o, &err));
+    assert_int_equal(err.code, M2MSEC_ERR_INVALID_ARGUMENT);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+    /* the listener took that connection: let a server job drain it */
+    srv_start(f, &j, ACT_CLOSE, 1000);
+    srv_join(&j);
+}
+
 /* ---- 2. uniform authentication failure ---- */
 
 static void
@@ -1267,6 +1316,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_psk_suites, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refused_versions_and_suites, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_connect_on_fd, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_sni, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_auth_failures, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_identity_limits, fx_setup, fx_teardown),

@@ -15,14 +15,10 @@
  * the responder's acceptance of M3. The raw frames use read/write/poll on
  * the descriptor the tls module's m2msec_tcp_connect/accept returned.
  *
- * INTERIM (see the helper report): the tls module offers a PSK client only
- * on a connection it opens itself (m2msec_tls_connect_psk takes host:port),
- * so after the acceptance frame the initiator opens a second TCP connection
- * to the same listener for TLS-PSK, and the responder takes the next
- * connection within the deadline as that session (any psk_identity but the
- * KpsaID fails like a wrong key). Once tls/ can start a PSK client on an
- * existing descriptor, ibc_tls_client and ibc_tls_server switch to the first
- * connection without a protocol change beyond PROTOCOL.md 12.5.
+ * After the acceptance frame both sides run TLS 1.2 PSK with Kpsa/KpsaID on
+ * the SAME TCP connection (m2msec_tls_connect_psk with has_fd on the
+ * initiator, m2msec_tls_accept on the responder): the key agreement and the
+ * session it keys cannot be split across connections.
  */
 #include <errno.h>
 #include <poll.h>
@@ -800,15 +796,17 @@ psk_slot_lookup(void *arg, void *ctx, const char *identity, struct m2msec_secret
     return *key != NULL ? 0 : -1;
 }
 
-/* INTERIM (file comment): the initiator's TLS-PSK client on a new connection to hostport. */
+/* The initiator's TLS-PSK client on fd, the IBC-SIGMA connection (its ownership passes). */
 static struct m2msec_tls_conn *
-ibc_tls_client(const char *hostport, const char *kpsa_id, const struct m2msec_secret *kpsa,
+ibc_tls_client(const char *hostport, int fd, const char *kpsa_id, const struct m2msec_secret *kpsa,
                unsigned timeout_ms, struct m2msec_error *err)
 {
     struct m2msec_tls_psk_client o;
 
     memset(&o, 0, sizeof(o));
     o.hostport = hostport;
+    o.has_fd = 1;
+    o.fd = fd;
     o.identity = kpsa_id;
     o.psk = kpsa;
     o.timeout_ms = timeout_ms;
@@ -919,7 +917,8 @@ m2msec_ibc_connect(struct m2msec_ibc *b, const char *hostport, const char *peer_
     (void)m2msec_strlcpy(b->peer_id1, info.peer.id1, sizeof(b->peer_id1));
     b->expires = info.expires;
     /* TLS 1.2 PSK with Kpsa/KpsaID, then one oneM2M request as our ID1. */
-    cs.tls = ibc_tls_client(hostport, info.kpsa_id, kpsa, b->timeout_ms, err);
+    cs.tls = ibc_tls_client(hostport, fd, info.kpsa_id, kpsa, b->timeout_ms, err);
+    fd = -1; /* owned by the TLS layer now */
     if (cs.tls == NULL) {
         m2msec_error_wrap(err, "TLS-PSK with the IBC-SIGMA key");
         goto out;
@@ -1123,7 +1122,7 @@ ibc_serve_one(struct ibc_listener *l, int fd)
     size_t m1_len = 0, m2_len = 0, m3_len = 0, i;
     char ts[M2MSEC_TIMESTAMP_LEN];
     const char *expected = NULL;
-    int fd2 = -1, answered = 0, ok = 0;
+    int answered = 0, ok = 0;
 
     if (recv_msg(fd, m1, &m1_len, b->timeout_ms, "M1", &err) == -1) {
         goto refused;
@@ -1163,18 +1162,11 @@ ibc_serve_one(struct ibc_listener *l, int fd)
     if (frame_send(fd, IBC_FRAME_ACCEPT, NULL, 0, b->timeout_ms, &err) == -1) {
         goto failed;
     }
-    /* INTERIM (file comment): the initiator's TLS-PSK arrives on the next connection. */
+    /* TLS-PSK on this same connection; the lookup answers only the agreed KpsaID. */
     l->slot.kpsa_id = info.kpsa_id;
     l->slot.kpsa = kpsa;
-    fd2 = m2msec_tcp_accept(l->lfd, b->timeout_ms, &err);
-    if (fd2 < 0) {
-        if (fd2 == -2) {
-            m2msec_error_setx(&err, M2MSEC_ERR_TIMEOUT, "no TLS-PSK session followed");
-        }
-        goto failed;
-    }
-    tls = m2msec_tls_accept(l->tls, fd2, NULL, b->timeout_ms, &err);
-    fd2 = -1; /* owned by the TLS layer now */
+    tls = m2msec_tls_accept(l->tls, fd, NULL, b->timeout_ms, &err);
+    fd = -1; /* owned by the TLS layer now */
     if (tls == NULL) {
         m2msec_error_wrap(&err, "TLS-PSK with the IBC-SIGMA key");
         goto failed;
@@ -1195,10 +1187,9 @@ out:
     l->slot.kpsa_id = NULL;
     l->slot.kpsa = NULL;
     m2msec_tls_conn_free(tls);
-    if (fd2 >= 0) {
-        (void)close(fd2);
+    if (fd >= 0) {
+        (void)close(fd);
     }
-    (void)close(fd);
     m2msec_secret_free(kpsa);
     m2msec_ibc_sigma_free(s);
     return ok;

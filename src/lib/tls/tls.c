@@ -630,7 +630,7 @@ m2msec_tls_connect_psk(const struct m2msec_tls_psk_client *o, struct m2msec_erro
     const char *prio = M2MSEC_TLS_PRIORITY;
     const char *errpos = NULL;
     size_t idlen;
-    int fd;
+    int fd = o != NULL && o->has_fd ? o->fd : -1; /* owned here until conn_new takes it */
     int r;
 
     if (o == NULL || o->hostport == NULL || o->identity == NULL || o->psk == NULL) {
@@ -663,15 +663,20 @@ m2msec_tls_connect_psk(const struct m2msec_tls_psk_client *o, struct m2msec_erro
     if (m2msec_tls_global_init(err) != 0) {
         goto out;
     }
-    fd = m2msec_tcp_connect(o->hostport, effective_timeout(o->timeout_ms), err);
-    if (fd < 0) {
+    if (!o->has_fd) {
+        fd = m2msec_tcp_connect(o->hostport, effective_timeout(o->timeout_ms), err);
+        if (fd < 0) {
+            goto out;
+        }
+    } else if (fd < 0) {
+        m2msec_error_setx(err, M2MSEC_ERR_INVALID_ARGUMENT, "no socket to run TLS on");
         goto out;
     }
     c = conn_new(fd, o->timeout_ms, err);
     if (c == NULL) {
-        close(fd);
         goto out;
     }
+    fd = -1; /* the connection owns it */
     if (session_setup(c, GNUTLS_CLIENT, err) != 0) {
         goto out;
     }
@@ -725,6 +730,9 @@ m2msec_tls_connect_psk(const struct m2msec_tls_psk_client *o, struct m2msec_erro
 out:
     m2msec_secret_free(kcopy);
     m2msec_tls_conn_free(c);
+    if (fd >= 0) {
+        close(fd);
+    }
     return rv;
 }
 

@@ -63,6 +63,14 @@ struct m2msec_tls_psk_client {
     const char *identity; /* psk_identity */
     const struct m2msec_secret *psk;
     unsigned timeout_ms; /* connect, handshake, and default per-operation deadline */
+    /*
+     * has_fd: run the handshake on fd, a socket already connected to hostport
+     * (e.g. after a key agreement on the same connection), instead of
+     * connecting. Ownership of fd passes to the call: it is closed by
+     * m2msec_tls_conn_free, or here on any failure.
+     */
+    int has_fd;
+    int fd;
 };
 struct m2msec_tls_conn *m2msec_tls_connect_psk(const struct m2msec_tls_psk_client *o,
                                                struct m2msec_error *err);
