@@ -530,6 +530,12 @@ M2MSEC_API int m2msec_resolver_add_kpsa_file(struct m2msec_resolver *r, const ch
 /** Events (resolutions, retrievals, refusals with their reason, erasures). cb may be NULL. */
 M2MSEC_API void m2msec_resolver_set_event_cb(struct m2msec_resolver *r, m2msec_event_cb cb,
                                              void *arg);
+/**
+ * Also report the per-handshake steady state: resolutions served from the
+ * cache and the ends of sessions (off by default, so a busy Entity B does not
+ * format a line per handshake; counters count them either way).
+ */
+M2MSEC_API void m2msec_resolver_set_event_debug(struct m2msec_resolver *r, int on);
 
 M2MSEC_API struct m2msec_psk_info *m2msec_psk_info_new(void);
 M2MSEC_API void m2msec_psk_info_free(struct m2msec_psk_info *info);

@@ -524,7 +524,13 @@ test_resolve_cache(void **state)
     assert_string_equal(m2msec_psk_info_peer_id(info), "/cse-m");
     assert_int_equal(m2msec_resolver_counter(r, M2MSEC_RESOLVER_CACHE_HITS), 3);
     assert_int_equal(m2msec_resolver_counter(r, M2MSEC_RESOLVER_RETRIEVALS), 0);
+    /* cache hits are counted, but reported as events only when asked for */
+    assert_false(logged(fx, "cache=hit"));
+    m2msec_resolver_set_event_debug(r, 1);
+    assert_int_equal(m2msec_resolver_resolve(r, MAF_KID, psk, sizeof(psk), &len, info), 0);
     assert_true(logged(fx, "event=psk_resolved identity=" MAF_KID " source=maf cache=hit"));
+    assert_int_equal(m2msec_resolver_counter(r, M2MSEC_RESOLVER_CACHE_HITS), 4);
+    m2msec_resolver_set_event_debug(r, 0);
 
     /* past the Kc lifetime: refused, erased, and the MAF is not asked again */
     m2msec_test_clock_offset(200);

@@ -233,6 +233,8 @@ int client_maf_key_retrieve(struct m2msec_client *c, const char *key_id,
 void resolver_event(struct m2msec_resolver *r, const char *event, ...) __attribute__((sentinel));
 /* Borrowed own CSE-ID of Entity B (m2msec_resolver_set_cse_id), or NULL. */
 const char *resolver_cse_id(const struct m2msec_resolver *r);
+/* 1 when the steady-state events (cache hits, session ends) are wanted too. */
+int resolver_debug_events(const struct m2msec_resolver *r);
 /*
  * Certificate flavour names of the public API ("cse-id", "ae-id", "device",
  * "node-id", "raw", "fqdn", "any"; client/cse.c): the flavour, or UNSET for an

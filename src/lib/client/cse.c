@@ -974,7 +974,9 @@ serve_conn(struct cse_conn *c)
                    "suite", m2msec_tls_cipher(tls), "credential", c->cred_id, "flavour",
                    c->cert ? c->flavour : "psk", NULL);
     why = serve(s, c, tls);
-    resolver_event(s->r, "session_closed", "conn", conn_s, "reason", why, NULL);
+    if (resolver_debug_events(s->r)) {
+        resolver_event(s->r, "session_closed", "conn", conn_s, "reason", why, NULL);
+    }
 out:
     if (tls != NULL) {
         (void)m2msec_tls_close(tls);

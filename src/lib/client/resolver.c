@@ -103,7 +103,8 @@ struct m2msec_resolver {
     size_t nkpsa;
     m2msec_event_cb event_cb;
     void *event_arg;
-    atomic_int in_use; /* set by the first resolve: configuration is over */
+    atomic_int debug_events; /* m2msec_resolver_set_event_debug */
+    atomic_int in_use;       /* set by the first resolve: configuration is over */
     _Atomic uint64_t counters[M2MSEC_RESOLVER_COUNTER_MAX];
     struct m2msec_error err;
 };
@@ -1008,6 +1009,48 @@ hot_get(struct m2msec_resolver *r, const char *identity, struct m2msec_secret **
     return rv;
 }
 
+/*
+ * The steady-state path: a live key of the hot tier copied straight into the
+ * caller's buffer under the read lock (no secret allocated on the way). 0 hit,
+ * 1 not there or expired (the caller takes the store path), -1 failure.
+ */
+static int
+hot_copy(struct m2msec_resolver *r, const char *identity, uint8_t *psk, size_t psk_size,
+         size_t *psk_len, struct m2msec_psk_info *info)
+{
+    struct hot_entry *e;
+    int rv = 1;
+
+    pthread_rwlock_rdlock(&r->hot_lock);
+    for (e = r->hot[hot_hash(identity)]; e != NULL; e = e->next) {
+        if (m2msec_ascii_caseeq(e->key_id, identity)) {
+            break;
+        }
+    }
+    if (e != NULL && e->expires > m2msec_now()) {
+        enum m2msec_psk_source src =
+                e->source == CACHE_SOURCE_MAF ? M2MSEC_PSK_SOURCE_MAF : M2MSEC_PSK_SOURCE_MEF;
+        size_t n = m2msec_secret_len(e->key);
+
+        if (n > psk_size) {
+            rv = refuse(info, "internal", M2MSEC_ERR_TOO_LARGE, 0,
+                        "PSK buffer of %zu bytes too small", psk_size);
+        } else if (info_bind(info, src, e->suid, e->expires, e->peer_id) == -1) {
+            rv = -1;
+        } else {
+            memcpy(psk, m2msec_secret_bytes(e->key), n);
+            *psk_len = n;
+            info->cache_hit = 1;
+            rv = 0;
+        }
+    }
+    pthread_rwlock_unlock(&r->hot_lock);
+    if (rv == 0) {
+        count(r, M2MSEC_RESOLVER_CACHE_HITS);
+    }
+    return rv;
+}
+
 static void
 hot_remove(struct m2msec_resolver *r, const char *identity)
 {
@@ -1389,6 +1432,20 @@ out:
     return rv;
 }
 
+M2MSEC_API void
+m2msec_resolver_set_event_debug(struct m2msec_resolver *r, int on)
+{
+    if (r != NULL) {
+        atomic_store(&r->debug_events, on != 0);
+    }
+}
+
+int
+resolver_debug_events(const struct m2msec_resolver *r)
+{
+    return r != NULL && atomic_load(&r->debug_events);
+}
+
 M2MSEC_API int
 m2msec_resolver_resolve(struct m2msec_resolver *r, const char *identity, uint8_t *psk,
                         size_t psk_size, size_t *psk_len, struct m2msec_psk_info *info)
@@ -1398,6 +1455,7 @@ m2msec_resolver_resolve(struct m2msec_resolver *r, const char *identity, uint8_t
     char ts[M2MSEC_TIMESTAMP_LEN];
     char suid[8];
     char rsc[8];
+    enum id_kind kind = KIND_MALFORMED;
     int rc = -1;
     int rv = -1;
 
@@ -1419,16 +1477,23 @@ m2msec_resolver_resolve(struct m2msec_resolver *r, const char *identity, uint8_t
         goto out;
     }
     m2msec_strlcpy(info->key_id, identity, sizeof(info->key_id));
-    switch (classify(r, identity)) {
+    kind = classify(r, identity);
+    switch (kind) {
     case KIND_MALFORMED:
         rc = refuse(info, "malformed", M2MSEC_ERR_AUTH, 0,
                     "psk_identity names our MAF or MEF but is not a valid Key Identifier / KeID");
         break;
     case KIND_MAF:
-        rc = resolve_remote(r, KIND_MAF, identity, &key, info);
-        break;
     case KIND_MEF:
-        rc = resolve_remote(r, KIND_MEF, identity, &key, info);
+        rc = hot_copy(r, identity, psk, psk_size, psk_len, info);
+        if (rc == 0) {
+            count(r, M2MSEC_RESOLVER_RESOLVED);
+            rv = 0;
+            goto out;
+        }
+        if (rc == 1) {
+            rc = resolve_remote(r, kind, identity, &key, info);
+        }
         break;
     case KIND_LOCAL:
         rc = resolve_local(r, identity, &key, info);
@@ -1450,7 +1515,9 @@ out:
     if (rv == -1 && r != NULL) {
         count(r, M2MSEC_RESOLVER_REFUSALS);
     }
-    if (r != NULL && r->event_cb != NULL) {
+    /* A cache hit is the steady state: counted always, reported only when asked. */
+    if (r != NULL && r->event_cb != NULL &&
+        (rv != 0 || !info->cache_hit || atomic_load(&r->debug_events))) {
         counters_text(r, &ct);
         if (rv == 0) {
             time_text(info->expires, ts);
