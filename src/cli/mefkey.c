@@ -329,6 +329,10 @@ cli_mef_key_main(int argc, char **argv)
     int ch, rv;
 
     memset(&o, 0, sizeof(o));
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        mefkey_usage(stdout);
+        return 0;
+    }
     if (strcmp(sub, "keyreg") != 0 && strcmp(sub, "keyget") != 0 && strcmp(sub, "keyupdate") != 0 &&
         strcmp(sub, "keydel") != 0) {
         fprintf(stderr, "m2msec: unknown mef command '%s'\n", sub);

@@ -1076,6 +1076,10 @@ cli_sa_main(int argc, char **argv)
         sa_usage(stderr);
         return 2;
     }
+    if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+        sa_usage(stdout);
+        return 0;
+    }
     if (strcmp(argv[1], "cse") == 0 && argc > 2 && strcmp(argv[2], "stats") == 0) {
         stats = 1;
         skip = 2;

@@ -116,6 +116,11 @@ register dev-a
 register b
 cse_start
 ok "A and B enrolled and registered with the MAF; Entity B listening on $CSE_ADDR"
+"$CLI" connect --help | grep -q 'm2msec connect --to' || fail "m2msec connect --help"
+"$CLI" cse --help | grep -q 'm2msec cse -d DIR' || fail "m2msec cse --help"
+"$CLI" mef keyreg --help | grep -q 'm2msec mef keyreg' || fail "m2msec mef keyreg --help"
+"$CLI" help | grep -q 'connect --to HOST:PORT' || fail "m2msec help does not list connect"
+ok "--help of connect, cse and mef keyreg, and connect/cse/mef key* in m2msec help"
 
 # --- 1. the acceptance scenario
 kid=$(keyreg k1 --target /cse-b --suid 32)
