@@ -33,6 +33,17 @@ for f in $files; do
         ;;
     esac
     case "$f" in
+    src/lib/tls/*) ;;
+    src/lib/* | src/cli/*)
+        # Layering: only tls/ touches sockets (docs/ARCHITECTURE.md).
+        if grep -nE '(^|[^A-Za-z0-9_])(poll|recv|send|socket|accept4?|connect|setsockopt|getpeername)\(' "$f" |
+            grep -vE '^[0-9]+: *(/?\*|//)'; then
+            echo "checksrc: socket call outside src/lib/tls: $f" >&2
+            rc=1
+        fi
+        ;;
+    esac
+    case "$f" in
     src/lib/store/*) ;;
     *)
         if grep -n '#include <sqlite3.h>' "$f"; then

@@ -12,21 +12,19 @@
  * || payload, at most M2MSEC_IBC_MSG_MAX bytes of payload, each read and
  * written under a deadline. Type 1 carries an IBC-SIGMA message, type 2 a
  * refusal reason (informative, unauthenticated; the sender closes), type 3
- * the responder's acceptance of M3. The raw frames use read/write/poll on
- * the descriptor the tls module's m2msec_tcp_connect/accept returned.
+ * the responder's acceptance of M3. The frames go through the tls module's
+ * plain-socket calls (m2msec_tcp_write_all / _read_exact) on the descriptor
+ * its m2msec_tcp_connect / _accept returned: no socket call here.
  *
  * After the acceptance frame both sides run TLS 1.2 PSK with Kpsa/KpsaID on
  * the SAME TCP connection (m2msec_tls_connect_psk with has_fd on the
  * initiator, m2msec_tls_accept on the responder): the key agreement and the
  * session it keys cannot be split across connections.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "client/client_int.h"
 #include "codec/json.h"
@@ -587,96 +585,21 @@ ibc_policy(const struct m2msec_ibc *b, const struct m2msec_ibc_replay *replay,
  */
 
 static int
-fd_wait(int fd, short events, uint64_t deadline, struct m2msec_error *err)
-{
-    struct pollfd pfd;
-    uint64_t now;
-    int r;
-
-    for (;;) {
-        now = m2msec_monotonic_ms();
-        if (now >= deadline) {
-            return m2msec_error_setx(err, M2MSEC_ERR_TIMEOUT, "IBC-SIGMA: peer too slow");
-        }
-        pfd.fd = fd;
-        pfd.events = events;
-        pfd.revents = 0;
-        r = poll(&pfd, 1, (int)(deadline - now));
-        if (r > 0) {
-            return 0;
-        }
-        if (r < 0 && errno != EINTR) {
-            return m2msec_error_set(err, M2MSEC_ERR_IO, "poll");
-        }
-    }
-}
-
-static int
-fd_write_all(int fd, const uint8_t *p, size_t n, uint64_t deadline, struct m2msec_error *err)
-{
-    ssize_t w;
-
-    while (n > 0) {
-        if (fd_wait(fd, POLLOUT, deadline, err) == -1) {
-            return -1;
-        }
-        w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
-                continue;
-            }
-            return m2msec_error_set(err, M2MSEC_ERR_IO, "IBC-SIGMA: write to the peer");
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int
-fd_read_exact(int fd, uint8_t *p, size_t n, uint64_t deadline, struct m2msec_error *err)
-{
-    ssize_t r;
-
-    while (n > 0) {
-        if (fd_wait(fd, POLLIN, deadline, err) == -1) {
-            return -1;
-        }
-        r = read(fd, p, n);
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
-                continue;
-            }
-            return m2msec_error_set(err, M2MSEC_ERR_IO, "IBC-SIGMA: read from the peer");
-        }
-        if (r == 0) {
-            return m2msec_error_setx(err, M2MSEC_ERR_IO,
-                                     "IBC-SIGMA: the peer closed the connection");
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-static int
 frame_send(int fd, uint8_t type, const uint8_t *p, size_t n, unsigned timeout_ms,
            struct m2msec_error *err)
 {
-    uint8_t hdr[IBC_FRAME_HDR];
-    uint64_t deadline = m2msec_monotonic_ms() + timeout_ms;
+    uint8_t frame[IBC_FRAME_HDR + M2MSEC_IBC_MSG_MAX];
 
     if (n > M2MSEC_IBC_MSG_MAX) {
         return m2msec_error_setx(err, M2MSEC_ERR_TOO_LARGE, "IBC frame of %zu bytes", n);
     }
-    hdr[0] = type;
-    hdr[1] = (uint8_t)(n >> 8);
-    hdr[2] = (uint8_t)(n & 0xff);
-    if (fd_write_all(fd, hdr, sizeof(hdr), deadline, err) == -1 ||
-        (n > 0 && fd_write_all(fd, p, n, deadline, err) == -1)) {
-        return -1;
+    frame[0] = type;
+    frame[1] = (uint8_t)(n >> 8);
+    frame[2] = (uint8_t)(n & 0xff);
+    if (n > 0) {
+        memcpy(frame + IBC_FRAME_HDR, p, n);
     }
-    return 0;
+    return m2msec_tcp_write_all(fd, frame, IBC_FRAME_HDR + n, timeout_ms, "IBC-SIGMA", err);
 }
 
 /* Read one frame into buf (M2MSEC_IBC_MSG_MAX + 1 bytes); a refusal frame's text is NUL-ended. */
@@ -686,9 +609,10 @@ frame_recv(int fd, uint8_t *type, uint8_t *buf, size_t *len, unsigned timeout_ms
 {
     uint8_t hdr[IBC_FRAME_HDR];
     uint64_t deadline = m2msec_monotonic_ms() + timeout_ms;
+    uint64_t now;
     size_t n;
 
-    if (fd_read_exact(fd, hdr, sizeof(hdr), deadline, err) == -1) {
+    if (m2msec_tcp_read_exact(fd, hdr, sizeof(hdr), timeout_ms, "IBC-SIGMA", err) == -1) {
         return -1;
     }
     n = ((size_t)hdr[1] << 8) | hdr[2];
@@ -697,7 +621,13 @@ frame_recv(int fd, uint8_t *type, uint8_t *buf, size_t *len, unsigned timeout_ms
         (hdr[0] == IBC_FRAME_ACCEPT && n != 0) || (hdr[0] == IBC_FRAME_MSG && n == 0)) {
         return m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "IBC-SIGMA: malformed frame");
     }
-    if (n > 0 && fd_read_exact(fd, buf, n, deadline, err) == -1) {
+    /* One deadline for the whole frame: the payload gets what the header left. */
+    now = m2msec_monotonic_ms();
+    if (n > 0 && (now >= deadline || m2msec_tcp_read_exact(fd, buf, n, (unsigned)(deadline - now),
+                                                           "IBC-SIGMA", err) == -1)) {
+        if (now >= deadline) {
+            m2msec_error_setx(err, M2MSEC_ERR_TIMEOUT, "IBC-SIGMA: peer too slow");
+        }
         return -1;
     }
     buf[n] = '\0';
@@ -937,7 +867,7 @@ out:
     m2msec_http_msg_free(resp);
     client_session_close(&cs);
     if (fd >= 0) {
-        (void)close(fd);
+        m2msec_tcp_close(fd);
     }
     m2msec_secret_free(kpsa);
     m2msec_ibc_sigma_free(s);
@@ -1188,7 +1118,7 @@ out:
     l->slot.kpsa = NULL;
     m2msec_tls_conn_free(tls);
     if (fd >= 0) {
-        (void)close(fd);
+        m2msec_tcp_close(fd);
     }
     m2msec_secret_free(kpsa);
     m2msec_ibc_sigma_free(s);
@@ -1261,7 +1191,7 @@ m2msec_ibc_listen(struct m2msec_ibc *b, const char *addr, const char *const *pee
     rv = 0;
 out:
     if (l.lfd >= 0) {
-        (void)close(l.lfd);
+        m2msec_tcp_close(l.lfd);
     }
     m2msec_tls_server_free(l.tls);
     m2msec_ibc_replay_mem_free(cache);

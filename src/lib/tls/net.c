@@ -432,3 +432,80 @@ out:
     }
     return rv;
 }
+
+/* Wait for events on fd before deadline, as the error to report when not ready. */
+static int
+tcp_wait(int fd, short events, uint64_t deadline, const char *what, struct m2msec_error *err)
+{
+    int r = m2msec_net_wait(fd, events, deadline);
+
+    if (r == 1) {
+        return 0;
+    }
+    if (r == 0) {
+        return m2msec_error_setx(err, M2MSEC_ERR_TIMEOUT, "%s: peer too slow", what);
+    }
+    return m2msec_error_set(err, M2MSEC_ERR_IO, "%s: poll", what);
+}
+
+int
+m2msec_tcp_write_all(int fd, const void *p, size_t n, unsigned timeout_ms, const char *what,
+                     struct m2msec_error *err)
+{
+    const uint8_t *b = p;
+    uint64_t deadline = m2msec_net_deadline(timeout_ms);
+    ssize_t w;
+
+    while (n > 0) {
+        if (tcp_wait(fd, POLLOUT, deadline, what, err) == -1) {
+            return -1;
+        }
+        w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR || m2msec_net_would_block(errno)) {
+                continue;
+            }
+            return m2msec_error_set(err, M2MSEC_ERR_IO, "%s: write to the peer", what);
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int
+m2msec_tcp_read_exact(int fd, void *p, size_t n, unsigned timeout_ms, const char *what,
+                      struct m2msec_error *err)
+{
+    uint8_t *b = p;
+    uint64_t deadline = m2msec_net_deadline(timeout_ms);
+    ssize_t r;
+
+    while (n > 0) {
+        if (tcp_wait(fd, POLLIN, deadline, what, err) == -1) {
+            return -1;
+        }
+        r = recv(fd, b, n, 0);
+        if (r < 0) {
+            if (errno == EINTR || m2msec_net_would_block(errno)) {
+                continue;
+            }
+            return m2msec_error_set(err, M2MSEC_ERR_IO, "%s: read from the peer", what);
+        }
+        if (r == 0) {
+            return m2msec_error_setx(err, M2MSEC_ERR_IO, "%s: the peer closed the connection",
+                                     what);
+        }
+        b += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+void
+m2msec_tcp_close(int fd)
+{
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+}

@@ -106,6 +106,18 @@ void m2msec_tls_conn_free(struct m2msec_tls_conn *c);
  */
 int m2msec_tcp_listen(const char *addr, int backlog, char *bound, size_t boundsz,
                       struct m2msec_error *err);
+/*
+ * Plain (not TLS) bytes on a connected socket, for framing that precedes a TLS
+ * session on the same connection (the IBC-SIGMA messages): all of p[0..n),
+ * under one deadline of timeout_ms. A peer that closes early is M2MSEC_ERR_IO,
+ * a deadline passed M2MSEC_ERR_TIMEOUT; what is a "peer" is named by what.
+ */
+int m2msec_tcp_write_all(int fd, const void *p, size_t n, unsigned timeout_ms, const char *what,
+                         struct m2msec_error *err);
+int m2msec_tcp_read_exact(int fd, void *p, size_t n, unsigned timeout_ms, const char *what,
+                          struct m2msec_error *err);
+/* Close a plain socket (-1 is ignored). */
+void m2msec_tcp_close(int fd);
 /* Accept with a timeout (for a stoppable loop): fd, -2 on timeout, -1 on error. */
 int m2msec_tcp_accept(int lfd, unsigned timeout_ms, struct m2msec_error *err);
 int m2msec_tcp_connect(const char *hostport, unsigned timeout_ms, struct m2msec_error *err);
