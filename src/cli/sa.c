@@ -14,7 +14,6 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,9 +590,8 @@ out:
  */
 
 struct cse_run {
-    pthread_mutex_t stats_lock; /* the stats file: one writer at a time */
-    atomic_int stats_dirty;     /* counters moved by a cache hit since the last write */
-    int debug;                  /* log every event, not only the info ones */
+    pthread_mutex_t stats_lock;                    /* the stats file: one writer at a time */
+    int debug;                                     /* log every event, not only the info ones */
     uint64_t written[M2MSEC_RESOLVER_COUNTER_MAX]; /* counters in the stats file (stats_lock) */
     FILE *log;
     const char *dir;
@@ -696,14 +694,12 @@ on_event(void *arg, const char *line)
      * Retrievals, refusals and erasures are rare and tests count them right
      * after the handshake: write those at once. Cache hits are the hot path
      * (Entity B's steady state): the main loop writes them within
-     * SA_STATS_DELAY_MS rather than replacing a file per handshake. Never
-     * under the log lock: replacing a file can wait for the disk.
+     * SA_STATS_DELAY_MS, when the counters moved, rather than replacing a
+     * file per handshake.
      */
-    if (strncmp(line, "event=psk_resolved ", 19) == 0 &&
-        (strstr(line, " cache=hit ") != NULL || strstr(line, " cache=local ") != NULL)) {
-        atomic_store(&run->stats_dirty, 1);
-    } else if (strncmp(line, "event=psk_", 10) == 0) {
-        atomic_store(&run->stats_dirty, 0);
+    if (strncmp(line, "event=psk_", 10) == 0 &&
+        !(strncmp(line, "event=psk_resolved ", 19) == 0 &&
+          (strstr(line, " cache=hit ") != NULL || strstr(line, " cache=local ") != NULL))) {
         write_stats(run);
     }
 }
@@ -994,7 +990,7 @@ cmd_cse_serve(const struct sa_opts *o)
             break;
         }
         /* Cache hits are not events at the info level: watch the counters instead. */
-        if (atomic_exchange(&run.stats_dirty, 0) || counters_moved(&run)) {
+        if (counters_moved(&run)) {
             write_stats(&run);
         }
     }
