@@ -16,7 +16,11 @@
  *       reference Entity B (`m2msec cse`), which holds the Kc in its cache;
  *   (e) a bare mutual ECDHE-ECDSA handshake + export against the baseline
  *       server in certificate mode, and (f) certificate enrolments (8.3.2.2)
- *       against mefd with one device certificate per thread.
+ *       against mefd with one device certificate per thread;
+ *   (g) the floor: (a) + the two round trips of (b) against the baseline
+ *       server answering fixed bytes (`--echo 2`) + the device's durable Ke
+ *       commit, i.e. (b) with a MEF that costs nothing beyond its handshake.
+ *       (g)/(a) bounds (b)/(a) for any MEF here; (b)/(g) is mefd's own share.
  * It prints ops/s, p50/p99 latency and the ratios to (a). A ratio is a
  * figure, never a verdict: the exit status is 1 only when something failed
  * (set-up, an operation, a server exit), never because of timing. See
@@ -68,6 +72,7 @@ struct options {
     int run_d;
     int run_e;
     int run_f;
+    int run_g;
 };
 
 /* Everything that must be undone at the end, whatever happened. */
@@ -115,6 +120,10 @@ struct bench {
     char cert_addr[128];
     pid_t cert_pid;
     int cert_out;
+    /* (g): the baseline server again, answering an enrolment's round trips (--echo) */
+    char floor_addr[128];
+    pid_t floor_pid;
+    int floor_out;
 };
 
 static void
@@ -129,8 +138,10 @@ usage(FILE *f)
             "server (a), full PPSK enrolments against mefd (b), MAF Key Retrievals against\n"
             "mafd (c) and handshakes with Entity B (m2msec cse) holding the Kc in its cache (d),\n"
             "then bare mutual ECDHE-ECDSA handshakes (e) and certificate enrolments against\n"
-            "mefd (f), with the same client threads, and prints ops/s, p50/p99 latency and the\n"
-            "ratios (b)/(a), (c)/(a), (d)/(a) and (f)/(e) per concurrency level.\n"
+            "mefd (f), and the floor (g): (a) plus an enrolment's two round trips against a\n"
+            "server that answers fixed bytes, plus the device's durable Ke commit. Same client\n"
+            "threads throughout; prints ops/s, p50/p99 latency and the ratios (b)/(a),\n"
+            "(c)/(a), (d)/(a), (f)/(e), (g)/(a) and (b)/(g) per concurrency level.\n"
             "\n"
             "  --seconds N     measurement length per mode and level (1..%d, default %d)\n"
             "  --clients LIST  comma-separated concurrency levels (default 1,4,16; max %d)\n"
@@ -138,7 +149,7 @@ usage(FILE *f)
             "                  (default $TMPDIR or /tmp; e.g. /dev/shm to take the disk out)\n"
             "  --mefd PATH     mefd binary (default: mefd next to this program)\n"
             "  --keep          keep the temp dir (logs, stores) for inspection\n"
-            "  --only LIST     measure only some of a..f (e.g. b, or a,d, or e,f), e.g. while\n"
+            "  --only LIST     measure only some of a..g (e.g. b, or a,d, or e,f), e.g. while\n"
             "                  profiling one server; a ratio needs both of its sides\n"
             "\n"
             "Exit status: 0, or 1 when anything failed (timing never fails the run).\n",
@@ -190,7 +201,7 @@ parse_only(const char *v, struct options *o)
 {
     size_t i, len = strlen(v);
 
-    o->run_a = o->run_b = o->run_c = o->run_d = o->run_e = o->run_f = 0;
+    o->run_a = o->run_b = o->run_c = o->run_d = o->run_e = o->run_f = o->run_g = 0;
     for (i = 0; i < len; i++) {
         if (i % 2 == 1) {
             if (v[i] != ',') {
@@ -217,6 +228,9 @@ parse_only(const char *v, struct options *o)
         case 'f':
             o->run_f = 1;
             break;
+        case 'g':
+            o->run_g = 1;
+            break;
         default:
             return -1;
         }
@@ -237,6 +251,7 @@ parse_options(int argc, char **argv, struct options *o)
     o->run_d = 1;
     o->run_e = 1;
     o->run_f = 1;
+    o->run_g = 1;
     (void)parse_levels("1,4,16", o);
     o->tmpdir = getenv("TMPDIR") != NULL && getenv("TMPDIR")[0] != '\0' ? getenv("TMPDIR") : "/tmp";
     for (i = 1; i < argc; i++) {
@@ -624,17 +639,25 @@ field(const char *line, const char *key, char *out, size_t outsz)
  * under the manufacturer root. Its pid, address and stdout go to *pid, addr, *out.
  */
 static int
-start_baseline(struct bench *b, int cert, pid_t *pid, char *addr, size_t addrsz, int *out)
+start_baseline(struct bench *b, int cert, unsigned echo, pid_t *pid, char *addr, size_t addrsz,
+               int *out)
 {
     struct m2msec_error err = { 0 };
-    char workers[16], line[256];
+    char workers[16], rounds[16], line[256];
     int fds[2] = { -1, -1 };
-    const char *argv[] = { b->self, "--psk-server", "--workers", workers,   "--cert", b->mef_cert,
-                           "--key", b->mef_key,     "--ca",      b->mfr_ca, NULL };
+    const char *argv[] = { b->self,     "--psk-server", "--workers", workers, "--cert",
+                           b->mef_cert, "--key",        b->mef_key,  "--ca",  b->mfr_ca,
+                           NULL,        NULL,           NULL };
 
     snprintf(workers, sizeof(workers), "%u", b->workers);
+    snprintf(rounds, sizeof(rounds), "%u", echo);
     if (!cert) {
         argv[4] = NULL;
+    }
+    if (echo > 0) {
+        argv[cert ? 10 : 4] = "--echo";
+        argv[cert ? 11 : 5] = rounds;
+        argv[cert ? 12 : 6] = NULL;
     }
     if (pipe2(fds, O_CLOEXEC) != 0) {
         fprintf(stderr, "bench-enrol: pipe: %s\n", strerror(errno));
@@ -660,7 +683,7 @@ start_baseline(struct bench *b, int cert, pid_t *pid, char *addr, size_t addrsz,
 static int
 start_psk_server(struct bench *b)
 {
-    return start_baseline(b, 0, &b->psk_pid, b->psk_addr, sizeof(b->psk_addr), &b->psk_out);
+    return start_baseline(b, 0, 0, &b->psk_pid, b->psk_addr, sizeof(b->psk_addr), &b->psk_out);
 }
 
 /* Scan a daemon's log for "event=<event> ... addr=IP:PORT". 1 found, 0 not yet. */
@@ -1026,6 +1049,41 @@ print_cert(const struct bench_result *re, const struct bench_result *rf, size_t 
     }
 }
 
+/*
+ * (g), the floor, next to (a) and (b). (g)/(a) bounds (b)/(a) from above for
+ * any MEF on this machine with this load generator; (b)/(g) is how close mefd
+ * (and the client's protocol work) comes to a server that does nothing.
+ */
+static void
+print_floor(const struct bench_result *ra, const struct bench_result *rb,
+            const struct bench_result *rg, size_t n, const struct options *o)
+{
+    size_t i;
+
+    printf("\nThe floor (same client threads, same run):\n"
+           "  (g) (a) + %d round trips (%d bytes out, %d back) against the baseline server\n"
+           "      answering fixed bytes, + the Ke committed to the device store as (b) does it:\n"
+           "      (b) with a MEF that costs nothing beyond its handshake\n",
+           BENCH_FLOOR_RTS, BENCH_FLOOR_REQ_LEN, BENCH_FLOOR_RESP_LEN);
+    printf("clients |  (g) ops/s  p50 ms  p99 ms errors | (g)/(a) | (b)/(g) | (g) client  server"
+           "   busy\n");
+    for (i = 0; i < n; i++) {
+        printf("%7u |", o->levels[i]);
+        print_row_half(&rg[i], 1);
+        if (o->run_a) {
+            printf(" %7.3f |", ratio(&ra[i], &rg[i]));
+        } else {
+            printf(" %7s |", "-");
+        }
+        if (o->run_b) {
+            printf(" %7.3f |", ratio(&rg[i], &rb[i]));
+        } else {
+            printf(" %7s |", "-");
+        }
+        printf(" %10.3f %7.3f %5.0f%%\n", rg[i].client_cpu_ms, rg[i].server_cpu_ms, rg[i].busy_pct);
+    }
+}
+
 static void
 print_phases(const struct bench_result *res, size_t n)
 {
@@ -1098,10 +1156,13 @@ run_bench(struct bench *b, const struct options *o)
 {
     struct m2msec_error err = { 0 };
     struct bench_target ta = { 0 }, tb = { 0 }, tc = { 0 }, td = { 0 }, te = { 0 }, tf = { 0 };
+    struct bench_target tg = { 0 };
     struct bench_result ra[BENCH_MAX_LEVELS] = { 0 }, rb[BENCH_MAX_LEVELS] = { 0 };
     struct bench_result rc[BENCH_MAX_LEVELS] = { 0 }, rd[BENCH_MAX_LEVELS] = { 0 };
     struct bench_result re[BENCH_MAX_LEVELS] = { 0 }, rf[BENCH_MAX_LEVELS] = { 0 };
+    struct bench_result rg[BENCH_MAX_LEVELS] = { 0 };
     char clients_dir[PATH_MAX], summary[256] = "not run", csummary[256] = "not run";
+    char gsummary[256] = "not run";
     uint64_t errors = 0;
     unsigned problems;
     size_t i, done = 0, at;
@@ -1113,8 +1174,10 @@ run_bench(struct bench *b, const struct options *o)
         return -1;
     }
     if (setup_mefd_dir(b, o) == -1 || start_psk_server(b) == -1 ||
-        (o->run_e && start_baseline(b, 1, &b->cert_pid, b->cert_addr, sizeof(b->cert_addr),
+        (o->run_e && start_baseline(b, 1, 0, &b->cert_pid, b->cert_addr, sizeof(b->cert_addr),
                                     &b->cert_out) == -1) ||
+        (o->run_g && start_baseline(b, 0, BENCH_FLOOR_RTS, &b->floor_pid, b->floor_addr,
+                                    sizeof(b->floor_addr), &b->floor_out) == -1) ||
         start_mefd(b, o) == -1) {
         return -1;
     }
@@ -1148,6 +1211,11 @@ run_bench(struct bench *b, const struct options *o)
     tf.server_pid = b->mefd_pid;
     tf.state_root = clients_dir;
     tf.server_ca = b->mef_ca;
+    tg.mode = BENCH_FLOOR;
+    tg.hostport = b->floor_addr;
+    tg.server_pid = b->floor_pid;
+    tg.psk = b->psk;
+    tg.state_root = clients_dir;
     td.mode = BENCH_SAEF;
     td.hostport = b->cse_addr;
     td.server_pid = b->cse_pid;
@@ -1167,14 +1235,16 @@ run_bench(struct bench *b, const struct options *o)
             (o->run_c && bench_load_run(&tc, o->levels[i], o->seconds, &rc[i], &err) == -1) ||
             (o->run_d && bench_load_run(&td, o->levels[i], o->seconds, &rd[i], &err) == -1) ||
             (o->run_e && bench_load_run(&te, o->levels[i], o->seconds, &re[i], &err) == -1) ||
-            (o->run_f && bench_load_run(&tf, o->levels[i], o->seconds, &rf[i], &err) == -1)) {
+            (o->run_f && bench_load_run(&tf, o->levels[i], o->seconds, &rf[i], &err) == -1) ||
+            (o->run_g && bench_load_run(&tg, o->levels[i], o->seconds, &rg[i], &err) == -1)) {
             fprintf(stderr, "bench-enrol: %s\n", m2msec_error_msg(&err));
             return -1;
         }
         done++;
         errors += ra[i].failed + ra[i].warmup_failed + rb[i].failed + rb[i].warmup_failed +
                   rc[i].failed + rc[i].warmup_failed + rd[i].failed + rd[i].warmup_failed +
-                  re[i].failed + re[i].warmup_failed + rf[i].failed + rf[i].warmup_failed;
+                  re[i].failed + re[i].warmup_failed + rf[i].failed + rf[i].warmup_failed +
+                  rg[i].failed + rg[i].warmup_failed;
         printf("%7u |", o->levels[i]);
         print_row_half(&ra[i], o->run_a);
         print_row_half(&rb[i], o->run_b);
@@ -1197,11 +1267,16 @@ run_bench(struct bench *b, const struct options *o)
     if (o->run_e || o->run_f) {
         print_cert(re, rf, done, o);
     }
+    if (o->run_g) {
+        print_floor(ra, rb, rg, done, o);
+    }
 
     stop_fail |= stop_child(&b->psk_pid, "bench-enrol --psk-server");
     psk_server_summary(b->psk_out, summary, sizeof(summary));
     stop_fail |= stop_child(&b->cert_pid, "bench-enrol --psk-server --cert");
     psk_server_summary(b->cert_out, csummary, sizeof(csummary));
+    stop_fail |= stop_child(&b->floor_pid, "bench-enrol --psk-server --echo");
+    psk_server_summary(b->floor_out, gsummary, sizeof(gsummary));
     stop_fail |= stop_child(&b->cse_pid, "m2msec cse");
     stop_fail |= stop_child(&b->mafd_pid, "mafd serve");
     stop_fail |= stop_child(&b->mefd_pid, "mefd serve");
@@ -1210,9 +1285,13 @@ run_bench(struct bench *b, const struct options *o)
            o->run_c || o->run_d ? ", mafd" : "", o->run_d ? ", m2msec cse" : "",
            stop_fail ? "FAILED" : "0", problems);
     errors += problems + (uint64_t)(o->run_a && psk_server_failed(summary) ? 1 : 0) +
-              (uint64_t)(o->run_e && psk_server_failed(csummary) ? 1 : 0);
+              (uint64_t)(o->run_e && psk_server_failed(csummary) ? 1 : 0) +
+              (uint64_t)(o->run_g && psk_server_failed(gsummary) ? 1 : 0);
     if (o->run_e) {
         printf("certificate baseline server: %s\n", csummary);
+    }
+    if (o->run_g) {
+        printf("floor (echo) server: %s\n", gsummary);
     }
     if (errors > 0 || stop_fail) {
         printf("errors: %llu (see stderr); failed operations are not in the latency figures\n",
@@ -1239,6 +1318,15 @@ run_bench(struct bench *b, const struct options *o)
                "handshakes\n",
                o->levels[at], rf[at].ops_per_s, ratio(&re[at], &rf[at]));
     }
+    if (o->run_a && o->run_g) {
+        printf("floor at %u clients: (g)/(a) %.3f, the most any MEF could reach here with this "
+               "load generator",
+               o->levels[at], ratio(&ra[at], &rg[at]));
+        if (o->run_b) {
+            printf("; (b)/(g) %.3f", ratio(&rg[at], &rb[at]));
+        }
+        printf("\n");
+    }
     return errors > 0 || stop_fail ? -1 : 0;
 }
 
@@ -1250,6 +1338,7 @@ cleanup(struct bench *b, const struct options *o)
     (void)stop_child(&b->psk_pid, "bench-enrol --psk-server");
     (void)stop_child(&b->cse_pid, "m2msec cse");
     (void)stop_child(&b->cert_pid, "bench-enrol --psk-server --cert");
+    (void)stop_child(&b->floor_pid, "bench-enrol --psk-server --echo");
     (void)stop_child(&b->mafd_pid, "mafd serve");
     (void)stop_child(&b->mefd_pid, "mefd serve");
     if (b->psk_out >= 0) {
@@ -1260,6 +1349,9 @@ cleanup(struct bench *b, const struct options *o)
     }
     if (b->cert_out >= 0) {
         close(b->cert_out);
+    }
+    if (b->floor_out >= 0) {
+        close(b->floor_out);
     }
     m2msec_secret_free(b->cse_kpm);
     m2msec_secret_free(b->psk);
@@ -1290,30 +1382,41 @@ main(int argc, char **argv)
     int rv = 1, r;
 
     if (argc >= 2 && strcmp(argv[1], "--psk-server") == 0) {
-        unsigned workers = DEFAULT_WORKERS;
-
+        unsigned workers = DEFAULT_WORKERS, echo = 0;
         const char *cert = NULL, *key = NULL, *ca = NULL;
+        int i;
 
-        if (argc != 2 && argc != 4 && argc != 10) {
-            goto server_usage;
-        }
-        if (argc >= 4 &&
-            (strcmp(argv[2], "--workers") != 0 || parse_uint(argv[3], 256, &workers) == -1)) {
-            goto server_usage;
-        }
-        if (argc == 10) {
-            if (strcmp(argv[4], "--cert") != 0 || strcmp(argv[6], "--key") != 0 ||
-                strcmp(argv[8], "--ca") != 0) {
+        for (i = 2; i < argc; i += 2) {
+            const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+            if (v == NULL) {
                 goto server_usage;
             }
-            cert = argv[5];
-            key = argv[7];
-            ca = argv[9];
+            if (strcmp(argv[i], "--workers") == 0) {
+                if (parse_uint(v, 256, &workers) == -1) {
+                    goto server_usage;
+                }
+            } else if (strcmp(argv[i], "--echo") == 0) {
+                if (parse_uint(v, 16, &echo) == -1) {
+                    goto server_usage;
+                }
+            } else if (strcmp(argv[i], "--cert") == 0) {
+                cert = v;
+            } else if (strcmp(argv[i], "--key") == 0) {
+                key = v;
+            } else if (strcmp(argv[i], "--ca") == 0) {
+                ca = v;
+            } else {
+                goto server_usage;
+            }
         }
-        return bench_psk_server_main(workers, cert, key, ca);
+        if ((cert == NULL) != (key == NULL) || (cert == NULL) != (ca == NULL)) {
+            goto server_usage;
+        }
+        return bench_psk_server_main(workers, cert, key, ca, echo);
     server_usage:
-        fprintf(stderr, "usage: bench-enrol --psk-server [--workers 1..256 [--cert F --key F "
-                        "--ca F]]\n");
+        fprintf(stderr, "usage: bench-enrol --psk-server [--workers 1..256] [--cert F --key F "
+                        "--ca F] [--echo 1..16]\n");
         return 2;
     }
     r = parse_options(argc, argv, &o);
@@ -1323,6 +1426,7 @@ main(int argc, char **argv)
     b.psk_out = -1;
     b.cse_out = -1;
     b.cert_out = -1;
+    b.floor_out = -1;
     /* Rows and the errors printed on stderr while measuring must interleave in order. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     memset(&sa, 0, sizeof(sa));

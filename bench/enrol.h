@@ -35,8 +35,20 @@ enum bench_mode {
     BENCH_SAEF,       /* (d) TLS 1.2 PSK handshake with a Key Identifier + close, Entity B */
     BENCH_CERT_TLS,   /* (e) mutual ECDHE-ECDSA handshake + export + close, minimal server */
     BENCH_CERT_ENROL, /* (f) m2msec_client_enrol() with a device certificate against mefd */
+    BENCH_FLOOR,      /* (g) (a) + an enrolment's round trips + the device's durable Ke commit */
 };
-#define BENCH_MODES 6
+#define BENCH_MODES 7
+
+/*
+ * (g), the floor: what (b) would cost if mefd did nothing but the handshake and
+ * answer fixed bytes. As many round trips as an enrolment with one instruction
+ * (the enrolment request, the report), messages about as long as (b)'s, and the
+ * same device-side commit of the Ke (m2msec_dev_enrolment_put).
+ */
+#define BENCH_FLOOR_RTS      2
+#define BENCH_FLOOR_REQ_LEN  320 /* bytes the client sends per round trip */
+#define BENCH_FLOOR_REQ_MAX  2048
+#define BENCH_FLOOR_RESP_LEN 480 /* bytes the server answers */
 
 /* Phases of one enrolment, timed with the client's step callback. */
 enum bench_phase {
@@ -121,10 +133,12 @@ int bench_dist_keyreg(const char *state_root, const char *name, const struct m2m
                       struct m2msec_error *err);
 
 /*
- * `bench-enrol --psk-server --workers N [--cert F --key F --ca F]`: the
- * baseline server's main (TLS 1.2 PSK; with --cert, mutual ECDHE-ECDSA). Exit status.
+ * `bench-enrol --psk-server [--workers N] [--cert F --key F --ca F] [--echo N]`:
+ * the baseline server's main (TLS 1.2 PSK; with --cert, mutual ECDHE-ECDSA;
+ * with --echo, N fixed answers after the export, for (g)). Exit status.
  */
-int bench_psk_server_main(unsigned workers, const char *cert, const char *key, const char *ca);
+int bench_psk_server_main(unsigned workers, const char *cert, const char *key, const char *ca,
+                          unsigned echo);
 
 /* The fixed key the baseline server gives every identity (a bench, not a secret). */
 struct m2msec_secret *bench_psk_fixed_key(struct m2msec_error *err);

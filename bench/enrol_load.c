@@ -5,7 +5,8 @@
  * ratio compares like with like: N threads, each with its own identity, loop
  * one operation back to back until the deadline. (a) is a bare TLS 1.2 PSK
  * handshake + RFC 5705 export + close through m2msec_tls_connect_psk; (b) is
- * m2msec_client_enrol(), which opens its session through the same call. Each
+ * m2msec_client_enrol(), which opens its session through the same call; (g)
+ * is (a) plus fixed-size round trips and the device store's Ke commit. Each
  * thread does one untimed warm-up operation first (first-use costs: creating
  * the state directory and store, GnuTLS and page-cache warm-up), then all
  * threads start together. Operations in flight at the deadline finish and
@@ -18,13 +19,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/client_int.h"
 #include "crypto/kdf.h"
 #include "enrol.h"
 #include "m2msec.h"
+#include "proto/ids.h"
+#include "store/store.h"
 #include "tls/tls.h"
 #include "tls/x509.h"
 #include "util/encoding.h"
 #include "util/mem.h"
+#include "util/time.h"
 
 #define CLIENT_TIMEOUT_MS 10000u
 
@@ -55,6 +60,8 @@ struct load_client {
     struct m2msec_client *cl;
     uint64_t mark[BENCH_PH_COUNT + 1]; /* step timestamps of the current enrolment */
     uint64_t phase_ns[BENCH_PH_COUNT]; /* sums over successful timed enrolments */
+    /* (g): the device store, open for the whole measurement as (b)'s is */
+    struct m2msec_db *dev;
     /* results */
     uint64_t *lat_ns;
     size_t n, cap;
@@ -67,7 +74,9 @@ struct load_client {
 static const char *
 mode_tag(enum bench_mode m)
 {
-    static const char *const tags[BENCH_MODES] = { "(a)", "(b)", "(c)", "(d)", "(e)", "(f)" };
+    static const char *const tags[BENCH_MODES] = {
+        "(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)"
+    };
 
     return tags[m];
 }
@@ -161,6 +170,107 @@ out:
         m2msec_tls_conn_free(conn);
     }
     return rv;
+}
+
+/*
+ * (g): (a), then the round trips of an enrolment against the echoing baseline
+ * server, then the Ke committed to the device store exactly as
+ * m2msec_client_enrol() commits it. What (b) would cost if mefd were free.
+ */
+static int
+op_floor(struct load_client *c, const char *what)
+{
+    static const uint8_t req[BENCH_FLOOR_REQ_LEN] = { 0 };
+    /* (b)'s device record holds its one instruction like this */
+    static char instr_json[] =
+            "[{\"type\":\"mafEnrolment\",\"uri\":\"" BENCH_MAF_URI "/maf\",\"result\":"
+            "\"success\",\"at\":\"20261123T000000\"}]";
+    struct m2msec_error err = { 0 };
+    struct m2msec_tls_psk_client o = { 0 };
+    struct m2msec_tls_conn *conn = NULL;
+    struct m2msec_enrolment_rec rec = { 0 };
+    struct m2msec_secret *ke = NULL;
+    const struct bench_target *t = c->run->t;
+    uint8_t out[M2MSEC_EXPORT_LEN], rel[M2MSEC_REL_ID_LEN], resp[BENCH_FLOOR_REQ_MAX];
+    char keid[M2MSEC_KEID_MAX], enrolee_id[40], mef[128];
+    unsigned i;
+    int rv = -1;
+
+    o.hostport = t->hostport;
+    o.timeout_ms = CLIENT_TIMEOUT_MS;
+    o.sni = BENCH_SNI;
+    o.identity = c->identity;
+    o.psk = t->psk;
+    conn = m2msec_tls_connect_psk(&o, &err);
+    if (conn == NULL ||
+        m2msec_tls_export(conn, M2MSEC_LABEL_BOOTSTRAP, out, sizeof(out), &err) == -1 ||
+        m2msec_export_split(out, rel, &ke, &err) == -1 ||
+        m2msec_keid_format(rel, BENCH_SNI, keid, sizeof(keid), &err) == -1) {
+        goto fail;
+    }
+    for (i = 0; i < BENCH_FLOOR_RTS; i++) {
+        size_t got = 0;
+
+        if (m2msec_tls_write_all(conn, req, sizeof(req), &err) == -1) {
+            goto fail;
+        }
+        while (got < BENCH_FLOOR_RESP_LEN) {
+            ssize_t n = m2msec_tls_read(conn, resp, sizeof(resp), &err);
+
+            if (n <= 0) {
+                if (n == 0) {
+                    m2msec_error_setx(&err, M2MSEC_ERR_PROTOCOL, "the server closed early");
+                }
+                goto fail;
+            }
+            got += (size_t)n;
+        }
+    }
+    snprintf(enrolee_id, sizeof(enrolee_id), "/%s", c->identity);
+    rec.keid = keid;
+    m2msec_strlcpy(mef, t->hostport, sizeof(mef));
+    rec.mef = mef;
+    rec.kpm_id = c->identity;
+    rec.enrolee_id = enrolee_id;
+    rec.created = m2msec_now();
+    rec.expires = rec.created + 3600;
+    rec.exchange_json = instr_json; /* never written */
+    rec.ke = ke;
+    if (m2msec_dev_enrolment_put(c->dev, &rec, &err) == -1) {
+        goto fail;
+    }
+    if (!c->suite_noted) {
+        note_suite(c->run, m2msec_tls_cipher(conn));
+        c->suite_noted = 1;
+    }
+    rv = 0;
+    goto out;
+fail:
+    report_error(c, what, m2msec_err_name(m2msec_error_code(&err)), m2msec_error_msg(&err));
+out:
+    m2msec_wipe(out, sizeof(out));
+    m2msec_secret_free(ke);
+    if (conn != NULL) {
+        (void)m2msec_tls_close(conn);
+        m2msec_tls_conn_free(conn);
+    }
+    return rv;
+}
+
+/* (g): each thread's own device store, in <state_root>/floor-<i>, open throughout. */
+static int
+floor_setup(struct load_client *c)
+{
+    struct m2msec_error err = { 0 };
+    char dir[4096];
+
+    snprintf(dir, sizeof(dir), "%s/floor-%u", c->run->t->state_root, c->idx);
+    c->dev = client_state_open(dir, 1, &err);
+    if (c->dev == NULL) {
+        report_error(c, "setup", m2msec_err_name(m2msec_error_code(&err)), m2msec_error_msg(&err));
+        return -1;
+    }
+    return 0;
 }
 
 /* Step callback of (b): timestamps the phase boundaries (see enum bench_phase). */
@@ -317,6 +427,8 @@ run_op(struct load_client *c, const char *what, int timed)
         return op_enrol(c, what, timed);
     case BENCH_KEYGET:
         return op_keyget(c, what);
+    case BENCH_FLOOR:
+        return op_floor(c, what);
     case BENCH_BASELINE:
     case BENCH_SAEF:
     case BENCH_CERT_TLS:
@@ -335,6 +447,9 @@ client_main(void *arg)
     if ((r->t->mode == BENCH_ENROL || r->t->mode == BENCH_KEYGET ||
          r->t->mode == BENCH_CERT_ENROL) &&
         enrol_setup(c) == -1) {
+        ready = 0;
+    }
+    if (r->t->mode == BENCH_FLOOR && floor_setup(c) == -1) {
         ready = 0;
     }
     if (ready && run_op(c, "warm-up", 0) == -1) {
@@ -503,6 +618,7 @@ out:
             m2msec_free(cs[i].lat_ns);
             m2msec_client_free(cs[i].cl);
             m2msec_config_free(cs[i].cfg);
+            m2msec_db_close(cs[i].dev);
         }
         m2msec_free(cs);
         if (barriers) {

@@ -9,6 +9,11 @@
  * application protocol: what is left is the handshake cost the enrolment
  * cannot avoid.
  *
+ * With --echo N (the floor, (g)), each worker then answers N requests on the
+ * session, one after the other: it reads whatever the client sends (at most
+ * BENCH_FLOOR_REQ_MAX bytes) and answers BENCH_FLOOR_RESP_LEN fixed bytes. No
+ * parsing, no store, no log: the round trips of an enrolment and nothing else.
+ *
  * Protocol with the parent: the first stdout line is "listening addr=IP:PORT";
  * after SIGTERM the last line is "served=N failed=M" and the exit status is 0.
  */
@@ -47,6 +52,7 @@ struct psk_server {
     int queue[SRV_QUEUE_MAX];
     size_t head, len;
     int stopping;
+    unsigned echo; /* --echo: round trips after the export (the floor, (g)) */
     unsigned long served, failed, dropped;
 };
 
@@ -112,6 +118,30 @@ count(struct psk_server *s, int ok, const struct m2msec_error *err)
     }
 }
 
+/* The floor's round trips: read one request, answer fixed bytes, n times. */
+static int
+echo_rounds(struct m2msec_tls_conn *c, unsigned n, struct m2msec_error *err)
+{
+    static const uint8_t resp[BENCH_FLOOR_RESP_LEN] = { 0 };
+    uint8_t req[BENCH_FLOOR_REQ_MAX];
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        ssize_t got = m2msec_tls_read(c, req, sizeof(req), err);
+
+        if (got <= 0) {
+            if (got == 0) {
+                m2msec_error_setx(err, M2MSEC_ERR_PROTOCOL, "echo: the client closed early");
+            }
+            return -1;
+        }
+        if (m2msec_tls_write_all(c, resp, sizeof(resp), err) == -1) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -127,7 +157,8 @@ worker_main(void *arg)
         int ok = 0;
 
         if (c != NULL &&
-            m2msec_tls_export(c, M2MSEC_LABEL_BOOTSTRAP, out, sizeof(out), &err) == 0) {
+            m2msec_tls_export(c, M2MSEC_LABEL_BOOTSTRAP, out, sizeof(out), &err) == 0 &&
+            echo_rounds(c, s->echo, &err) == 0) {
             ok = 1;
         }
         m2msec_wipe(out, sizeof(out));
@@ -180,7 +211,8 @@ cert_server_new(const char *cert, const char *key, const char *ca, struct m2msec
 }
 
 int
-bench_psk_server_main(unsigned workers, const char *cert, const char *key, const char *ca)
+bench_psk_server_main(unsigned workers, const char *cert, const char *key, const char *ca,
+                      unsigned echo)
 {
     struct m2msec_error err = { 0 };
     struct psk_server s = { 0 };
@@ -191,6 +223,7 @@ bench_psk_server_main(unsigned workers, const char *cert, const char *key, const
     unsigned i, started = 0;
     int lfd = -1, rv = 1;
 
+    s.echo = echo;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv, NULL);
     memset(&sa, 0, sizeof(sa));
