@@ -13,6 +13,8 @@
  * count; throughput is completed operations over the time until the last one
  * ended.
  */
+#define _DEFAULT_SOURCE /* sync */
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -547,6 +549,12 @@ bench_load_run(const struct bench_target *t, unsigned clients, unsigned seconds,
         started++;
     }
     pthread_barrier_wait(&run.ready);
+    /*
+     * Start every measurement with no dirty pages: otherwise the kernel writes back
+     * the stores of the previous measurement during this one, on the same cores,
+     * and a ratio compares measurements taken under different background load.
+     */
+    sync();
     cpu_self = bench_cpu_ns(0);
     cpu_srv = bench_cpu_ns(t->server_pid);
     run.start_ns = bench_now_ns();
