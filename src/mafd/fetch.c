@@ -39,7 +39,7 @@ mafd_fetch_km(const struct mafd_dir *d, const struct mafd_mef *mef, const char *
     o.hostport = mef->hostport;
     o.mef_fqdn = mef->fqdn;
     o.origin = d->cfg.fqdn;
-    o.timeout_ms = d->cfg.io_timeout_ms;
+    o.timeout_ms = atomic_load(&d->live.io_timeout_ms);
     /* @spec TS-0003 8.3.2.1: the target authenticates to the MEF with its own credentials. */
     if (mef->psk != NULL) {
         o.psk_id = mef->psk_id;

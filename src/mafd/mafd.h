@@ -65,7 +65,10 @@ struct mafd_mef {
  */
 struct mafd_dir {
     char *dir;
+    /* Read-only while serving, but for the reloadable values a SIGHUP rewrites:
+     * other threads read those from live. */
     struct srv_config cfg;
+    struct srv_live live;
     struct m2msec_secret *kek;
     char *mef_ca; /* absolute or relative to the working directory */
     struct mafd_mef mefs[MAFD_MEFS_MAX];

@@ -63,6 +63,8 @@ struct maf {
     struct mafd_dir d;
     struct m2msec_db *sweep_db; /* housekeeping thread only */
     unsigned port;              /* the bound port, set before the workers run */
+    struct srv *srv;            /* SIGHUP (reload): its limits follow the configuration */
+    int listen_override;        /* serve --listen: the file's listen is not the running one */
 };
 
 /* What a handshake's PSK lookup learnt about its identity. */
@@ -116,7 +118,8 @@ stash_take(struct maf_worker *w, const char *identity)
 
     w->stash = NULL;
     if (a != NULL && strcmp(a->identity, identity) == 0 /* public */ &&
-        age <= (uint64_t)w->maf->d.cfg.handshake_timeout_ms + w->maf->d.cfg.io_timeout_ms * 3u) {
+        age <= (uint64_t)atomic_load(&w->maf->d.live.handshake_timeout_ms) +
+                        (uint64_t)atomic_load(&w->maf->d.live.io_timeout_ms) * 3u) {
         return a;
     }
     auth_free(a);
@@ -499,7 +502,7 @@ h_register(struct maf *maf, struct maf_worker *w, struct maf_conn *mc,
     char kcv[M2MSEC_KCV_HEX_LEN];
     char ts[M2MSEC_TIMESTAMP_LEN];
     int64_t now = m2msec_now();
-    int64_t max = now + (int64_t)maf->d.cfg.reg_lifetime_max_s;
+    int64_t max = now + (int64_t)atomic_load(&maf->d.live.reg_lifetime_max_s);
     int new_client = a->by_keid && a->kmid_rel[0] == '\0';
 
     if (m2msec_mafreg_req_decode(req->body.data, req->body.len, &rq, &err) == -1) {
@@ -696,7 +699,7 @@ h_reg_update(struct maf *maf, struct maf_worker *w, struct maf_conn *mc, const c
     char kcv[M2MSEC_KCV_HEX_LEN];
     char ts[M2MSEC_TIMESTAMP_LEN];
     int64_t now = m2msec_now();
-    int64_t max = now + (int64_t)maf->d.cfg.reg_lifetime_max_s;
+    int64_t max = now + (int64_t)atomic_load(&maf->d.live.reg_lifetime_max_s);
     int64_t granted = 0;
     int rekey = 0;
 
@@ -839,7 +842,7 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
             .db = w->db,
             .tls = c->tls,
             .fqdn = maf->d.cfg.fqdn,
-            .lifetime_max_s = maf->d.cfg.reg_lifetime_max_s,
+            .lifetime_max_s = (uint64_t)atomic_load(&maf->d.live.reg_lifetime_max_s),
             .kmid_rel = mc->auth->kmid_rel,
             .client_id = mc->auth->client_id,
             .km_expires = mc->auth->km_expires,
@@ -928,6 +931,29 @@ check_fetch_credentials(const struct mafd_dir *d, struct m2msec_error *err)
     return 0;
 }
 
+/*
+ * SIGHUP: re-read mafd.conf and apply what may change while running (the log
+ * level, the timeouts, the sweep interval, the registration lifetime cap) to
+ * what starts afterwards. A file that does not load changes nothing; a key that
+ * only a restart can change is reported and keeps its running value. mefs.conf
+ * and clients.conf are read at start only.
+ */
+static void
+reload(void *arg)
+{
+    struct maf *maf = arg;
+    struct srv *const servers[] = { maf->srv };
+    char *conf = mafd_path_join(maf->d.dir, MAFD_CONF_FILE);
+
+    if (conf == NULL) {
+        srv_log_event(SRV_LOG_ERR, "reload_failed", "error", "out of memory", "effect",
+                      "nothing changed", NULL);
+        return;
+    }
+    srv_reload_config(conf, "mafd", maf->listen_override, &maf->d.cfg, &maf->d.live, servers, 1);
+    m2msec_free(conf);
+}
+
 int
 mafd_cmd_serve(int argc, char **argv)
 {
@@ -955,6 +981,7 @@ mafd_cmd_serve(int argc, char **argv)
         .conn_close = conn_close,
         .handle = handle,
         .tick = tick,
+        .reload = reload,
     };
 
     memset(&maf, 0, sizeof(maf));
@@ -990,7 +1017,9 @@ mafd_cmd_serve(int argc, char **argv)
         }
         m2msec_free(maf.d.cfg.listen);
         maf.d.cfg.listen = l;
+        maf.listen_override = 1;
     }
+    srv_live_set(&maf.d.live, &maf.d.cfg);
     srv_log_init("mafd", maf.d.cfg.log_level, 2);
     db = mafd_db_open(&maf.d, &err);
     if (db == NULL) {
@@ -1028,10 +1057,14 @@ mafd_cmd_serve(int argc, char **argv)
     if (port_s != NULL && m2msec_parse_u64(port_s + 1, strlen(port_s + 1), 65535, &port) == 0) {
         maf.port = (unsigned)port;
     }
+    /* Set before srv_run, the only caller of reload, and cleared after it returns. */
+    maf.srv = s;
     if (srv_run(s, &err) == -1) {
+        maf.srv = NULL;
         mafd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
+    maf.srv = NULL;
     rv = 0;
 out:
     srv_free(s);

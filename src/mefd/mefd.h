@@ -46,7 +46,10 @@
 struct mefd_dir {
     char *dir;
     char *conf_path;
+    /* Read-only while serving, but for the reloadable values a SIGHUP rewrites:
+     * other threads read those from live. */
     struct srv_config cfg;
+    struct srv_live live;
     struct m2msec_secret *kek;
 };
 

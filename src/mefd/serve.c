@@ -72,6 +72,10 @@ struct mef {
     size_t ncert_cas;
     char **cert_crls; /* union of their CRL files */
     size_t ncert_crls;
+    /* SIGHUP (reload): the servers whose limits follow the configuration */
+    struct srv *srv;
+    struct srv *target_srv;
+    int listen_override; /* serve --listen: the file's listen is not the running one */
 };
 
 /*
@@ -106,7 +110,7 @@ stash_take(struct mef_worker *w, const char *identity)
 
     w->stash = NULL;
     if (r != NULL && strcmp(r->kpm_id, identity) == 0 /* public */ &&
-        age <= (uint64_t)w->mef->d.cfg.handshake_timeout_ms) {
+        age <= (uint64_t)atomic_load(&w->mef->d.live.handshake_timeout_ms)) {
         return r;
     }
     m2msec_enrolee_rec_free(r);
@@ -574,7 +578,7 @@ static int
 grant_expiry(const struct mef *mef, int64_t requested, int64_t now, int64_t *granted,
              struct m2msec_error *err)
 {
-    int64_t max = now + (int64_t)mef->d.cfg.reg_lifetime_max_s;
+    int64_t max = now + (int64_t)atomic_load(&mef->d.live.reg_lifetime_max_s);
 
     if (requested <= now) {
         return m2msec_error_setr(err, M2MSEC_ERR_PROTOCOL, M2MSEC_RSC_BAD_REQUEST,
@@ -872,7 +876,7 @@ handle(void *arg, struct srv_conn *c, const struct m2msec_http_msg *req, struct 
             .db = w->db,
             .tls = c->tls,
             .fqdn = mef->d.cfg.fqdn,
-            .lifetime_max_s = mef->d.cfg.reg_lifetime_max_s,
+            .lifetime_max_s = (uint64_t)atomic_load(&mef->d.live.reg_lifetime_max_s),
             .kpm_id = mc->kpm_id,
             .client_id = mc->enrolee->enrolee_id,
             .kc_exported = &mc->kc_exported,
@@ -1073,6 +1077,22 @@ out:
  * Signals belong to the enrolment server; mefd_cmd_serve stops this one after
  * the enrolment server's srv_run returns.
  */
+/*
+ * SIGHUP: re-read mefd.conf and apply what may change while running (the log
+ * level, the timeouts, the sweep interval, the registration lifetime cap) to
+ * what starts afterwards. A file that does not load changes nothing; a key that
+ * only a restart can change is reported and keeps its running value.
+ */
+static void
+reload(void *arg)
+{
+    struct mef *mef = arg;
+    struct srv *const servers[] = { mef->srv, mef->target_srv };
+
+    srv_reload_config(mef->d.conf_path, "mefd", mef->listen_override, &mef->d.cfg, &mef->d.live,
+                      servers, sizeof(servers) / sizeof(servers[0]));
+}
+
 struct target_svc {
     struct mefd_targets svc;
     struct srv *s;
@@ -1209,6 +1229,7 @@ mefd_cmd_serve(int argc, char **argv)
         .conn_close = conn_close,
         .handle = handle,
         .tick = tick,
+        .reload = reload,
     };
 
     memset(&tgt, 0, sizeof(tgt));
@@ -1245,7 +1266,9 @@ mefd_cmd_serve(int argc, char **argv)
         }
         m2msec_free(mef.d.cfg.listen);
         mef.d.cfg.listen = l;
+        mef.listen_override = 1;
     }
+    srv_live_set(&mef.d.live, &mef.d.cfg);
     srv_log_init("mefd", mef.d.cfg.log_level, 2);
     /* Open once in the foreground so schema problems stop start-up with a clear message. */
     db = mefd_db_open(&mef.d, &err);
@@ -1273,7 +1296,12 @@ mefd_cmd_serve(int argc, char **argv)
         mefd_fail("%s", m2msec_error_msg(&err));
         goto out;
     }
+    /* Set before srv_run, the only caller of reload, and cleared after it returns. */
+    mef.srv = s;
+    mef.target_srv = tgt.s;
     run = srv_run(s, &err);
+    mef.srv = NULL;
+    mef.target_srv = NULL;
     trun = target_stop(&tgt);
     /* The workers are done (or, after a shutdown timeout, any Ke they still ask
      * for is refused): commit what is queued and end the thread. */

@@ -43,30 +43,32 @@ struct key_def {
     size_t offset;
     uint64_t min;
     uint64_t max;
+    int reloadable; /* 1: SIGHUP applies it (srv_config_reload); 0: read at start only */
 };
 
 #define OFF(f) offsetof(struct srv_config, f)
 
 static const struct key_def keys[] = {
-    { 0, "fqdn", KEY_FQDN, OFF(fqdn), 0, 0 },
-    { 0, "listen", KEY_LISTEN, OFF(listen), 0, 0 },
-    { 0, "workers", KEY_UINT, OFF(workers), 1, 256 },
-    { 0, "backlog", KEY_UINT, OFF(backlog), 1, 4096 },
-    { 0, "max_queue", KEY_UINT, OFF(max_queue), 1, 65536 },
-    { 0, "handshake_timeout_ms", KEY_UINT, OFF(handshake_timeout_ms), 100, 600000 },
-    { 0, "io_timeout_ms", KEY_UINT, OFF(io_timeout_ms), 100, 600000 },
-    { 0, "idle_timeout_ms", KEY_UINT, OFF(idle_timeout_ms), 100, 600000 },
-    { 0, "shutdown_timeout_ms", KEY_UINT, OFF(shutdown_timeout_ms), 100, 600000 },
-    { 0, "sweep_interval_s", KEY_UINT, OFF(sweep_interval_s), 1, 86400 },
-    { 0, "registration_lifetime_default_s", KEY_U64, OFF(reg_lifetime_default_s), 1, TEN_YEARS_S },
-    { 0, "registration_lifetime_max_s", KEY_U64, OFF(reg_lifetime_max_s), 1, TEN_YEARS_S },
-    { 0, "log_level", KEY_LEVEL, OFF(log_level), 0, 0 },
-    { 0, "target_listen", KEY_LISTEN, OFF(target_listen), 0, 0 },
-    { 0, "cert", KEY_PATH, OFF(cert_path), 0, 0 },
-    { 0, "key", KEY_PATH, OFF(key_path), 0, 0 },
-    { 0, "target_ca", KEY_PATH, OFF(target_ca_path), 0, 0 },
-    { 1, "db", KEY_PATH, OFF(db_path), 0, 0 },
-    { 1, "kek", KEY_PATH, OFF(kek_path), 0, 0 },
+    { 0, "fqdn", KEY_FQDN, OFF(fqdn), 0, 0, 0 },
+    { 0, "listen", KEY_LISTEN, OFF(listen), 0, 0, 0 },
+    { 0, "workers", KEY_UINT, OFF(workers), 1, 256, 0 },
+    { 0, "backlog", KEY_UINT, OFF(backlog), 1, 4096, 0 },
+    { 0, "max_queue", KEY_UINT, OFF(max_queue), 1, 65536, 0 },
+    { 0, "handshake_timeout_ms", KEY_UINT, OFF(handshake_timeout_ms), 100, 600000, 1 },
+    { 0, "io_timeout_ms", KEY_UINT, OFF(io_timeout_ms), 100, 600000, 1 },
+    { 0, "idle_timeout_ms", KEY_UINT, OFF(idle_timeout_ms), 100, 600000, 1 },
+    { 0, "shutdown_timeout_ms", KEY_UINT, OFF(shutdown_timeout_ms), 100, 600000, 1 },
+    { 0, "sweep_interval_s", KEY_UINT, OFF(sweep_interval_s), 1, 86400, 1 },
+    { 0, "registration_lifetime_default_s", KEY_U64, OFF(reg_lifetime_default_s), 1, TEN_YEARS_S,
+      1 },
+    { 0, "registration_lifetime_max_s", KEY_U64, OFF(reg_lifetime_max_s), 1, TEN_YEARS_S, 1 },
+    { 0, "log_level", KEY_LEVEL, OFF(log_level), 0, 0, 1 },
+    { 0, "target_listen", KEY_LISTEN, OFF(target_listen), 0, 0, 0 },
+    { 0, "cert", KEY_PATH, OFF(cert_path), 0, 0, 0 },
+    { 0, "key", KEY_PATH, OFF(key_path), 0, 0, 0 },
+    { 0, "target_ca", KEY_PATH, OFF(target_ca_path), 0, 0, 0 },
+    { 1, "db", KEY_PATH, OFF(db_path), 0, 0, 0 },
+    { 1, "kek", KEY_PATH, OFF(kek_path), 0, 0, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -664,4 +666,77 @@ out:
     }
     srv_config_clear(&d);
     return rv;
+}
+
+void
+srv_live_set(struct srv_live *l, const struct srv_config *c)
+{
+    atomic_store(&l->handshake_timeout_ms, c->handshake_timeout_ms);
+    atomic_store(&l->io_timeout_ms, c->io_timeout_ms);
+    atomic_store(&l->reg_lifetime_max_s, (unsigned long long)c->reg_lifetime_max_s);
+}
+
+static void
+key_list_add(char *list, const char *key)
+{
+    size_t len = strlen(list);
+
+    /* The longest list of key names fits: SRV_CONFIG_KEYS_MAX is far above it. */
+    (void)snprintf(list + len, SRV_CONFIG_KEYS_MAX - len, "%s%s", len > 0 ? "," : "", key);
+}
+
+static int
+str_differs(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL) {
+        return a != b;
+    }
+    return strcmp(a, b) != 0;
+}
+
+/* @spec docs/design-runtime.md "SIGHUP": what a reload applies, and what it leaves to a restart. */
+void
+srv_config_reload(struct srv_config *run, const struct srv_config *next,
+                  char fixed[SRV_CONFIG_KEYS_MAX], char changed[SRV_CONFIG_KEYS_MAX])
+{
+    size_t i;
+
+    fixed[0] = '\0';
+    changed[0] = '\0';
+    for (i = 0; i < NKEYS; i++) {
+        const struct key_def *k = &keys[i];
+        char *to = (char *)run + k->offset;
+        const char *from = (const char *)next + k->offset;
+        size_t size = 0;
+
+        switch (k->kind) {
+        case KEY_UINT:
+            size = sizeof(unsigned);
+            break;
+        case KEY_U64:
+            size = sizeof(uint64_t);
+            break;
+        case KEY_LEVEL:
+            size = sizeof(enum srv_log_level);
+            break;
+        case KEY_STR:
+        case KEY_PATH:
+        case KEY_FQDN:
+        case KEY_LISTEN:
+            /* Strings are never reloadable: report a difference only. */
+            if (str_differs(*(char *const *)(void *)to, *(const char *const *)(const void *)from)) {
+                key_list_add(fixed, k->name);
+            }
+            continue;
+        }
+        if (memcmp(to, from, size) == 0) {
+            continue;
+        }
+        if (!k->reloadable) {
+            key_list_add(fixed, k->name);
+            continue;
+        }
+        key_list_add(changed, k->name);
+        memcpy(to, from, size);
+    }
 }

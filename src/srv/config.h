@@ -9,6 +9,7 @@
 #ifndef M2MSEC_SRV_CONFIG_H
 #define M2MSEC_SRV_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "log.h"
@@ -43,6 +44,31 @@ struct srv_config {
     char *db_path;  /* db = mef.db */
     char *kek_path; /* kek = kek.hex */
 };
+
+/*
+ * What SIGHUP may change while a daemon runs: the log level, the timeouts, the
+ * sweep interval and the registration lifetime cap. The servers hold their
+ * timeouts themselves (srv_set_limits); the daemons' own threads read the
+ * values below, never the srv_config fields, which only the thread applying a
+ * reload writes.
+ */
+struct srv_live {
+    atomic_uint handshake_timeout_ms;
+    atomic_uint io_timeout_ms;
+    atomic_ullong reg_lifetime_max_s;
+};
+void srv_live_set(struct srv_live *l, const struct srv_config *c);
+
+/* Keys a reload cannot change (restart needed) and keys it can. */
+#define SRV_CONFIG_KEYS_MAX 512
+/*
+ * Compare the running configuration with a re-read one: fixed gets the keys
+ * that differ but need a restart, changed the reloadable keys that differ
+ * (comma-separated, "" for none). Then copy the reloadable values into run.
+ * The caller applies them: srv_log_set_level, srv_set_limits, srv_live_set.
+ */
+void srv_config_reload(struct srv_config *run, const struct srv_config *next,
+                       char fixed[SRV_CONFIG_KEYS_MAX], char changed[SRV_CONFIG_KEYS_MAX]);
 
 void srv_config_defaults(struct srv_config *c);
 /*

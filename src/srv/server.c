@@ -74,11 +74,12 @@ struct srv {
     unsigned nworkers;
     unsigned backlog;
     unsigned max_queue;
-    unsigned handshake_timeout_ms;
-    unsigned io_timeout_ms;
-    unsigned idle_timeout_ms;
-    unsigned shutdown_timeout_ms;
-    unsigned sweep_interval_s;
+    /* These five may change while running (srv_set_limits, on SIGHUP). */
+    atomic_uint handshake_timeout_ms;
+    atomic_uint io_timeout_ms;
+    atomic_uint idle_timeout_ms;
+    atomic_uint shutdown_timeout_ms;
+    atomic_uint sweep_interval_s;
     struct srv_handlers h;
 
     struct m2msec_tls_server *tls;           /* PSK mode */
@@ -404,6 +405,7 @@ wait_next_request(struct srv *s, struct srv_conn *c, struct m2msec_error *err)
 {
     uint64_t start = m2msec_monotonic_ms();
     uint64_t elapsed = 0;
+    unsigned idle = atomic_load(&s->idle_timeout_ms); /* this wait's, even across a reload */
     unsigned slice = 0;
     int r = 0;
 
@@ -412,10 +414,10 @@ wait_next_request(struct srv *s, struct srv_conn *c, struct m2msec_error *err)
             return 2;
         }
         elapsed = m2msec_monotonic_ms() - start;
-        if (elapsed >= s->idle_timeout_ms) {
+        if (elapsed >= idle) {
             return 0;
         }
-        slice = (unsigned)(s->idle_timeout_ms - elapsed);
+        slice = (unsigned)(idle - elapsed);
         if (slice > SRV_IDLE_SLICE_MS) {
             slice = SRV_IDLE_SLICE_MS;
         }
@@ -469,7 +471,7 @@ conn_loop(struct srv *s, struct srv_conn *c, struct m2msec_http_parser *parser,
                 continue;
             }
             if (mid) {
-                m2msec_tls_set_timeout(c->tls, s->io_timeout_ms);
+                m2msec_tls_set_timeout(c->tls, atomic_load(&s->io_timeout_ms));
             }
             mid = 0;
             msg = m2msec_http_parser_take(parser);
@@ -492,12 +494,14 @@ conn_loop(struct srv *s, struct srv_conn *c, struct m2msec_http_parser *parser,
              * io_timeout_ms: a peer trickling one byte per read deadline would
              * otherwise hold this worker indefinitely.
              */
+            unsigned io_ms = atomic_load(&s->io_timeout_ms);
+
             elapsed = m2msec_monotonic_ms() - req_start;
-            if (elapsed >= s->io_timeout_ms) {
+            if (elapsed >= io_ms) {
                 why = "request_timeout";
                 goto out;
             }
-            m2msec_tls_set_timeout(c->tls, (unsigned)(s->io_timeout_ms - elapsed));
+            m2msec_tls_set_timeout(c->tls, (unsigned)(io_ms - elapsed));
         } else {
             m2msec_error_clear(&e);
             r = wait_next_request(s, c, &e);
@@ -562,9 +566,10 @@ serve_conn(struct srv *s, void *wctx, const struct srv_item *it)
 
     /* The PSK lookup runs inside and may block; only this worker waits for it. */
     if (s->cert_tls != NULL) {
-        c.tls = m2msec_tls_accept_cert(s->cert_tls, it->fd, wctx, s->handshake_timeout_ms, &e);
+        c.tls = m2msec_tls_accept_cert(s->cert_tls, it->fd, wctx,
+                                       atomic_load(&s->handshake_timeout_ms), &e);
     } else {
-        c.tls = m2msec_tls_accept(s->tls, it->fd, wctx, s->handshake_timeout_ms, &e);
+        c.tls = m2msec_tls_accept(s->tls, it->fd, wctx, atomic_load(&s->handshake_timeout_ms), &e);
     }
     if (c.tls == NULL) {
         srv_log_event(SRV_LOG_NOTICE, "handshake_failed", "conn", conn_s, "peer", peer, "reason",
@@ -575,7 +580,7 @@ serve_conn(struct srv *s, void *wctx, const struct srv_item *it)
     if (p != NULL && p[0] != '\0' && strcmp(p, "?") != 0) {
         (void)m2msec_strlcpy(peer, p, sizeof(peer));
     }
-    m2msec_tls_set_timeout(c.tls, s->io_timeout_ms);
+    m2msec_tls_set_timeout(c.tls, atomic_load(&s->io_timeout_ms));
 
     if (s->h.conn_open != NULL && s->h.conn_open(s->h.arg, &c) != 0) {
         srv_log_event(SRV_LOG_INFO, "conn_refused", "conn", conn_s, "peer", peer, "identity",
@@ -729,7 +734,7 @@ housekeeper_main(void *arg)
 
     while (!stopping(s)) {
         s->h.tick(s->h.arg);
-        deadline_ts(&ts, (uint64_t)s->sweep_interval_s * 1000);
+        deadline_ts(&ts, (uint64_t)atomic_load(&s->sweep_interval_s) * 1000);
         pthread_mutex_lock(&s->mu);
         while (!stopping(s) && pthread_cond_timedwait(&s->tick_cv, &s->mu, &ts) != ETIMEDOUT) {
         }
@@ -850,11 +855,12 @@ srv_new(const struct srv_config *cfg, const struct srv_handlers *h, struct m2mse
     s->nworkers = cfg->workers;
     s->backlog = cfg->backlog;
     s->max_queue = cfg->max_queue;
-    s->handshake_timeout_ms = cfg->handshake_timeout_ms;
-    s->io_timeout_ms = cfg->io_timeout_ms;
-    s->idle_timeout_ms = cfg->idle_timeout_ms;
-    s->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
-    s->sweep_interval_s = cfg->sweep_interval_s > 0 ? cfg->sweep_interval_s : 1;
+    atomic_init(&s->handshake_timeout_ms, 0);
+    atomic_init(&s->io_timeout_ms, 0);
+    atomic_init(&s->idle_timeout_ms, 0);
+    atomic_init(&s->shutdown_timeout_ms, 0);
+    atomic_init(&s->sweep_interval_s, 1);
+    srv_set_limits(s, cfg);
     s->h = *h;
     /* The options were borrowed for this call only. */
     s->h.cert = NULL;
@@ -984,6 +990,10 @@ wake_all(struct srv *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * Sleep until a stop is requested; run the application's reload hook for each
+ * SIGHUP meanwhile (on this thread, outside the signal handler).
+ */
 static void
 wait_stop_request(struct srv *s)
 {
@@ -994,10 +1004,13 @@ wait_stop_request(struct srv *s)
         pfd.fd = s->pipefd[0];
         pfd.events = POLLIN;
         pfd.revents = 0;
-        /* The timeout is a safety net only; srv_stop always writes the pipe. */
+        /* The timeout is a safety net only; srv_stop and SIGHUP always write the pipe. */
         (void)poll(&pfd, 1, SRV_STOP_POLL_MS);
-    }
-    while (read(s->pipefd[0], sink, sizeof(sink)) > 0) {
+        while (read(s->pipefd[0], sink, sizeof(sink)) > 0) {
+        }
+        if (atomic_exchange(&s->reload, 0) && !stopping(s) && s->h.reload != NULL) {
+            s->h.reload(s->h.arg);
+        }
     }
 }
 
@@ -1076,7 +1089,7 @@ out:
     /* Accepted but never handshaked: nothing is in progress on them, drop them. */
     close_queued(s);
 
-    deadline_ts(&ts, s->shutdown_timeout_ms);
+    deadline_ts(&ts, atomic_load(&s->shutdown_timeout_ms));
     pthread_mutex_lock(&s->mu);
     while ((busy = threads_running(s)) > 0) {
         if (pthread_cond_timedwait(&s->state_cv, &s->mu, &ts) == ETIMEDOUT) {
@@ -1098,7 +1111,7 @@ out:
         srv_log_event(SRV_LOG_ERR, "shutdown_timeout", "busy_threads", n_s, NULL);
         return m2msec_error_setx(err, M2MSEC_ERR_TIMEOUT,
                                  "shutdown: %u thread(s) still busy after %u ms", busy,
-                                 s->shutdown_timeout_ms);
+                                 atomic_load(&s->shutdown_timeout_ms));
     }
     if (!failed) {
         srv_log_event(SRV_LOG_NOTICE, "stopped", NULL);
@@ -1135,7 +1148,17 @@ on_signal(int sig)
         return;
     }
     if (sig == SIGHUP) {
+        int saved_errno = errno;
+        char b = 'h';
+        ssize_t w;
+
         atomic_store(&s->reload, 1);
+        if (s->pipefd[1] >= 0) {
+            /* A full pipe already holds a wake-up. */
+            w = write(s->pipefd[1], &b, 1);
+            (void)w;
+        }
+        errno = saved_errno;
     } else {
         srv_stop(s);
     }
@@ -1170,13 +1193,17 @@ srv_install_signals(struct srv *s, struct m2msec_error *err)
     return 0;
 }
 
-int
-srv_reload_requested(struct srv *s)
+void
+srv_set_limits(struct srv *s, const struct srv_config *cfg)
 {
-    if (s == NULL) {
-        return 0;
+    if (s == NULL || cfg == NULL) {
+        return;
     }
-    return atomic_exchange(&s->reload, 0);
+    atomic_store(&s->handshake_timeout_ms, cfg->handshake_timeout_ms);
+    atomic_store(&s->io_timeout_ms, cfg->io_timeout_ms);
+    atomic_store(&s->idle_timeout_ms, cfg->idle_timeout_ms);
+    atomic_store(&s->shutdown_timeout_ms, cfg->shutdown_timeout_ms);
+    atomic_store(&s->sweep_interval_s, cfg->sweep_interval_s > 0 ? cfg->sweep_interval_s : 1);
 }
 
 void
@@ -1220,4 +1247,47 @@ srv_free(struct srv *s)
     m2msec_free(s->workers);
     m2msec_free(s->listen);
     m2msec_free(s);
+}
+
+void
+srv_reload_config(const char *path, const char *section, int listen_override,
+                  struct srv_config *run, struct srv_live *live, struct srv *const servers[],
+                  size_t nservers)
+{
+    struct m2msec_error err = { 0 };
+    struct srv_config next;
+    char fixed[SRV_CONFIG_KEYS_MAX], changed[SRV_CONFIG_KEYS_MAX];
+    size_t i;
+
+    if (srv_config_load(path, section, &next, &err) == -1) {
+        srv_log_event(SRV_LOG_ERR, "reload_failed", "config", path, "error", m2msec_error_msg(&err),
+                      "effect", "nothing changed", NULL);
+        return;
+    }
+    if (listen_override) {
+        /* serve --listen outranks the file, before and after a reload */
+        char *l = m2msec_strdup(run->listen);
+
+        if (l == NULL) {
+            srv_config_clear(&next);
+            srv_log_event(SRV_LOG_ERR, "reload_failed", "config", path, "error", "out of memory",
+                          "effect", "nothing changed", NULL);
+            return;
+        }
+        m2msec_free(next.listen);
+        next.listen = l;
+    }
+    srv_config_reload(run, &next, fixed, changed);
+    srv_config_clear(&next);
+    srv_log_set_level(run->log_level);
+    for (i = 0; i < nservers; i++) {
+        srv_set_limits(servers[i], run);
+    }
+    srv_live_set(live, run);
+    if (fixed[0] != '\0') {
+        srv_log_event(SRV_LOG_WARNING, "reload_restart_needed", "keys", fixed, "effect",
+                      "running values kept until a restart", NULL);
+    }
+    srv_log_event(SRV_LOG_NOTICE, "reloaded", "config", path, "changed",
+                  changed[0] != '\0' ? changed : "none", NULL);
 }

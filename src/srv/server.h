@@ -9,8 +9,8 @@
  * servers (only one of them installs the signal handlers). A housekeeping thread calls
  * tick() every sweep interval. SIGTERM/SIGINT: stop accepting, let in-flight
  * requests finish (up to shutdown_timeout_ms), close idle keep-alive
- * connections, return from srv_run with 0. SIGHUP sets a reload flag the app
- * can read with srv_reload_requested().
+ * connections, return from srv_run with 0. SIGHUP wakes the thread in srv_run,
+ * which calls the app's reload hook (outside the signal handler).
  *
  * For each request the server checks what is common to every oneM2M request
  * (framing, bounds, X-M2M-Origin and X-M2M-RI present and safe), answers 4000
@@ -75,6 +75,12 @@ struct srv_handlers {
     /* Housekeeping every sweep_interval_s, on its own thread with its own context. */
     void (*tick)(void *arg);
     /*
+     * SIGHUP (only on the server that installed the signal handlers): called on
+     * the thread running srv_run, e.g. to re-read the configuration and apply
+     * what may change while running with srv_set_limits(). NULL: ignored.
+     */
+    void (*reload)(void *arg);
+    /*
      * Certificate mode: when set, connections are TLS 1.2 ECDHE-ECDSA with
      * this server certificate (tls/x509.h), client certificates verified as
      * the options say, and psk_lookup is unused (may be NULL). Read by srv_new
@@ -96,10 +102,23 @@ int srv_listen(struct srv *s, char *bound, size_t boundsz, struct m2msec_error *
 int srv_run(struct srv *s, struct m2msec_error *err);
 /* Async-signal-safe. */
 void srv_stop(struct srv *s);
-/* Route SIGTERM/SIGINT to srv_stop(s), SIGHUP to the reload flag; ignore SIGPIPE. */
+/* Route SIGTERM/SIGINT to srv_stop(s), SIGHUP to the reload hook; ignore SIGPIPE. */
 int srv_install_signals(struct srv *s, struct m2msec_error *err);
-/* Returns and clears the reload flag. */
-int srv_reload_requested(struct srv *s);
+/*
+ * Apply cfg's timeouts (handshake, I/O, idle, shutdown) and sweep interval.
+ * Thread-safe; what is already waiting keeps the deadline it started with.
+ */
+void srv_set_limits(struct srv *s, const struct srv_config *cfg);
+/*
+ * A daemon's SIGHUP reload (docs/design-runtime.md "SIGHUP"): re-read the
+ * configuration at path (section), keep run->listen when listen_override (serve
+ * --listen), copy the reloadable values into run, and apply them: log level,
+ * the limits of each non-NULL server, live. Logs reloaded, reload_failed (then
+ * nothing changes) or reload_restart_needed. For the thread in srv_run.
+ */
+void srv_reload_config(const char *path, const char *section, int listen_override,
+                       struct srv_config *run, struct srv_live *live, struct srv *const servers[],
+                       size_t nservers);
 void srv_free(struct srv *s);
 
 /*

@@ -806,7 +806,20 @@ struct app {
     atomic_int ticks;
     atomic_int opens;
     atomic_int closes;
+    atomic_int reloads;
+    struct srv *srv; /* app_reload stops it at the first reload */
 };
+
+/* SIGHUP hook: counts, and stops the server the first time (so srv_run returns). */
+static void
+app_reload(void *arg)
+{
+    struct app *a = arg;
+
+    if (atomic_fetch_add(&a->reloads, 1) == 0 && a->srv != NULL) {
+        srv_stop(a->srv);
+    }
+}
 
 static void *
 app_worker_init(void *arg, unsigned idx)
@@ -1505,26 +1518,41 @@ test_server_signals(void **state)
     h.worker_fini = app_worker_fini;
     h.psk_lookup = app_psk;
     h.handle = app_handle;
+    h.reload = app_reload;
     s = srv_new(&cfg, &h, &err);
-    srv_config_clear(&cfg);
     assert_non_null(s);
     assert_int_equal(srv_run(s, &err), -1); /* not listening yet */
     assert_int_equal(srv_listen(s, bound, sizeof(bound), &err), 0);
     assert_int_equal(srv_listen(s, bound, sizeof(bound), &err), -1);
     assert_int_equal(srv_install_signals(s, &err), 0);
 
-    assert_int_equal(srv_reload_requested(s), 0);
-    assert_int_equal(raise(SIGHUP), 0);
-    assert_int_equal(srv_reload_requested(s), 1);
-    assert_int_equal(srv_reload_requested(s), 0);
     assert_int_equal(raise(SIGPIPE), 0); /* ignored */
-
-    /* SIGTERM before srv_run: srv_run starts, sees the stop, and returns 0. */
+    /* SIGHUP then SIGTERM before srv_run: srv_run starts, sees the stop, and returns
+     * 0; the stop wins over the pending reload. */
+    assert_int_equal(raise(SIGHUP), 0);
     assert_int_equal(raise(SIGTERM), 0);
     assert_int_equal(srv_run(s, &err), 0);
     assert_int_equal(atomic_load(&a.fini_calls), 1);
+    assert_int_equal(atomic_load(&a.reloads), 0);
     assert_int_equal(srv_run(s, &err), -1); /* once only */
     srv_free(s);
+
+    /* SIGHUP while srv_run waits: the hook runs on srv_run's thread (here it stops
+     * the server, so srv_run returns); the limits of srv_set_limits are accepted. */
+    memset(&a, 0, sizeof(a));
+    s = srv_new(&cfg, &h, &err);
+    assert_non_null(s);
+    a.srv = s;
+    assert_int_equal(srv_listen(s, bound, sizeof(bound), &err), 0);
+    assert_int_equal(srv_install_signals(s, &err), 0);
+    cfg.idle_timeout_ms = 1234;
+    srv_set_limits(s, &cfg);
+    srv_set_limits(NULL, &cfg); /* no server: nothing happens */
+    assert_int_equal(raise(SIGHUP), 0);
+    assert_int_equal(srv_run(s, &err), 0);
+    assert_int_equal(atomic_load(&a.reloads), 1);
+    srv_free(s);
+    srv_config_clear(&cfg);
 
     /* After srv_free the handler has no server: a stray SIGHUP is harmless. */
     assert_int_equal(raise(SIGHUP), 0);
