@@ -418,6 +418,17 @@ M2MSEC_API int m2msec_state_ke_kcv(const struct m2msec_state *st, char out[17]);
  */
 M2MSEC_API int m2msec_state_derived_kcv(const struct m2msec_state *st, unsigned suid,
                                         const char *target_id, int legacy, char out[17]);
+/** How many live root credentials (PKI bootstrap, seed 002) the state holds. */
+M2MSEC_API size_t m2msec_state_root_count(const struct m2msec_state *st);
+/**
+ * Root credential i (0 .. count-1), ordered by purpose: its purpose ("maf:<MAF-FQDN>" or
+ * "cse:<CSE-ID>") and credential id (both borrowed), its expiry, and its key check value
+ * (17 bytes, as for Ke). Any output may be NULL. -1 when i is out of range.
+ */
+M2MSEC_API int m2msec_state_root(const struct m2msec_state *st, size_t i, const char **purpose,
+                                 const char **id, int64_t *expires, char kcv[17]);
+/** ID1 of the stored IBC credential (borrowed) and its expiry; NULL when there is none. */
+M2MSEC_API const char *m2msec_state_ibc_id1(const struct m2msec_state *st, int64_t *expires);
 
 /*
  * Entity B: the PSK resolver (TS-0003 8.2.2.1 PSK SAEF, 8.2.2.3 MAF-based SAEF)

@@ -463,6 +463,57 @@ cmd_bootstrap(const struct common *o)
     return 0;
 }
 
+/* The root credentials (PKI bootstrap) and the IBC credential: JSON members, or lines. */
+static void
+print_state_creds(const struct m2msec_state *st, int json)
+{
+    const char *purpose = NULL, *id = NULL, *id1 = NULL;
+    int64_t expires = 0;
+    char ts[32], kcv[17];
+    size_t i, n = m2msec_state_root_count(st);
+
+    if (json) {
+        printf(",\"root_credentials\":[");
+    }
+    for (i = 0; i < n; i++) {
+        if (m2msec_state_root(st, i, &purpose, &id, &expires, kcv) == -1) {
+            continue;
+        }
+        fmt_time(expires, ts);
+        if (json) {
+            printf("%s{\"purpose\":", i > 0 ? "," : "");
+            json_str(stdout, purpose);
+            printf(",\"id\":");
+            json_str(stdout, id);
+            printf(",\"expires\":");
+            json_str(stdout, ts);
+            printf(",\"kcv\":");
+            json_str(stdout, kcv);
+            printf("}");
+        } else {
+            printf("root purpose=%s id=%s expires=%s kcv=%s\n", purpose, id, ts, kcv);
+        }
+    }
+    id1 = m2msec_state_ibc_id1(st, &expires);
+    if (id1 != NULL) {
+        fmt_time(expires, ts);
+    }
+    if (json) {
+        printf("],\"ibc\":");
+        if (id1 != NULL) {
+            printf("{\"id1\":");
+            json_str(stdout, id1);
+            printf(",\"expires\":");
+            json_str(stdout, ts);
+            printf("}");
+        } else {
+            printf("null");
+        }
+    } else if (id1 != NULL) {
+        printf("ibc id1=%s expires=%s\n", id1, ts);
+    }
+}
+
 static int
 cmd_state(const struct common *o, const char *derive, int legacy)
 {
@@ -531,17 +582,21 @@ cmd_state(const struct common *o, const char *derive, int legacy)
             json_str(stdout, dkcv);
             printf("}");
         }
+        print_state_creds(st, 1);
         printf("}\n");
-    } else if (m2msec_state_keid(st) != NULL) {
-        printf("keid=%s expires=%s kcv=%s\n", m2msec_state_keid(st), ts, kcv);
-        if (has_dkcv) {
-            printf("derived suid=%llu target=%s%s kcv=%s\n", suid, target,
-                   legacy ? " (legacy)" : "", dkcv);
-        }
-    } else if (m2msec_state_ke_expired(st)) {
-        printf("enrolment expired at %s: Ke erased, re-provision with 'm2msec enrol'\n", ts);
     } else {
-        printf("not enrolled\n");
+        if (m2msec_state_keid(st) != NULL) {
+            printf("keid=%s expires=%s kcv=%s\n", m2msec_state_keid(st), ts, kcv);
+            if (has_dkcv) {
+                printf("derived suid=%llu target=%s%s kcv=%s\n", suid, target,
+                       legacy ? " (legacy)" : "", dkcv);
+            }
+        } else if (m2msec_state_ke_expired(st)) {
+            printf("enrolment expired at %s: Ke erased, re-provision with 'm2msec enrol'\n", ts);
+        } else {
+            printf("not enrolled\n");
+        }
+        print_state_creds(st, 0);
     }
     m2msec_state_free(st);
     return 0;

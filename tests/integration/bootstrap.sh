@@ -134,6 +134,17 @@ wrapped_a=$(json_get "$T/b-dev-a.json" 'j["wrapped"]')
 unwrap_py "$(python3 -c 'import os; print(os.urandom(32).hex())')" "$wrapped_a" >/dev/null \
     && fail "the blob unwrapped under a random key"
 ok "device certificate $HW.1 bootstrapped: $rid (purpose maf:maf.test.example, EnroleeID $eid), same kcv at node and mefd"
+# `m2msec state` shows the root credential of a node that never enrolled
+"$CLI" state --state "$T/s-dev-a" --json >"$T/st-a.json" || fail "state: $(cat "$T/st-a.json")"
+[ "$(json_get "$T/st-a.json" 'j["keid"]')" = "" ] || fail "state: a keid without enrolment"
+[ "$(json_get "$T/st-a.json" 'len(j["root_credentials"])')" = 1 ] || fail "state roots: $(cat "$T/st-a.json")"
+[ "$(json_get "$T/st-a.json" 'j["root_credentials"][0]["purpose"]')" = maf:maf.test.example ] &&
+    [ "$(json_get "$T/st-a.json" 'j["root_credentials"][0]["id"]')" = "$rid" ] &&
+    [ "$(json_get "$T/st-a.json" 'j["root_credentials"][0]["kcv"]')" = "$kcv_a" ] ||
+    fail "state root: $(cat "$T/st-a.json")"
+"$CLI" state --state "$T/s-dev-a" | grep -q "^root purpose=maf:maf.test.example id=$rid expires=.* kcv=$kcv_a$" ||
+    fail "state text: $("$CLI" state --state "$T/s-dev-a")"
+ok "m2msec state lists the root credential (purpose, id, kcv as mefd issued it), JSON and text"
 
 "$CLI" maf register --maf "$MAF_ADDR" --sni maf.test.example --admin-fqdn admin.test.example \
     --state "$T/s-dev-a" --json --quiet >"$T/r-a.json" 2>"$T/r-a.err" || fail "maf register: $(cat "$T/r-a.err")"

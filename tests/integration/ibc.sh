@@ -94,6 +94,11 @@ ok "three devices enrolled with IBC credentials (ID1 given and defaulted to the 
 exp_a=$(json_get "$T/a.show" 'j["expiresEpoch"]')
 [ $((exp_a % 3600)) -eq 0 ] || fail "ID2 expiry $exp_a is not on a key-period boundary"
 ok "dev-a holds ID2 mef.ibc.example/$exp_a//in-cse/CA (expiry aligned to the key period)"
+"$CLI" state --state "$T/a" --json >"$T/a.state"
+[ "$(json_get "$T/a.state" 'j["ibc"]["id1"]')" = /in-cse/CA ] || fail "state ibc: $(cat "$T/a.state")"
+[ "$(json_get "$T/a.state" 'j["root_credentials"]')" = "[]" ] || fail "state roots: $(cat "$T/a.state")"
+"$CLI" state --state "$T/a" | grep -q "^ibc id1=/in-cse/CA expires=" || fail "state text: ibc line"
+ok "m2msec state shows the IBC credential's ID1 beside the enrolment"
 exp_c=$(json_get <("$CLI" ibc show --state "$T/c" --json) 'j["expiresEpoch"]')
 [ "$exp_c" -le $(($(date +%s) + 5)) ] || fail "dev-c's credential outlives its Ke: $exp_c"
 ok "dev-c's credential ends with its 4 s Enrolment Expiry ($exp_c)"

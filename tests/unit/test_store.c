@@ -3073,6 +3073,31 @@ test_dev_root(void **state)
     assert_true(m2msec_secret_equal(got->key, k2));
     m2msec_dev_root_rec_free(got);
     got = NULL;
+    /* The live ids, ordered by purpose: a second purpose sorts first; expired ones are left out. */
+    {
+        char **ids = NULL;
+        size_t n = 0;
+
+        r.id = mut("0123456789abcdef0123456789abcdef@mef.example.com");
+        r.purpose = mut("cse:/cse-b");
+        r.expires = 1600;
+        assert_ok(m2msec_dev_root_put(db, &r, &err), &err);
+        assert_ok(m2msec_dev_root_ids(db, 1500, &ids, &n, &err), &err);
+        assert_int_equal(n, 2);
+        assert_string_equal(ids[0], "0123456789abcdef0123456789abcdef@mef.example.com");
+        assert_string_equal(ids[1], "ffeeddccbbaa99887766554433221100@mef.example.com");
+        m2msec_dev_root_ids_free(ids, n);
+        assert_ok(m2msec_dev_root_ids(db, 1600, &ids, &n, &err), &err);
+        assert_int_equal(n, 1);
+        assert_string_equal(ids[0], "ffeeddccbbaa99887766554433221100@mef.example.com");
+        m2msec_dev_root_ids_free(ids, n);
+        assert_ok(m2msec_dev_root_ids(db, 2000, &ids, &n, &err), &err);
+        assert_int_equal(n, 0);
+        assert_null(ids);
+        exec(db, "DELETE FROM dev_root WHERE purpose = 'cse:/cse-b'");
+        r.id = mut("ffeeddccbbaa99887766554433221100@mef.example.com");
+        r.expires = 2000;
+    }
     /* Rejected: no key, no purpose, a lifetime that ends before it starts; a moved blob. */
     r.key = NULL;
     assert_fails(m2msec_dev_root_put(db, &r, &err), &err, M2MSEC_ERR_INVALID_ARGUMENT, 0);

@@ -107,6 +107,14 @@ struct m2msec_maf_reg {
     char *config_json; /* m2msec_client_maf_config only */
 };
 
+/* A live root credential of the state, as m2msec_state_root shows it. */
+struct state_root {
+    char *purpose;
+    char *id;
+    int64_t expires;
+    char kcv[17];
+};
+
 struct m2msec_state {
     struct m2msec_secret *ke; /* live Ke, NULL when none or expired */
     char *keid;
@@ -114,6 +122,10 @@ struct m2msec_state {
     int expired;
     char kcv[17];
     int has_kcv;
+    struct state_root *roots; /* PKI bootstrap (seed 002) */
+    size_t nroots;
+    char *ibc_id1; /* IBC credential (seed 000), NULL when none */
+    int64_t ibc_expires;
 };
 
 /* A PPSK session with the configured MEF and the identity it answers as. */

@@ -14,6 +14,80 @@
 #include "util/mem.h"
 #include "util/time.h"
 
+/* The live root credentials, with their key check values (the keys are not kept). */
+static int
+load_roots(struct m2msec_db *db, struct m2msec_state *st, struct m2msec_error *err)
+{
+    struct m2msec_dev_root_rec *r = NULL;
+    char **ids = NULL;
+    size_t n = 0, i;
+    int rv = -1;
+
+    if (m2msec_dev_root_ids(db, m2msec_now(), &ids, &n, err) == -1) {
+        goto out;
+    }
+    if (n == 0) {
+        rv = 0;
+        goto out;
+    }
+    st->roots = m2msec_calloc(n, sizeof(*st->roots));
+    if (st->roots == NULL) {
+        m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        struct state_root *sr = &st->roots[st->nroots];
+
+        if (m2msec_dev_root_get(db, ids[i], m2msec_now(), 1, &r, err) == -1) {
+            if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
+                m2msec_error_clear(err);
+                continue; /* expired since the listing */
+            }
+            goto out;
+        }
+        sr->purpose = m2msec_strdup(r->purpose);
+        sr->id = m2msec_strdup(r->id);
+        sr->expires = r->expires;
+        st->nroots++;
+        if (sr->purpose == NULL || sr->id == NULL) {
+            m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (m2msec_key_check_value(r->key, sr->kcv, err) == -1) {
+            goto out;
+        }
+        m2msec_dev_root_rec_free(r);
+        r = NULL;
+    }
+    rv = 0;
+out:
+    m2msec_dev_root_rec_free(r);
+    m2msec_dev_root_ids_free(ids, n);
+    return rv;
+}
+
+/* The IBC credential's ID1 and expiry (the SSK is not read). */
+static int
+load_ibc(struct m2msec_db *db, struct m2msec_state *st, struct m2msec_error *err)
+{
+    struct m2msec_dev_ibc_rec *r = NULL;
+
+    if (m2msec_dev_ibc_get(db, 0, &r, err) == -1) {
+        if (m2msec_error_code(err) == M2MSEC_ERR_NOT_FOUND) {
+            m2msec_error_clear(err);
+            return 0;
+        }
+        return -1;
+    }
+    st->ibc_id1 = m2msec_strdup(r->id1);
+    st->ibc_expires = r->expires;
+    m2msec_dev_ibc_rec_free(r);
+    if (st->ibc_id1 == NULL) {
+        return m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
 M2MSEC_API struct m2msec_state *
 m2msec_state_open(const char *dir, const char **err_out)
 {
@@ -38,6 +112,10 @@ m2msec_state_open(const char *dir, const char **err_out)
     st = m2msec_calloc(1, sizeof(*st));
     if (st == NULL) {
         m2msec_error_setx(&err, M2MSEC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    /* Root and IBC credentials need no enrolment: a bootstrapped node may hold only those. */
+    if (load_roots(db, st, &err) == -1 || load_ibc(db, st, &err) == -1) {
         goto fail;
     }
     /* The record first: after expiry its Ke is gone and only the metadata remains. */
@@ -82,13 +160,61 @@ fail:
 M2MSEC_API void
 m2msec_state_free(struct m2msec_state *st)
 {
+    size_t i;
+
     if (st == NULL) {
         return;
     }
     m2msec_secret_free(st->ke);
     m2msec_free(st->keid);
     m2msec_wipe(st->kcv, sizeof(st->kcv));
+    for (i = 0; i < st->nroots; i++) {
+        m2msec_free(st->roots[i].purpose);
+        m2msec_free(st->roots[i].id);
+    }
+    m2msec_free(st->roots);
+    m2msec_free(st->ibc_id1);
     m2msec_free(st);
+}
+
+M2MSEC_API size_t
+m2msec_state_root_count(const struct m2msec_state *st)
+{
+    return st != NULL ? st->nroots : 0;
+}
+
+M2MSEC_API int
+m2msec_state_root(const struct m2msec_state *st, size_t i, const char **purpose, const char **id,
+                  int64_t *expires, char kcv[17])
+{
+    if (st == NULL || i >= st->nroots) {
+        return -1;
+    }
+    if (purpose != NULL) {
+        *purpose = st->roots[i].purpose;
+    }
+    if (id != NULL) {
+        *id = st->roots[i].id;
+    }
+    if (expires != NULL) {
+        *expires = st->roots[i].expires;
+    }
+    if (kcv != NULL) {
+        memcpy(kcv, st->roots[i].kcv, sizeof(st->roots[i].kcv));
+    }
+    return 0;
+}
+
+M2MSEC_API const char *
+m2msec_state_ibc_id1(const struct m2msec_state *st, int64_t *expires)
+{
+    if (st == NULL || st->ibc_id1 == NULL) {
+        return NULL;
+    }
+    if (expires != NULL) {
+        *expires = st->ibc_expires;
+    }
+    return st->ibc_id1;
 }
 
 M2MSEC_API const char *

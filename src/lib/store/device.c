@@ -298,6 +298,8 @@ static const char sql_root_insert[] =
 static const char sql_root_by_id[] =
         "SELECT id, mef, purpose, enrolee_id, node, created, expires, key"
         " FROM dev_root WHERE id = ?1 AND expires > ?2";
+static const char sql_root_ids[] =
+        "SELECT id FROM dev_root WHERE expires > ?1 ORDER BY purpose, id";
 static const char sql_root_by_purpose[] =
         "SELECT id, mef, purpose, enrolee_id, node, created, expires, key"
         " FROM dev_root WHERE purpose = ?1 AND expires > ?2";
@@ -438,4 +440,62 @@ m2msec_dev_root_get_by_purpose(struct m2msec_db *db, const char *purpose, int64_
                                struct m2msec_dev_root_rec **out, struct m2msec_error *err)
 {
     return root_get(db, sql_root_by_purpose, purpose, now, with_key, out, err);
+}
+
+void
+m2msec_dev_root_ids_free(char **ids, size_t n)
+{
+    size_t i;
+
+    for (i = 0; ids != NULL && i < n; i++) {
+        m2msec_free(ids[i]);
+    }
+    m2msec_free(ids);
+}
+
+int
+m2msec_dev_root_ids(struct m2msec_db *db, int64_t now, char ***ids, size_t *n,
+                    struct m2msec_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    char **list = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    int rv = -1;
+
+    *ids = NULL;
+    *n = 0;
+    if (m2msec_db_stmt(db, sql_root_ids, &st, err) == -1 ||
+        m2msec_db_bind_int64(db, st, 1, now, err) == -1) {
+        goto out;
+    }
+    while ((rc = m2msec_db_step_row(db, st, "listing root credentials", err)) == 1) {
+        if (len == cap) {
+            size_t ncap = cap == 0 ? 4 : cap * 2;
+            char **p = m2msec_realloc(list, ncap * sizeof(*p));
+
+            if (p == NULL) {
+                m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "listing root credentials");
+                goto out;
+            }
+            list = p;
+            cap = ncap;
+        }
+        list[len] = NULL;
+        if (m2msec_db_column_str(st, 0, 1, &list[len], err) == -1) {
+            goto out;
+        }
+        len++;
+    }
+    if (rc == -1) {
+        goto out;
+    }
+    *ids = list;
+    *n = len;
+    list = NULL;
+    rv = 0;
+out:
+    m2msec_db_stmt_done(st);
+    m2msec_dev_root_ids_free(list, len);
+    return rv;
 }

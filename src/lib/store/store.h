@@ -358,6 +358,11 @@ int m2msec_dev_root_get(struct m2msec_db *db, const char *id, int64_t now, int w
 int m2msec_dev_root_get_by_purpose(struct m2msec_db *db, const char *purpose, int64_t now,
                                    int with_key, struct m2msec_dev_root_rec **out,
                                    struct m2msec_error *err);
+/* Ids of the live root credentials, ordered by purpose: *ids (n of them) is freed with
+ * m2msec_dev_root_ids_free; none gives n = 0. */
+int m2msec_dev_root_ids(struct m2msec_db *db, int64_t now, char ***ids, size_t *n,
+                        struct m2msec_error *err);
+void m2msec_dev_root_ids_free(char **ids, size_t n);
 
 /*
  * MAF: clients and their Km (TS-0003 8.8.3.1). A client is keyed by its
