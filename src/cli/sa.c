@@ -11,6 +11,7 @@
  */
 #define _DEFAULT_SOURCE /* gmtime_r, timegm */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -657,6 +658,37 @@ log_is_debug(const char *line)
            (strncmp(line, "event=psk_resolved ", 19) == 0 && strstr(line, " cache=hit ") != NULL);
 }
 
+static void on_event(void *arg, const char *line);
+
+/*
+ * SIGHUP: reopen --log FILE (after logrotate moved it). dup2 swaps the file
+ * under the descriptor the connection threads write to, in one step: a line
+ * goes whole to the old file or to the new one. Without --log (stderr) there
+ * is nothing to reopen; either way Entity B keeps running.
+ */
+static void
+reopen_log(struct cse_run *run, const char *path)
+{
+    char line[SA_LOG_LINE_MAX];
+    int fd;
+
+    if (path == NULL || run->log == stderr) {
+        on_event(run, "event=log_reopen reason=\"logging to stderr\"");
+        return;
+    }
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || dup2(fd, fileno(run->log)) < 0) {
+        snprintf(line, sizeof(line), "event=log_reopen_failed error=\"%s\"", strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        on_event(run, line);
+        return;
+    }
+    close(fd);
+    on_event(run, "event=log_reopened");
+}
+
 static void
 on_event(void *arg, const char *line)
 {
@@ -949,10 +981,11 @@ cmd_cse_serve(const struct sa_opts *o)
         fprintf(stderr, "m2msec: --client-crl and --client-flavour go with --client-ca\n");
         return 2;
     }
-    /* Every thread inherits the mask: only sigwait below sees SIGTERM / SIGINT. */
+    /* Every thread inherits the mask: only sigwait below sees SIGTERM / SIGINT / SIGHUP. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     pthread_mutex_init(&run.stats_lock, NULL);
@@ -960,8 +993,14 @@ cmd_cse_serve(const struct sa_opts *o)
     run.debug = o->log_debug;
     run.log = stderr;
     if (o->log != NULL) {
-        run.log = fopen(o->log, "a");
+        /* 0600 and O_APPEND, as reopen_log opens it again after a rotation */
+        int fd = open(o->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+        run.log = fd >= 0 ? fdopen(fd, "a") : NULL;
         if (run.log == NULL) {
+            if (fd >= 0) {
+                close(fd);
+            }
             fprintf(stderr, "m2msec: cannot open %s: %s\n", o->log, strerror(errno));
             run.log = NULL;
             goto out;
@@ -988,6 +1027,9 @@ cmd_cse_serve(const struct sa_opts *o)
         sig = sigtimedwait(&set, NULL, &tick);
         if (sig == SIGTERM || sig == SIGINT) {
             break;
+        }
+        if (sig == SIGHUP) {
+            reopen_log(&run, o->log);
         }
         /* Cache hits are not events at the info level: watch the counters instead. */
         if (counters_moved(&run)) {

@@ -210,6 +210,19 @@ grep -q "event=psk_refused identity=$kids reason=expired" "$T/cse.log" || fail "
 ok "expired Kc: A says re-provision; B refuses the handshake, erased the row, no new retrieval"
 
 if grep -q "$(cat "$T/wrong.hex")" "$T/cse.log"; then fail "a key was logged"; fi
+
+# --- 7. log rotation: SIGHUP reopens --log FILE; Entity B keeps serving
+[ "$(stat -c %a "$T/cse.log")" = 600 ] || fail "cse.log mode $(stat -c %a "$T/cse.log")"
+mv "$T/cse.log" "$T/cse.log.1"
+kill -HUP "$CSE_PID"
+wait_for 5 test -f "$T/cse.log" || fail "no new log file after SIGHUP"
+kill -0 "$CSE_PID" 2>/dev/null || fail "m2msec cse exited on SIGHUP"
+connect c12 --key-id "$kid" || fail "connect after the rotation: $(cat "$T/c12.err")"
+wait_for 5 grep -q "event=session " "$T/cse.log" || fail "no session line in the new log: $(cat "$T/cse.log")"
+grep -q "event=log_reopened" "$T/cse.log" || fail "no log_reopened line: $(cat "$T/cse.log")"
+grep -q "event=psk_retrieval identity=$kid " "$T/cse.log.1" || fail "the old lines left the rotated file"
+[ "$(stat -c %a "$T/cse.log")" = 600 ] || fail "new cse.log mode $(stat -c %a "$T/cse.log")"
+ok "SIGHUP after a rotation: B reopens --log (0600), old lines stay in the rotated file, B keeps serving"
 cse_stop
 mafd_stop
 mefd_stop
