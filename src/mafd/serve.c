@@ -65,6 +65,9 @@ struct maf {
     unsigned port;              /* the bound port, set before the workers run */
     struct srv *srv;            /* SIGHUP (reload): its limits follow the configuration */
     int listen_override;        /* serve --listen: the file's listen is not the running one */
+    /* Certificate clients (clients.conf): the listener's options, kept for a reload */
+    struct m2msec_tls_cert_opts copts;
+    int cert_mode;
 };
 
 /* What a handshake's PSK lookup learnt about its identity. */
@@ -952,6 +955,17 @@ reload(void *arg)
     }
     srv_reload_config(conf, "mafd", maf->listen_override, &maf->d.cfg, &maf->d.live, servers, 1);
     m2msec_free(conf);
+    /* The certificate, key, anchor and CRL files again (same paths), for new connections. */
+    if (maf->cert_mode) {
+        struct m2msec_error err = { 0 };
+
+        if (srv_reload_cert(maf->srv, &maf->copts, &err) == -1) {
+            srv_log_event(SRV_LOG_ERR, "reload_failed", "what", "certificates", "error",
+                          m2msec_error_msg(&err), "effect", "previous certificates kept", NULL);
+        } else {
+            srv_log_event(SRV_LOG_NOTICE, "certificates_reloaded", "service", "maf", NULL);
+        }
+    }
 }
 
 int
@@ -963,7 +977,6 @@ mafd_cmd_serve(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct m2msec_error err = { 0 };
-    struct m2msec_tls_cert_opts copts;
     struct maf maf;
     struct m2msec_db *db = NULL;
     struct srv *s = NULL;
@@ -1030,19 +1043,20 @@ mafd_cmd_serve(int argc, char **argv)
     db = NULL;
     if (maf.d.nclient_ca > 0) {
         /* @spec TS-0003 8.8.2.2: certificate clients beside the PSK ones, one listener. */
-        memset(&copts, 0, sizeof(copts));
-        copts.cert_file = maf.d.cfg.cert_path;
-        copts.key_file = maf.d.cfg.key_path;
-        copts.require_client_cert = 1;
-        copts.client.flavour =
+        memset(&maf.copts, 0, sizeof(maf.copts));
+        maf.copts.cert_file = maf.d.cfg.cert_path;
+        maf.copts.key_file = maf.d.cfg.key_path;
+        maf.copts.require_client_cert = 1;
+        maf.copts.client.flavour =
                 maf.d.client_flavour != M2MSEC_CERT_UNSET ? maf.d.client_flavour : M2MSEC_CERT_ANY;
-        copts.client.ca_files = (const char *const *)maf.d.client_ca;
-        copts.client.n_ca_files = maf.d.nclient_ca;
-        copts.client.crl_files = (const char *const *)maf.d.client_crl;
-        copts.client.n_crl_files = maf.d.nclient_crl;
-        copts.psk_lookup = psk_lookup;
-        copts.psk_arg = &maf;
-        h.cert = &copts;
+        maf.copts.client.ca_files = (const char *const *)maf.d.client_ca;
+        maf.copts.client.n_ca_files = maf.d.nclient_ca;
+        maf.copts.client.crl_files = (const char *const *)maf.d.client_crl;
+        maf.copts.client.n_crl_files = maf.d.nclient_crl;
+        maf.copts.psk_lookup = psk_lookup;
+        maf.copts.psk_arg = &maf;
+        h.cert = &maf.copts;
+        maf.cert_mode = 1;
     }
     if (m2msec_tls_global_init(&err) == -1 || check_fetch_credentials(&maf.d, &err) == -1 ||
         (s = srv_new(&maf.d.cfg, &h, &err)) == NULL || srv_install_signals(s, &err) == -1 ||

@@ -62,16 +62,30 @@
 
 #define MAX_SEGS 6
 
+/*
+ * The anchor and CRL files of every certificate Enrolee and node class
+ * (NULL-terminated sets, no duplicates): what the enrolment listener trusts.
+ */
+struct cert_union {
+    char **cas;
+    size_t ncas;
+    char **crls;
+    size_t ncrls;
+    size_t nenrolees; /* certificate Enrolees */
+    size_t nclasses;  /* node classes (seed 002) */
+};
+
+struct target_svc;
+
 struct mef {
     struct mefd_dir d;
     struct m2msec_db *sweep_db;       /* used only by the housekeeping thread */
     struct mefd_committer *committer; /* Ke writes of every worker */
     /* Certificate Enrolees (enrolee_cert_setup): TLS options and what they borrow. */
     struct m2msec_tls_cert_opts cert;
-    char **cert_cas; /* union of the Enrolees' anchor files, NULL-terminated */
-    size_t ncert_cas;
-    char **cert_crls; /* union of their CRL files */
-    size_t ncert_crls;
+    struct cert_union certs;
+    int cert_mode;          /* the enrolment listener takes certificates too */
+    struct target_svc *tgt; /* the Enrolment Target service, or NULL */
     /* SIGHUP (reload): the servers whose limits follow the configuration */
     struct srv *srv;
     struct srv *target_srv;
@@ -972,6 +986,93 @@ path_set_add(char ***set, size_t *n, const char *path, struct m2msec_error *err)
     return 0;
 }
 
+static void
+cert_union_clear(struct cert_union *u)
+{
+    m2msec_strlist_free(u->cas);
+    m2msec_strlist_free(u->crls);
+    memset(u, 0, sizeof(*u));
+}
+
+/* Collect the anchors and CRLs of the certificate Enrolees and node classes in the store. */
+static int
+cert_union_load(struct m2msec_db *db, struct cert_union *u, struct m2msec_error *err)
+{
+    struct m2msec_enrolee_rec **list = NULL;
+    struct m2msec_bootclass_rec **classes = NULL;
+    size_t n = 0, i, j, nclass = 0;
+    int rv = -1;
+
+    memset(u, 0, sizeof(*u));
+    if (m2msec_mef_enrolee_list(db, &list, &n, err) == -1 ||
+        m2msec_mef_bootclass_list(db, &classes, &nclass, err) == -1) {
+        goto out;
+    }
+    /* Seed 002 node classes: their anchors join the union, checked per class in conn_open. */
+    for (i = 0; i < nclass; i++) {
+        for (j = 0; j < classes[i]->ncert_cas; j++) {
+            if (path_set_add(&u->cas, &u->ncas, classes[i]->cert_cas[j], err) == -1) {
+                goto out;
+            }
+        }
+        for (j = 0; j < classes[i]->ncert_crls; j++) {
+            if (path_set_add(&u->crls, &u->ncrls, classes[i]->cert_crls[j], err) == -1) {
+                goto out;
+            }
+        }
+    }
+    u->nclasses = nclass;
+    for (i = 0; i < n; i++) {
+        const struct m2msec_enrolee_rec *r = list[i];
+
+        if (r->cert_flavour == NULL) {
+            continue;
+        }
+        u->nenrolees++;
+        for (j = 0; j < r->ncert_cas; j++) {
+            if (path_set_add(&u->cas, &u->ncas, r->cert_cas[j], err) == -1) {
+                goto out;
+            }
+        }
+        for (j = 0; j < r->ncert_crls; j++) {
+            if (path_set_add(&u->crls, &u->ncrls, r->cert_crls[j], err) == -1) {
+                goto out;
+            }
+        }
+    }
+    rv = 0;
+out:
+    if (rv == -1) {
+        cert_union_clear(u);
+    }
+    m2msec_bootclass_list_free(classes);
+    m2msec_enrolee_list_free(list);
+    return rv;
+}
+
+/*
+ * The enrolment listener's certificate options over u. With different anchors
+ * per Enrolee the handshake accepts a chain to any of them; conn_open then
+ * re-validates the chain against the bound Enrolee's own anchors and CRLs
+ * (m2msec_tls_peer_chain_verify).
+ */
+static void
+cert_opts_fill(struct m2msec_tls_cert_opts *o, const struct mefd_dir *d, const struct cert_union *u)
+{
+    memset(o, 0, sizeof(*o));
+    o->cert_file = d->cfg.cert_path;
+    o->key_file = d->cfg.key_path;
+    o->require_client_cert = 1;
+    /* Any end entity under the anchors; conn_open reads and binds its identity. */
+    o->client.flavour = M2MSEC_CERT_ANY;
+    o->client.ca_files = (const char *const *)u->cas;
+    o->client.n_ca_files = u->ncas;
+    o->client.crl_files = (const char *const *)u->crls;
+    o->client.n_crl_files = u->ncrls;
+    o->psk_lookup = psk_lookup;
+    o->psk_arg = NULL;
+}
+
 /*
  * @spec TS-0003 8.3.2.2 the certificate RSPF on the Enrolee listener: with
  * this MEF's FQDN certificate configured (8.1.2.3) and certificate Enrolees
@@ -980,94 +1081,42 @@ path_set_add(char ***set, size_t *n, const char *path, struct m2msec_error *err)
  * the Enrolees' anchors and CRLs (8.1.2.2, 8.1.2.5), then, once the identity
  * names an Enrolee, against that Enrolee's own (conn_open); PSK Enrolees keep
  * working on the same socket through psk_lookup. Without either, the
- * listener stays PSK-only (and says why). Anchors and CRLs are read here,
- * once: new ones take effect at the next start.
+ * listener stays PSK-only (and says why). Anchors and CRLs are read here
+ * and again on SIGHUP (reload_certs): Enrolees and node classes added since,
+ * and renewed CRLs, then apply to new connections. A listener that started
+ * PSK-only needs a restart to take certificates.
  */
 static int
 enrolee_cert_setup(struct mef *mef, struct m2msec_db *db, struct srv_handlers *h,
                    struct m2msec_error *err)
 {
-    struct m2msec_enrolee_rec **list = NULL;
-    struct m2msec_bootclass_rec **classes = NULL;
-    size_t n = 0, i, j, ncert = 0, nclass = 0;
-    int rv = -1;
+    struct cert_union *u = &mef->certs;
     char nbuf[4][24];
 
-    if (m2msec_mef_enrolee_list(db, &list, &n, err) == -1 ||
-        m2msec_mef_bootclass_list(db, &classes, &nclass, err) == -1) {
-        goto out;
+    if (cert_union_load(db, u, err) == -1) {
+        return -1;
     }
-    /* Seed 002 node classes: their anchors join the union, checked per class in conn_open. */
-    for (i = 0; i < nclass; i++) {
-        for (j = 0; j < classes[i]->ncert_cas; j++) {
-            if (path_set_add(&mef->cert_cas, &mef->ncert_cas, classes[i]->cert_cas[j], err) == -1) {
-                goto out;
-            }
-        }
-        for (j = 0; j < classes[i]->ncert_crls; j++) {
-            if (path_set_add(&mef->cert_crls, &mef->ncert_crls, classes[i]->cert_crls[j], err) ==
-                -1) {
-                goto out;
-            }
-        }
-    }
-    for (i = 0; i < n; i++) {
-        const struct m2msec_enrolee_rec *r = list[i];
-
-        if (r->cert_flavour == NULL) {
-            continue;
-        }
-        ncert++;
-        for (j = 0; j < r->ncert_cas; j++) {
-            if (path_set_add(&mef->cert_cas, &mef->ncert_cas, r->cert_cas[j], err) == -1) {
-                goto out;
-            }
-        }
-        for (j = 0; j < r->ncert_crls; j++) {
-            if (path_set_add(&mef->cert_crls, &mef->ncert_crls, r->cert_crls[j], err) == -1) {
-                goto out;
-            }
-        }
-    }
-    snprintf(nbuf[0], sizeof(nbuf[0]), "%zu", ncert);
-    snprintf(nbuf[3], sizeof(nbuf[3]), "%zu", nclass);
-    if (ncert + nclass == 0 || mef->d.cfg.cert_path == NULL || mef->d.cfg.key_path == NULL) {
-        srv_log_event(ncert + nclass == 0 ? SRV_LOG_INFO : SRV_LOG_WARNING, "enrolee_certificates",
-                      "enrolees", nbuf[0], "bootclasses", nbuf[3], "mode", "psk", "reason",
-                      ncert + nclass == 0 ? "no certificate Enrolee or node class"
-                                          : "no cert/key in mefd.conf",
+    snprintf(nbuf[0], sizeof(nbuf[0]), "%zu", u->nenrolees);
+    snprintf(nbuf[3], sizeof(nbuf[3]), "%zu", u->nclasses);
+    if (u->nenrolees + u->nclasses == 0 || mef->d.cfg.cert_path == NULL ||
+        mef->d.cfg.key_path == NULL) {
+        srv_log_event(u->nenrolees + u->nclasses == 0 ? SRV_LOG_INFO : SRV_LOG_WARNING,
+                      "enrolee_certificates", "enrolees", nbuf[0], "bootclasses", nbuf[3], "mode",
+                      "psk", "reason",
+                      u->nenrolees + u->nclasses == 0 ? "no certificate Enrolee or node class"
+                                                      : "no cert/key in mefd.conf",
                       NULL);
-        rv = 0;
-        goto out;
+        return 0;
     }
-    /*
-     * With different anchors per Enrolee the handshake accepts a chain to any
-     * of them; conn_open then re-validates the chain against the bound
-     * Enrolee's own anchors and CRLs (m2msec_tls_peer_chain_verify).
-     */
-    memset(&mef->cert, 0, sizeof(mef->cert));
-    mef->cert.cert_file = mef->d.cfg.cert_path;
-    mef->cert.key_file = mef->d.cfg.key_path;
-    mef->cert.require_client_cert = 1;
-    /* Any end entity under the anchors; conn_open reads and binds its identity. */
-    mef->cert.client.flavour = M2MSEC_CERT_ANY;
-    mef->cert.client.ca_files = (const char *const *)mef->cert_cas;
-    mef->cert.client.n_ca_files = mef->ncert_cas;
-    mef->cert.client.crl_files = (const char *const *)mef->cert_crls;
-    mef->cert.client.n_crl_files = mef->ncert_crls;
-    mef->cert.psk_lookup = psk_lookup;
-    mef->cert.psk_arg = NULL;
+    cert_opts_fill(&mef->cert, &mef->d, u);
+    mef->cert_mode = 1;
     h->cert = &mef->cert;
-    snprintf(nbuf[1], sizeof(nbuf[1]), "%zu", mef->ncert_cas);
-    snprintf(nbuf[2], sizeof(nbuf[2]), "%zu", mef->ncert_crls);
+    snprintf(nbuf[1], sizeof(nbuf[1]), "%zu", u->ncas);
+    snprintf(nbuf[2], sizeof(nbuf[2]), "%zu", u->ncrls);
     srv_log_event(SRV_LOG_NOTICE, "enrolee_certificates", "enrolees", nbuf[0], "mode",
                   "psk+certificate", "anchors", nbuf[1], "crls", nbuf[2], "cert",
                   mef->d.cfg.cert_path, "bootclasses", nbuf[3], NULL);
-    rv = 0;
-out:
-    m2msec_bootclass_list_free(classes);
-    m2msec_enrolee_list_free(list);
-    return rv;
+    return 0;
 }
 
 /*
@@ -1077,6 +1126,84 @@ out:
  * Signals belong to the enrolment server; mefd_cmd_serve stops this one after
  * the enrolment server's srv_run returns.
  */
+struct target_svc {
+    struct mefd_targets svc;
+    struct srv *s;
+    /* Its certificate options, kept for a reload (the paths belong to mefd.conf) */
+    struct m2msec_tls_cert_opts co;
+    const char *anchors[1];
+    struct srv *main; /* the enrolment server: stopped if this one cannot run */
+    pthread_t tid;
+    int started;
+    int rv;
+    struct m2msec_error err;
+};
+
+static void
+log_certs(const char *service, const struct m2msec_error *err, const struct cert_union *u)
+{
+    char a[24], c[24];
+
+    if (err != NULL) {
+        srv_log_event(SRV_LOG_ERR, "reload_failed", "what", "certificates", "service", service,
+                      "error", m2msec_error_msg(err), "effect", "previous certificates kept", NULL);
+        return;
+    }
+    if (u == NULL) {
+        srv_log_event(SRV_LOG_NOTICE, "certificates_reloaded", "service", service, NULL);
+        return;
+    }
+    snprintf(a, sizeof(a), "%zu", u->ncas);
+    snprintf(c, sizeof(c), "%zu", u->ncrls);
+    srv_log_event(SRV_LOG_NOTICE, "certificates_reloaded", "service", service, "anchors", a, "crls",
+                  c, NULL);
+}
+
+/*
+ * SIGHUP, after the configuration: read the certificate files again (the
+ * paths mefd started with) for the connections accepted afterwards. The
+ * enrolment listener also collects the anchors and CRLs of the certificate
+ * Enrolees and node classes anew. A file that does not load keeps the
+ * previous credentials of that listener.
+ */
+static void
+reload_certs(struct mef *mef)
+{
+    struct m2msec_error err = { 0 };
+    struct m2msec_db *db = NULL;
+    struct cert_union u;
+    struct m2msec_tls_cert_opts o;
+
+    memset(&u, 0, sizeof(u));
+    if (mef->cert_mode) {
+        db = mefd_db_open(&mef->d, &err);
+        if (db == NULL || cert_union_load(db, &u, &err) == -1) {
+            log_certs("enrolment", &err, NULL);
+        } else {
+            cert_opts_fill(&o, &mef->d, &u);
+            if (srv_reload_cert(mef->srv, &o, &err) == -1) {
+                log_certs("enrolment", &err, NULL);
+                cert_union_clear(&u);
+            } else {
+                /* The new server copied what it needs; keep the union for the next reload. */
+                cert_union_clear(&mef->certs);
+                mef->certs = u;
+                cert_opts_fill(&mef->cert, &mef->d, &mef->certs);
+                log_certs("enrolment", NULL, &mef->certs);
+            }
+        }
+        m2msec_db_close(db);
+    }
+    if (mef->tgt != NULL && mef->tgt->s != NULL) {
+        m2msec_error_clear(&err);
+        if (srv_reload_cert(mef->tgt->s, &mef->tgt->co, &err) == -1) {
+            log_certs("targets", &err, NULL);
+        } else {
+            log_certs("targets", NULL, NULL);
+        }
+    }
+}
+
 /*
  * SIGHUP: re-read mefd.conf and apply what may change while running (the log
  * level, the timeouts, the sweep interval, the registration lifetime cap) to
@@ -1091,17 +1218,8 @@ reload(void *arg)
 
     srv_reload_config(mef->d.conf_path, "mefd", mef->listen_override, &mef->d.cfg, &mef->d.live,
                       servers, sizeof(servers) / sizeof(servers[0]));
+    reload_certs(mef);
 }
-
-struct target_svc {
-    struct mefd_targets svc;
-    struct srv *s;
-    struct srv *main; /* the enrolment server: stopped if this one cannot run */
-    pthread_t tid;
-    int started;
-    int rv;
-    struct m2msec_error err;
-};
 
 static void *
 target_main(void *arg)
@@ -1122,24 +1240,24 @@ static int
 target_setup(struct target_svc *t, const struct mefd_dir *d, struct srv *main_srv,
              struct m2msec_error *err)
 {
-    const char *anchors[1] = { d->cfg.target_ca_path };
-    struct m2msec_tls_cert_opts co;
+    struct m2msec_tls_cert_opts *co = &t->co;
     struct srv_handlers h;
     struct srv_config cfg = d->cfg; /* shallow: only listen differs, nothing is freed */
     char bound[128];
 
-    memset(&co, 0, sizeof(co));
-    co.cert_file = d->cfg.cert_path;
-    co.key_file = d->cfg.key_path;
+    t->anchors[0] = d->cfg.target_ca_path;
+    memset(co, 0, sizeof(*co));
+    co->cert_file = d->cfg.cert_path;
+    co->key_file = d->cfg.key_path;
     /*
      * @spec TS-0003 8.3.2.1: the target authenticates to the MEF with
      * certificate credentials; any end entity under target_ca passes TLS,
      * fetch.c then binds it to a configured target by its dNSName.
      */
-    co.require_client_cert = 1;
-    co.client.flavour = M2MSEC_CERT_ANY;
-    co.client.ca_files = anchors;
-    co.client.n_ca_files = 1;
+    co->require_client_cert = 1;
+    co->client.flavour = M2MSEC_CERT_ANY;
+    co->client.ca_files = t->anchors;
+    co->client.n_ca_files = 1;
     t->svc.d = d;
     t->main = main_srv;
     mefd_target_handlers(&t->svc, &h);
@@ -1149,9 +1267,9 @@ target_setup(struct target_svc *t, const struct mefd_dir *d, struct srv *main_sr
      * during the handshake. Always on, so `mefd target add --psk-id` needs no
      * restart; with no PSK target every identity fails like a wrong key.
      */
-    co.psk_lookup = h.psk_lookup;
-    co.psk_arg = h.arg;
-    h.cert = &co;
+    co->psk_lookup = h.psk_lookup;
+    co->psk_arg = h.arg;
+    h.cert = co;
     cfg.listen = d->cfg.target_listen;
     t->s = srv_new(&cfg, &h, err);
     if (t->s == NULL) {
@@ -1299,9 +1417,11 @@ mefd_cmd_serve(int argc, char **argv)
     /* Set before srv_run, the only caller of reload, and cleared after it returns. */
     mef.srv = s;
     mef.target_srv = tgt.s;
+    mef.tgt = tgt.s != NULL ? &tgt : NULL;
     run = srv_run(s, &err);
     mef.srv = NULL;
     mef.target_srv = NULL;
+    mef.tgt = NULL;
     trun = target_stop(&tgt);
     /* The workers are done (or, after a shutdown timeout, any Ke they still ask
      * for is refused): commit what is queued and end the thread. */
@@ -1324,8 +1444,7 @@ out:
     mefd_committer_free(mef.committer);
     m2msec_db_close(mef.sweep_db);
     m2msec_db_close(db);
-    m2msec_strlist_free(mef.cert_cas);
-    m2msec_strlist_free(mef.cert_crls);
+    cert_union_clear(&mef.certs);
     mefd_dir_close(&mef.d);
     return rv;
 }

@@ -83,7 +83,8 @@ struct srv {
     struct srv_handlers h;
 
     struct m2msec_tls_server *tls;           /* PSK mode */
-    struct m2msec_tls_cert_server *cert_tls; /* certificate mode */
+    struct m2msec_tls_cert_server *cert_tls; /* certificate mode; replaced under mu (reload) */
+    int cert_mode;
     int lfd;
     char bound[SRV_PEER_MAX];
     int pipefd[2]; /* self-pipe: srv_stop writes, srv_run polls */
@@ -565,9 +566,16 @@ serve_conn(struct srv *s, void *wctx, const struct srv_item *it)
     fd_peer(it->fd, peer, sizeof(peer));
 
     /* The PSK lookup runs inside and may block; only this worker waits for it. */
-    if (s->cert_tls != NULL) {
-        c.tls = m2msec_tls_accept_cert(s->cert_tls, it->fd, wctx,
-                                       atomic_load(&s->handshake_timeout_ms), &e);
+    if (s->cert_mode) {
+        struct m2msec_tls_cert_server *cs = NULL;
+
+        /* The current credentials; the connection keeps its own reference. */
+        pthread_mutex_lock(&s->mu);
+        cs = s->cert_tls;
+        m2msec_tls_cert_server_ref(cs);
+        pthread_mutex_unlock(&s->mu);
+        c.tls = m2msec_tls_accept_cert(cs, it->fd, wctx, atomic_load(&s->handshake_timeout_ms), &e);
+        m2msec_tls_cert_server_free(cs);
     } else {
         c.tls = m2msec_tls_accept(s->tls, it->fd, wctx, atomic_load(&s->handshake_timeout_ms), &e);
     }
@@ -886,6 +894,7 @@ srv_new(const struct srv_config *cfg, const struct srv_handlers *h, struct m2mse
         if (s->cert_tls == NULL) {
             goto out;
         }
+        s->cert_mode = 1;
     } else {
         s->tls = m2msec_tls_server_new_psk(h->psk_lookup, h->arg, err);
         if (s->tls == NULL) {
@@ -1290,4 +1299,28 @@ srv_reload_config(const char *path, const char *section, int listen_override,
     }
     srv_log_event(SRV_LOG_NOTICE, "reloaded", "config", path, "changed",
                   changed[0] != '\0' ? changed : "none", NULL);
+}
+
+int
+srv_reload_cert(struct srv *s, const struct m2msec_tls_cert_opts *opts, struct m2msec_error *err)
+{
+    struct m2msec_tls_cert_server *next = NULL;
+    struct m2msec_tls_cert_server *old = NULL;
+
+    if (s == NULL || opts == NULL || !s->cert_mode) {
+        return m2msec_error_setx(err, M2MSEC_ERR_INVALID_STATE,
+                                 "not a certificate server: nothing to reload");
+    }
+    /* Everything is read and checked before anything changes. */
+    next = m2msec_tls_cert_server_new(opts, err);
+    if (next == NULL) {
+        return -1;
+    }
+    pthread_mutex_lock(&s->mu);
+    old = s->cert_tls;
+    s->cert_tls = next;
+    pthread_mutex_unlock(&s->mu);
+    /* Connections accepted with it hold references: freed by the last of them. */
+    m2msec_tls_cert_server_free(old);
+    return 0;
 }

@@ -110,6 +110,14 @@ int srv_install_signals(struct srv *s, struct m2msec_error *err);
  */
 void srv_set_limits(struct srv *s, const struct srv_config *cfg);
 /*
+ * Certificate mode: load opts anew (certificate, key, anchors, CRLs: the files
+ * are read now) and use them for the connections accepted afterwards. On any
+ * error nothing changes and -1 is returned. Connections already open keep the
+ * credentials they started with. Thread-safe.
+ */
+int srv_reload_cert(struct srv *s, const struct m2msec_tls_cert_opts *opts,
+                    struct m2msec_error *err);
+/*
  * A daemon's SIGHUP reload (docs/design-runtime.md "SIGHUP"): re-read the
  * configuration at path (section), keep run->listen when listen_override (serve
  * --listen), copy the reloadable values into run, and apply them: log level,

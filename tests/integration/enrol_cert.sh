@@ -286,6 +286,61 @@ enrol_cert dev-a3 dev-a && fail "a removed certificate Enrolee enrolled"
 wait_for 5 new_log_has "event=session_refused .*identities=31-$HW\.1" || fail "no refusal after removal"
 ok "list shows both kinds; remove --cert-id erases the Enrolee and its Ke; its certificate is refused after"
 
+# --- 8. SIGHUP: the certificate files and the Enrolees' anchors are read again
+# served_serial ADDR CERT: the serial of the certificate mefd presents on ADDR (openssl)
+served_serial() {
+    timeout 20 openssl s_client -connect "$1" -tls1_2 -cert "$T/$2.pem" -key "$T/$2.key" \
+        -servername mef.test.example -showcerts </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
+}
+hup_wait() { # hup_wait PATTERN: SIGHUP, then wait for one more log line matching PATTERN
+    local before
+    before=$(grep -c "$1" "$MEF/mefd.log" || true)
+    kill -HUP "$MEF_PID"
+    wait_for 10 bash -c '[ "$(grep -c "'"$1"'" "'"$MEF/mefd.log"'" || true)" -gt '"$before"' ]' ||
+        fail "no /$1/ after SIGHUP: $(tail -n 5 "$MEF/mefd.log")"
+    kill -0 "$MEF_PID" 2>/dev/null || fail "mefd exited on SIGHUP"
+}
+# A certificate Enrolee under a root mefd did not trust at start: refused until the reload.
+"$PKI" ca --out "$T/late" --name "Late root" >/dev/null
+issue late device "$HW.8" dev-late
+cert_enrolee device "$HW.8" late /cse-late
+enrol_cert late1 dev-late && fail "a root added after the start was trusted before a reload"
+grep -q "handshake refused" "$T/e-late1.err" || fail "late root before reload: $(cat "$T/e-late1.err")"
+hup_wait "event=certificates_reloaded service=enrolment anchors=3 "
+enrol_cert late2 dev-late || fail "enrol under the late root after SIGHUP: $(cat "$T/e-late2.err")"
+[ "$(json_get "$T/e-late2.json" 'j["enrolee_id"]')" = /cse-late ] || fail "late: $(cat "$T/e-late2.json")"
+ok "SIGHUP: a certificate Enrolee under a new root, refused before, enrols after (anchors 2 -> 3)"
+
+# mefd's own certificate renewed in place: both listeners present the new one after SIGHUP
+old_e=$(served_serial "$MEF_ADDR" dev-o)
+old_t=$(served_serial "$TGT_ADDR" maf)
+[ -n "$old_e" ] && [ "$old_e" = "$old_t" ] || fail "serials before: '$old_e' '$old_t'"
+"$MEFD" pki issue -d "$MEF" --fqdn mef.test.example --cert "$T/mef2.pem" --key "$T/mef2.key" >/dev/null
+new=$(openssl x509 -in "$T/mef2.pem" -noout -serial | sed 's/^serial=//')
+cp "$MEF/mef.pem" "$T/mef1.pem"
+cp "$MEF/mef.key" "$T/mef1.key"
+cp "$T/mef2.pem" "$MEF/mef.pem"
+cp "$T/mef2.key" "$MEF/mef.key"
+hup_wait "event=certificates_reloaded service=targets"
+[ "$(served_serial "$MEF_ADDR" dev-o)" = "$new" ] || fail "enrolment listener still serves $old_e"
+[ "$(served_serial "$TGT_ADDR" maf)" = "$new" ] || fail "target service still serves $old_t"
+"$CLI" maf register --maf "$MAF_ADDR" --sni maf.test.example --admin-fqdn late.test.example \
+    --state "$T/s-late2" --json --quiet >"$T/r-late.json" 2>"$T/r-late.err" ||
+    fail "mafd fetch through the renewed target certificate: $(cat "$T/r-late.err")"
+ok "SIGHUP: renewed mef.pem served on both listeners (serial $old_e -> $new); mafd fetches through it"
+
+# A broken file changes nothing: the renewed certificate stays in use.
+printf 'not a certificate\n' >"$MEF/mef.pem"
+hup_wait "event=reload_failed what=certificates service=targets"
+grep -q "event=reload_failed what=certificates service=enrolment" "$MEF/mefd.log" ||
+    fail "no reload_failed for the enrolment listener"
+[ "$(served_serial "$MEF_ADDR" dev-o)" = "$new" ] && [ "$(served_serial "$TGT_ADDR" maf)" = "$new" ] ||
+    fail "a broken certificate file changed what is served"
+enrol_cert late3 dev-late || fail "enrol after a failed certificate reload: $(cat "$T/e-late3.err")"
+cp "$T/mef2.pem" "$MEF/mef.pem"
+ok "SIGHUP with a broken mef.pem: reload_failed on both listeners, the previous certificate kept, enrolment works"
+
 kill -TERM "$CSE_PID" && wait "$CSE_PID" || true
 kill -TERM "$MAF_PID" && wait "$MAF_PID" || true
 mefd_stop

@@ -121,6 +121,29 @@ printf 'GET /maf/0123 HTTP/1.1\r\nHost: maf.test.example\r\nX-M2M-Origin: /cse-p
 grep -q 'X-M2M-RSC: 4004' "$T/s.out" || fail "PSK client not served: $(tail -n 5 "$T/s.out")"
 ok "a PSK (KmID) client is still served on the same listener"
 
+# --- SIGHUP: mafd's certificate renewed in place is served to new connections ---
+maf_serial() {
+    timeout 20 openssl s_client -connect "$MAF_ADDR" -tls1_2 -cert "$P/a.pem" -key "$P/a.key" \
+        -servername maf.test.example -showcerts </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
+}
+old_serial=$(maf_serial)
+[ -n "$old_serial" ] || fail "no certificate served"
+(cd "$P" && "$PKI" issue --ca infra --profile fqdn --id maf.test.example --out maf2 >/dev/null)
+cp "$P/maf2.pem" "$P/maf.pem"
+cp "$P/maf2.key" "$P/maf.key"
+kill -HUP "$MAF_PID"
+wait_for 10 grep -q "event=certificates_reloaded service=maf" "$MAF/mafd.log" ||
+    fail "no certificates_reloaded: $(tail -n 5 "$MAF/mafd.log")"
+new_serial=$(openssl x509 -in "$P/maf2.pem" -noout -serial | sed 's/^serial=//')
+[ "$(maf_serial)" = "$new_serial" ] || fail "mafd still serves $old_serial"
+printf 'garbage\n' >"$P/maf.pem"
+kill -HUP "$MAF_PID"
+wait_for 10 grep -q "event=reload_failed what=certificates" "$MAF/mafd.log" || fail "no reload_failed"
+[ "$(maf_serial)" = "$new_serial" ] || fail "a broken maf.pem changed what mafd serves"
+cp "$P/maf2.pem" "$P/maf.pem"
+ok "SIGHUP: mafd serves its renewed certificate ($old_serial -> $new_serial); a broken file changes nothing"
+
 # --- without clients.conf: PSK only ---
 kill -TERM "$MAF_PID"
 wait "$MAF_PID" || fail "mafd exit status"

@@ -1708,7 +1708,49 @@ test_server_cert(void **state)
     append_get(&out, "/echo", "maf.example.com", "r2");
     send_buf(c, &out);
     expect_response(c, p, &pending, 2000, "r2", "\"echo\":\"maf.example.com\"");
-    /* The common checks apply as in PSK mode. */
+    /*
+     * A certificate reload: files that do not load change nothing; then new
+     * connections trust only the other CA, while this open connection keeps the
+     * credentials it started with (its reference keeps the old server alive).
+     */
+    {
+        /* pki_path hands out a ring of buffers: keep co's own paths out of its reach. */
+        char cert_keep[256], key_keep[256], ca_keep[256], oca[256];
+        const char *oanchors[1] = { oca };
+        struct m2msec_tls_cert_opts co2;
+        struct m2msec_tls_conn *c2 = NULL;
+
+        snprintf(cert_keep, sizeof(cert_keep), "%s", co.cert_file);
+        snprintf(key_keep, sizeof(key_keep), "%s", co.key_file);
+        snprintf(ca_keep, sizeof(ca_keep), "%s", anchors[0]);
+        snprintf(oca, sizeof(oca), "%s", pki_path("oca.pem"));
+        co.cert_file = cert_keep;
+        co.key_file = key_keep;
+        anchors[0] = ca_keep;
+        co2 = co;
+
+        co2.client.ca_files = oanchors;
+        co2.key_file = pki_path("missing.key");
+        assert_int_equal(srv_reload_cert(r.s, &co2, &err), -1);
+        c2 = cert_connect(r.bound, pki_path("cli.pem"), pki_path("cli.key"), &err);
+        assert_non_null(c2);
+        (void)m2msec_tls_close(c2);
+        m2msec_tls_conn_free(c2);
+        co2.key_file = key_keep;
+        assert_int_equal(srv_reload_cert(r.s, &co2, &err), 0);
+        expect_refused(r.bound, pki_path("cli.pem"), pki_path("cli.key"));
+        c2 = cert_connect(r.bound, pki_path("foreign.pem"), pki_path("foreign.key"), &err);
+        assert_non_null(c2);
+        (void)m2msec_tls_close(c2);
+        m2msec_tls_conn_free(c2);
+        assert_int_equal(srv_reload_cert(NULL, &co2, &err), -1);
+        /* Back to the first anchors for the checks below. */
+        assert_int_equal(srv_reload_cert(r.s, &co, &err), 0);
+        co.cert_file = pki_path("srv.pem");
+        co.key_file = pki_path("srv.key");
+        anchors[0] = pki_path("ca.pem");
+    }
+    /* The common checks apply as in PSK mode, on the connection opened before the reloads. */
     append_get(&out, "/echo", NULL, "r3");
     send_buf(c, &out);
     expect_response(c, p, &pending, 4000, "r3", "X-M2M-Origin");
@@ -1728,8 +1770,8 @@ test_server_cert(void **state)
     assert_int_equal(server_stop(&r), 0);
     srv_free(r.s);
     assert_int_equal(atomic_load(&a.wrong_ctx), 0);
-    assert_int_equal(atomic_load(&a.opens), 1);
-    assert_int_equal(atomic_load(&a.closes), 1);
+    assert_int_equal(atomic_load(&a.opens), 3);
+    assert_int_equal(atomic_load(&a.closes), 3);
     assert_true(log_contains(logpath, "event=conn_open"));
     assert_true(log_contains(logpath, "identity=maf.example.com"));
     assert_true(log_contains(logpath, "event=handshake_failed"));

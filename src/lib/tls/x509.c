@@ -29,6 +29,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,9 @@ struct peer_check {
 };
 
 struct m2msec_tls_cert_server {
+    /* One for the creator, one per connection accepted with it (x509_conn.srv):
+     * a server replaced while connections live is freed by the last of them. */
+    atomic_int refs;
     gnutls_certificate_credentials_t cred;
     gnutls_priority_t prio;
     int own_raw; /* we present a raw public key */
@@ -124,6 +128,7 @@ struct san_entry {
 
 /* Per-connection state attached to the struct m2msec_tls_conn (see tls.h hooks). */
 struct x509_conn {
+    struct m2msec_tls_cert_server *srv;    /* server side: a reference (check points into it) */
     const struct peer_check *check;        /* the server's, or &own below */
     struct peer_check own;                 /* client side */
     gnutls_certificate_credentials_t cred; /* client side: owned */
@@ -1782,6 +1787,7 @@ x509_conn_free(void *p)
     if (x->cred != NULL) {
         gnutls_certificate_free_credentials(x->cred);
     }
+    m2msec_tls_cert_server_free(x->srv);
     m2msec_free(x);
 }
 
@@ -1910,6 +1916,7 @@ m2msec_tls_cert_server_new(const struct m2msec_tls_cert_opts *o, struct m2msec_e
         m2msec_error_setx(err, M2MSEC_ERR_NOMEM, "out of memory");
         goto out;
     }
+    atomic_init(&s->refs, 1);
     s->require = o->require_client_cert != 0;
     if (s->require && check_init(&s->check, &o->client, NULL, kp_client, "client", err) != 0) {
         goto out;
@@ -1957,9 +1964,17 @@ out:
 }
 
 void
+m2msec_tls_cert_server_ref(struct m2msec_tls_cert_server *s)
+{
+    if (s != NULL) {
+        atomic_fetch_add(&s->refs, 1);
+    }
+}
+
+void
 m2msec_tls_cert_server_free(struct m2msec_tls_cert_server *s)
 {
-    if (s == NULL) {
+    if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1) {
         return;
     }
     if (s->prio != NULL) {
@@ -1992,6 +2007,8 @@ m2msec_tls_accept_cert(struct m2msec_tls_cert_server *s, int fd, void *ctx, unsi
     if (x == NULL) {
         goto out;
     }
+    m2msec_tls_cert_server_ref(s);
+    x->srv = s;
     x->check = &s->check;
     x->ctx = ctx;
     x->server_side = 1;

@@ -119,9 +119,16 @@ struct m2msec_tls_cert_opts {
     void *psk_arg;
 };
 
+/*
+ * A server's credentials, trust anchors, CRLs and checks, loaded from the files
+ * at creation. Reference counted: each connection accepted with it holds a
+ * reference, so a server being replaced (a certificate reload) lives until its
+ * last connection ends. _free drops one reference.
+ */
 struct m2msec_tls_cert_server;
 struct m2msec_tls_cert_server *m2msec_tls_cert_server_new(const struct m2msec_tls_cert_opts *o,
                                                           struct m2msec_error *err);
+void m2msec_tls_cert_server_ref(struct m2msec_tls_cert_server *s);
 void m2msec_tls_cert_server_free(struct m2msec_tls_cert_server *s);
 
 /*
