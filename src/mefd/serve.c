@@ -86,9 +86,8 @@ struct mef {
     struct cert_union certs;
     int cert_mode;          /* the enrolment listener takes certificates too */
     struct target_svc *tgt; /* the Enrolment Target service, or NULL */
-    /* SIGHUP (reload): the servers whose limits follow the configuration */
+    /* SIGHUP (reload): the enrolment server; the target service is tgt->s */
     struct srv *srv;
-    struct srv *target_srv;
     int listen_override; /* serve --listen: the file's listen is not the running one */
 };
 
@@ -1180,21 +1179,18 @@ reload_certs(struct mef *mef)
         if (db == NULL || cert_union_load(db, &u, &err) == -1) {
             log_certs("enrolment", &err, NULL);
         } else {
+            /* The options are borrowed for the call only: the new server keeps copies. */
             cert_opts_fill(&o, &mef->d, &u);
             if (srv_reload_cert(mef->srv, &o, &err) == -1) {
                 log_certs("enrolment", &err, NULL);
-                cert_union_clear(&u);
             } else {
-                /* The new server copied what it needs; keep the union for the next reload. */
-                cert_union_clear(&mef->certs);
-                mef->certs = u;
-                cert_opts_fill(&mef->cert, &mef->d, &mef->certs);
-                log_certs("enrolment", NULL, &mef->certs);
+                log_certs("enrolment", NULL, &u);
             }
         }
+        cert_union_clear(&u);
         m2msec_db_close(db);
     }
-    if (mef->tgt != NULL && mef->tgt->s != NULL) {
+    if (mef->tgt != NULL) {
         m2msec_error_clear(&err);
         if (srv_reload_cert(mef->tgt->s, &mef->tgt->co, &err) == -1) {
             log_certs("targets", &err, NULL);
@@ -1214,7 +1210,7 @@ static void
 reload(void *arg)
 {
     struct mef *mef = arg;
-    struct srv *const servers[] = { mef->srv, mef->target_srv };
+    struct srv *const servers[] = { mef->srv, mef->tgt != NULL ? mef->tgt->s : NULL };
 
     srv_reload_config(mef->d.conf_path, "mefd", mef->listen_override, &mef->d.cfg, &mef->d.live,
                       servers, sizeof(servers) / sizeof(servers[0]));
@@ -1416,11 +1412,9 @@ mefd_cmd_serve(int argc, char **argv)
     }
     /* Set before srv_run, the only caller of reload, and cleared after it returns. */
     mef.srv = s;
-    mef.target_srv = tgt.s;
     mef.tgt = tgt.s != NULL ? &tgt : NULL;
     run = srv_run(s, &err);
     mef.srv = NULL;
-    mef.target_srv = NULL;
     mef.tgt = NULL;
     trun = target_stop(&tgt);
     /* The workers are done (or, after a shutdown timeout, any Ke they still ask
