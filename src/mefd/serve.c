@@ -1174,6 +1174,19 @@ reload_certs(struct mef *mef)
     struct m2msec_tls_cert_opts o;
 
     memset(&u, 0, sizeof(u));
+    if (!mef->cert_mode && mef->d.cfg.cert_path != NULL && mef->d.cfg.key_path != NULL) {
+        /* Started PSK-only: certificate Enrolees added since need a restart; say so. */
+        db = mefd_db_open(&mef->d, &err);
+        if (db != NULL && cert_union_load(db, &u, &err) == 0 && u.nenrolees + u.nclasses > 0) {
+            srv_log_event(SRV_LOG_WARNING, "reload_restart_needed", "keys", "certificate_enrolees",
+                          "effect",
+                          "the enrolment listener started PSK-only: restart to take certificates",
+                          NULL);
+        }
+        cert_union_clear(&u);
+        m2msec_db_close(db);
+        db = NULL;
+    }
     if (mef->cert_mode) {
         db = mefd_db_open(&mef->d, &err);
         if (db == NULL || cert_union_load(db, &u, &err) == -1) {

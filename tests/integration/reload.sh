@@ -95,6 +95,16 @@ grep 'event=reload_restart_needed ' "$MEF/mefd.log" | tail -n 1 | grep -q 'keys=
 enrol || fail "enrol on the running address after a listen change: $(cat "$T/e.err")"
 ok "SIGHUP: a changed listen is reported (reload_restart_needed) and the running address kept"
 
+# 5b. a certificate Enrolee added while the enrolment listener runs PSK-only needs a restart: said
+cp "$T/good.conf" "$MEF/mefd.conf"
+"$MEFD" enrolee add -d "$MEF" --cert-flavour device --cert-id 0.2.481.1.7.8.1 \
+    --cert-ca "$MEF/pki/ca.pem" --enrolee-id /cse-c --expiry 60 >/dev/null || fail "cert enrolee add"
+hup "$MEF/mefd.log" "$pid" reload_restart_needed
+grep 'event=reload_restart_needed ' "$MEF/mefd.log" | tail -n 1 | grep -q 'keys=certificate_enrolees' ||
+    fail "no restart notice for certificates: $(grep 'event=reload_restart_needed ' "$MEF/mefd.log" | tail -n 1)"
+enrol || fail "enrol after that reload: $(cat "$T/e.err")"
+ok "SIGHUP on a PSK-only listener with a certificate Enrolee added: reload_restart_needed says so"
+
 # 6. mafd: the same reload, and a bad file
 maf_setup "$MEF" "$MAF" maf.test.example
 mafd_run "$MAF"
