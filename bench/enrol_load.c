@@ -110,6 +110,25 @@ note_suite(struct load_run *r, const char *suite)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The client side of (a), (d) and (g): Entity B's Key Identifier for (d), else the fixed key. */
+static void
+psk_opts(const struct load_client *c, struct m2msec_tls_psk_client *o)
+{
+    const struct bench_target *t = c->run->t;
+
+    o->hostport = t->hostport;
+    o->timeout_ms = CLIENT_TIMEOUT_MS;
+    if (t->mode == BENCH_SAEF) {
+        o->sni = BENCH_CSE_HOST;
+        o->identity = t->key_id[c->idx];
+        o->psk = t->kc[c->idx];
+    } else {
+        o->sni = BENCH_SNI;
+        o->identity = c->identity;
+        o->psk = t->psk;
+    }
+}
+
 /*
  * (a): handshake, export the 48 bytes an enrolment would, close.
  * (d): the same handshake with a Key Identifier and its Kc against Entity B,
@@ -126,17 +145,7 @@ op_handshake(struct load_client *c, const char *what)
     uint8_t out[M2MSEC_EXPORT_LEN];
     int rv = -1;
 
-    o.hostport = t->hostport;
-    o.timeout_ms = CLIENT_TIMEOUT_MS;
-    if (t->mode == BENCH_SAEF) {
-        o.sni = BENCH_CSE_HOST;
-        o.identity = t->key_id[c->idx];
-        o.psk = t->kc[c->idx];
-    } else {
-        o.sni = BENCH_SNI;
-        o.identity = c->identity;
-        o.psk = t->psk;
-    }
+    psk_opts(c, &o);
     if (t->mode == BENCH_CERT_TLS) {
         struct m2msec_tls_cert_client co;
         const char *cas[1];
@@ -198,11 +207,7 @@ op_floor(struct load_client *c, const char *what)
     unsigned i;
     int rv = -1;
 
-    o.hostport = t->hostport;
-    o.timeout_ms = CLIENT_TIMEOUT_MS;
-    o.sni = BENCH_SNI;
-    o.identity = c->identity;
-    o.psk = t->psk;
+    psk_opts(c, &o);
     conn = m2msec_tls_connect_psk(&o, &err);
     if (conn == NULL ||
         m2msec_tls_export(conn, M2MSEC_LABEL_BOOTSTRAP, out, sizeof(out), &err) == -1 ||

@@ -1172,25 +1172,22 @@ reload_certs(struct mef *mef)
     struct m2msec_db *db = NULL;
     struct cert_union u;
     struct m2msec_tls_cert_opts o;
+    int has_cert = mef->d.cfg.cert_path != NULL && mef->d.cfg.key_path != NULL;
 
     memset(&u, 0, sizeof(u));
-    if (!mef->cert_mode && mef->d.cfg.cert_path != NULL && mef->d.cfg.key_path != NULL) {
-        /* Started PSK-only: certificate Enrolees added since need a restart; say so. */
-        db = mefd_db_open(&mef->d, &err);
-        if (db != NULL && cert_union_load(db, &u, &err) == 0 && u.nenrolees + u.nclasses > 0) {
-            srv_log_event(SRV_LOG_WARNING, "reload_restart_needed", "keys", "certificate_enrolees",
-                          "effect",
-                          "the enrolment listener started PSK-only: restart to take certificates",
-                          NULL);
-        }
-        cert_union_clear(&u);
-        m2msec_db_close(db);
-        db = NULL;
-    }
-    if (mef->cert_mode) {
+    /* The enrolment listener's anchors, collected anew (also to tell a PSK-only one). */
+    if (mef->cert_mode || has_cert) {
         db = mefd_db_open(&mef->d, &err);
         if (db == NULL || cert_union_load(db, &u, &err) == -1) {
             log_certs("enrolment", &err, NULL);
+        } else if (!mef->cert_mode) {
+            if (u.nenrolees + u.nclasses > 0) {
+                srv_log_event(SRV_LOG_WARNING, "reload_restart_needed", "keys",
+                              "certificate_enrolees", "effect",
+                              "the enrolment listener started PSK-only: restart to take "
+                              "certificates",
+                              NULL);
+            }
         } else {
             /* The options are borrowed for the call only: the new server keeps copies. */
             cert_opts_fill(&o, &mef->d, &u);
